@@ -1,0 +1,140 @@
+/* coro.c - stackful C coroutines: a task whose step switches to the
+ * coroutine's own stack and back. rill_await/rill_sleep arrange the task's
+ * resumption with the step primitives, then switch out. */
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "internal.h"
+
+typedef struct rill__coro {
+  rill_coro_fn fn;
+  void *arg;
+  rill__ctx ctx;    /* the coroutine */
+  rill__ctx caller; /* whoever stepped it this time */
+  void *stack;
+  int started, finished;
+} rill__coro;
+
+static void release_stack(rill_task *t) {
+  rill__coro *co = t->coro;
+  if (!co->stack) return;
+  rill__ctx_destroy(&co->ctx);
+  rill__stack_put(t->fut.loop->stacks, co->stack);
+  co->stack = NULL;
+}
+
+static void coro_entry(void *p) {
+  rill_task *t = p;
+  rill__coro *co = t->coro;
+  int rc = co->fn(co->arg);
+  if (t->fut.state == RILL_PENDING) {
+    if (rc >= 0) {
+      rill_future_set_none(&t->fut);
+    } else if (rc == RILL_ECANCELLED) {
+      rill__future_fail_msg(&t->fut, RILL_ECANCELLED, t->cancel_msg);
+    } else {
+      const char *msg = rill_last_error() == rc ? rill_last_error_message() : rill_strerror(rc);
+      rill__future_fail_msg(&t->fut, rc, msg);
+    }
+  }
+  co->finished = 1;
+  rill__ctx_switch_final(&co->ctx, &co->caller);
+  abort(); /* never resumed */
+}
+
+static void coro_step(rill_task *t, void *arg) {
+  (void)arg;
+  rill__coro *co = t->coro;
+  if (!co->started) {
+    rill_loop *loop = t->fut.loop;
+    if (t->deliver_cancel) { /* cancelled before its first step: body never runs */
+      rill__future_fail_msg(&t->fut, RILL_ECANCELLED, t->cancel_msg);
+      return;
+    }
+    if (!loop->stacks && !(loop->stacks = rill__stack_pool_new(loop->stack_size))) {
+      rill__future_fail_msg(&t->fut, RILL_ENOMEM, "out of memory for a coroutine stack pool");
+      return;
+    }
+    size_t size = rill__stack_pool_stack_size(loop->stacks);
+    if (!(co->stack = rill__stack_get(loop->stacks))) {
+      rill__future_fail_msg(&t->fut, RILL_ENOMEM, "out of memory for a coroutine stack");
+      return;
+    }
+    if (rill__ctx_make(&co->ctx, co->stack, size, coro_entry, t) != 0) {
+      rill__stack_put(loop->stacks, co->stack);
+      co->stack = NULL;
+      rill__future_fail_msg(&t->fut, RILL_ENOMEM, "out of memory for a coroutine context");
+      return;
+    }
+    co->started = 1;
+  }
+  rill__ctx_switch(&co->caller, &co->ctx);
+  if (RILL__UNLIKELY(!rill__stack_ok(co->stack))) {
+    fprintf(stderr, "rill: stack overflow in coroutine task %s (stack size %zu bytes)\n",
+            rill__task_name(t), rill__stack_pool_stack_size(t->fut.loop->stacks));
+    abort();
+  }
+  if (co->finished) release_stack(t);
+}
+
+void rill__coro_destroy(rill_task *t) { release_stack(t); }
+
+rill_task *rill_spawn(rill_loop *loop, rill_coro_fn fn, void *arg) {
+  if (rill__loop_check(loop)) return NULL;
+  if (!fn) {
+    rill__fail(RILL_EINVAL, "fn is NULL");
+    return NULL;
+  }
+  rill_task *t = rill__task_new(loop, coro_step, NULL, NULL, sizeof(rill__coro));
+  if (!t) return NULL;
+  rill__coro *co = (rill__coro *)(t + 1);
+  co->fn = fn;
+  co->arg = arg;
+  t->coro = co;
+  return t;
+}
+
+/* The running coroutine's task, or NULL with RILL_ESTATE recorded. */
+static rill_task *current_coro(const char *what) {
+  rill_task *t = rill_current_task();
+  if (!t || !t->coro || t->wait != RILL__T_RUNNING) {
+    rill__fail(RILL_ESTATE, "%s called outside a rill coroutine", what);
+    return NULL;
+  }
+  return t;
+}
+
+static void suspend(rill_task *t) {
+  rill__coro *co = t->coro;
+  rill__ctx_switch(&co->ctx, &co->caller);
+}
+
+int rill_await(rill_future *f) {
+  rill_task *t = current_coro("rill_await");
+  if (!t) return RILL_ESTATE;
+  int rc = rill__future_check(f);
+  if (rc) return rc;
+  if (f->state != RILL_PENDING) return rill__future_outcome(f);
+  rill_future_retain(f);
+  if ((rc = rill_task_wait(t, f))) {
+    rill_future_release(f);
+    return rc;
+  }
+  suspend(t);
+  rc = t->deliver_cancel ? RILL_ECANCELLED : rill__future_outcome(f);
+  if (t->deliver_cancel && f->state != RILL_PENDING && f->state != RILL_DONE)
+    rill__future_mark_retrieved(f);
+  rill_future_release(f);
+  return rc;
+}
+
+int rill_sleep(double seconds) {
+  rill_task *t = current_coro("rill_sleep");
+  if (!t) return RILL_ESTATE;
+  int rc = rill_task_sleep(t, seconds);
+  if (rc) return rc;
+  suspend(t);
+  return t->deliver_cancel ? RILL_ECANCELLED : RILL_OK;
+}
+
+int rill_yield(void) { return rill_sleep(0); }

@@ -1,0 +1,58 @@
+/* ctx.h - internal: machine context switch and pooled coroutine stacks.
+ *
+ * Backends: ctx/x86_64.S, ctx/aarch64.S (hand-written switch), or
+ * ctx_ucontext.c (fallback; forced with -DRILL_CTX_UCONTEXT, and under
+ * TSan). ASan fiber hooks and valgrind stack registration live here too, so
+ * the rest of the core never thinks about them.
+ *
+ * Stacks come from a pool of slabs (one mmap holds many stacks, lazily
+ * committed, MAP_NORESERVE). There is no guard page per stack: with
+ * vm.max_map_count at 65530 a PROT_NONE page per stack caps a process near
+ * 32k coroutines. Overflow is caught by a canary at the low end of each
+ * stack, checked whenever a coroutine switches out and when its stack is
+ * returned. */
+#ifndef RILL_CTX_H
+#define RILL_CTX_H
+
+#include <stddef.h>
+
+typedef struct rill__ctx {
+  void *sp;          /* saved stack pointer (asm backends) */
+  void *uctx;        /* ucontext_t * (ucontext backend) */
+  void *stack_lo;    /* lowest address of this context's stack (NULL: thread stack) */
+  size_t stack_size; /* its size (0: unknown, thread stack) */
+  void *asan_fake;   /* ASan fake-stack handle saved across a switch */
+  unsigned valgrind_id;
+} rill__ctx;
+
+typedef struct rill__stack_pool rill__stack_pool;
+
+/* A pool handing out stacks of stack_size bytes (rounded up to pages).
+ * NULL on ENOMEM. */
+rill__stack_pool *rill__stack_pool_new(size_t stack_size);
+/* Unmaps every slab. All stacks must have been returned. */
+void rill__stack_pool_free(rill__stack_pool *pool);
+size_t rill__stack_pool_stack_size(const rill__stack_pool *pool);
+/* Lowest address of a free stack (canary written), NULL on ENOMEM. */
+void *rill__stack_get(rill__stack_pool *pool);
+/* Returns a stack to the pool. */
+void rill__stack_put(rill__stack_pool *pool, void *stack_lo);
+/* 1 if the canary at the low end of the stack is intact. */
+int rill__stack_ok(const void *stack_lo);
+
+/* Prepares ctx so that the first rill__ctx_switch to it calls entry(arg) on
+ * the stack [stack_lo, stack_lo + size). entry must never return: it ends
+ * with rill__ctx_switch_final. Returns 0, or -1 (ucontext ENOMEM). */
+int rill__ctx_make(rill__ctx *ctx, void *stack_lo, size_t size, void (*entry)(void *),
+                   void *arg);
+/* Releases what rill__ctx_make allocated (ucontext backend), deregisters
+ * the stack from valgrind. */
+void rill__ctx_destroy(rill__ctx *ctx);
+/* Saves the running context in from and resumes to. Returns when
+ * something switches back to from. */
+void rill__ctx_switch(rill__ctx *from, rill__ctx *to);
+/* As rill__ctx_switch, for a context that will never be resumed (tells
+ * ASan its fake stack can go). */
+void rill__ctx_switch_final(rill__ctx *from, rill__ctx *to);
+
+#endif

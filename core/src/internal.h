@@ -1,0 +1,231 @@
+/* internal.h - structures shared by the core's files; never installed. */
+#ifndef RILL_INTERNAL_H
+#define RILL_INTERNAL_H
+
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <pthread.h>
+
+#include <ev.h>
+
+#include "ctx.h"
+#include "rill.h"
+
+#define RILL__HIDDEN __attribute__((visibility("hidden")))
+#define RILL__CONTAINER(ptr, type, member) ((type *)(void *)((char *)(ptr)-offsetof(type, member)))
+#define RILL__LIKELY(x) __builtin_expect(!!(x), 1)
+#define RILL__UNLIKELY(x) __builtin_expect(!!(x), 0)
+
+/* ---- errors (error.c) ---- */
+/* Records code + message as this thread's last error; returns code. */
+RILL__HIDDEN int rill__fail(int code, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* ---- ready-queue nodes ----
+ * Everything that can become runnable (a handle, a task wake-up, a done
+ * callback, a combinator's child notification) embeds a node. A future's
+ * callbacks are a list of nodes; completing the future splices that list
+ * onto the ready queue in O(1). run(node, 0) runs it; run(node, 1) drops it
+ * without running (loop closing), releasing whatever it holds. */
+typedef struct rill__node rill__node;
+typedef void (*rill__run_fn)(rill__node *node, int discard);
+struct rill__node {
+  rill__node *next;
+  rill__run_fn run;
+};
+
+typedef struct rill__queue {
+  rill__node *head, *tail;
+} rill__queue;
+
+static inline void rill__queue_push(rill__queue *q, rill__node *n) {
+  n->next = NULL;
+  if (q->tail) q->tail->next = n;
+  else q->head = n;
+  q->tail = n;
+}
+static inline void rill__queue_splice(rill__queue *q, rill__queue *from) {
+  if (!from->head) return;
+  if (q->tail) q->tail->next = from->head;
+  else q->head = from->head;
+  q->tail = from->tail;
+  from->head = from->tail = NULL;
+}
+/* Unlinks n from q; 1 if it was there. O(n), for rare paths only. */
+RILL__HIDDEN int rill__queue_remove(rill__queue *q, rill__node *n);
+
+/* ---- timers (timer.c): a binary heap ordered by (when, seq) ---- */
+typedef struct rill__timer {
+  double when;
+  uint64_t seq;
+  size_t heap_index; /* RILL__NOT_IN_HEAP when not scheduled */
+  rill__node node;   /* pushed to the ready queue when due */
+} rill__timer;
+#define RILL__NOT_IN_HEAP ((size_t)-1)
+
+/* ---- the loop ---- */
+typedef struct rill__ts_item rill__ts_item;
+
+struct rill_loop {
+  int refs; /* the owner's + one per live future/handle/timeout/group */
+  int closed, running, stopping, debug;
+  double slow_duration;
+  struct ev_loop *ev;
+  ev_timer wake_timer;
+  ev_async async;
+  double now;
+  rill__queue ready;
+  rill__timer **heap;
+  size_t heap_len, heap_cap;
+  uint64_t timer_seq;
+  int io_active; /* user ev watchers that need a poll each iteration */
+
+  rill_task *tasks_head, *tasks_tail; /* pending tasks, oldest first */
+  int task_count;
+  uint64_t next_task_id;
+  rill_future *futures; /* every live future, for close */
+  rill_future *unretrieved; /* failed tasks nobody has read yet */
+  rill_task *current_task;
+
+  rill_exception_fn exc_fn;
+  void *exc_arg;
+  rill_free_fn exc_free;
+
+  pthread_mutex_t ts_lock;
+  rill__ts_item *ts_head, *ts_tail;
+  atomic_int ts_pending;
+
+  rill__stack_pool *stacks;
+  size_t stack_size;
+};
+
+RILL__HIDDEN extern _Thread_local rill_loop *rill__tls_loop;
+
+RILL__HIDDEN double rill__clock(void);
+RILL__HIDDEN void rill__loop_retain(rill_loop *loop);
+RILL__HIDDEN void rill__loop_release(rill_loop *loop);
+/* Checks loop is usable; records the error. */
+RILL__HIDDEN int rill__loop_check(const rill_loop *loop);
+static inline void rill__schedule(rill_loop *loop, rill__node *node) {
+  rill__queue_push(&loop->ready, node);
+}
+RILL__HIDDEN int rill__timer_start(rill_loop *loop, rill__timer *t, double when);
+RILL__HIDDEN void rill__timer_stop(rill_loop *loop, rill__timer *t);
+RILL__HIDDEN rill__timer *rill__timer_peek(rill_loop *loop);
+RILL__HIDDEN void rill__timer_pop(rill_loop *loop);
+RILL__HIDDEN void rill__report(rill_loop *loop, rill_future *future, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+/* ---- futures ---- */
+typedef struct rill__future_type {
+  const char *name;
+  /* Cancel request; returns 1 if requested now, 0 if nothing to cancel.
+   * NULL: the plain future's (complete CANCELLED at once). */
+  int (*cancel)(rill_future *f, const char *msg);
+  /* Frees what the subtype owns (not the future itself). */
+  void (*destroy)(rill_future *f);
+  /* Loop closing: drop references that could form cycles. */
+  void (*close)(rill_future *f);
+  /* Just completed (state set, callbacks scheduled). */
+  void (*completed)(rill_future *f);
+} rill__future_type;
+
+struct rill_future {
+  int refs;
+  unsigned char state, kind;
+  unsigned char unretrieved; /* failed, nobody has read the failure yet */
+  unsigned char in_unretrieved_list;
+  const rill__future_type *type;
+  rill_loop *loop;
+  rill_future *all_prev, *all_next;   /* loop->futures */
+  rill_future *unr_prev, *unr_next;   /* loop->unretrieved */
+  rill__queue callbacks;
+  union {
+    int b;
+    int64_t i;
+    double d;
+    struct {
+      void *data;
+      size_t len;
+    } bytes;
+    struct {
+      void *p;
+      rill_free_fn free_p;
+      const void *tag;
+    } ptr;
+  } v;
+  int err;
+  char *err_msg;
+  void *payload;
+  rill_free_fn free_payload;
+  const void *payload_tag;
+  rill_future *source; /* retained: outcome (value or failure) read from it */
+};
+
+extern const rill__future_type rill__plain_future_type;
+/* Initialises a future embedded in a larger object (refs = 1). */
+RILL__HIDDEN void rill__future_init(rill_future *f, rill_loop *loop, const rill__future_type *type);
+RILL__HIDDEN rill_future *rill__future_alloc(rill_loop *loop, const rill__future_type *type,
+                                            size_t size);
+/* Completes f: state DONE (value already stored), FAILED or CANCELLED;
+ * schedules its callbacks. No checks. */
+RILL__HIDDEN void rill__future_finish(rill_future *f, int state);
+RILL__HIDDEN int rill__future_fail_msg(rill_future *f, int code, const char *msg);
+/* Fails/cancels f with src's outcome (src retained as the error source). */
+RILL__HIDDEN void rill__future_fail_from(rill_future *f, rill_future *src, int state);
+/* Copies src's outcome (value or failure) into f and completes it. */
+RILL__HIDDEN int rill__future_copy_outcome(rill_future *f, rill_future *src);
+RILL__HIDDEN int rill__future_cancel_plain(rill_future *f, const char *msg);
+RILL__HIDDEN int rill__future_outcome(rill_future *f); /* marks retrieved */
+RILL__HIDDEN void rill__future_mark_retrieved(rill_future *f);
+/* Registers an internal node on f's callbacks (never fails). If f is done
+ * already, the node is scheduled at once. */
+RILL__HIDDEN void rill__future_add_node(rill_future *f, rill__node *node);
+RILL__HIDDEN int rill__future_remove_node(rill_future *f, rill__node *node);
+RILL__HIDDEN int rill__future_check(const rill_future *f);
+RILL__HIDDEN int rill__future_check_open(const rill_future *f);
+
+/* ---- tasks ---- */
+enum rill__task_wait { RILL__T_NEW, RILL__T_READY, RILL__T_FUTURE, RILL__T_TIMER, RILL__T_RUNNING,
+                       RILL__T_DONE };
+
+struct rill__coro;
+
+struct rill_task {
+  rill_future fut; /* first: a task is a future */
+  rill_step_fn step;
+  void *arg;
+  rill_free_fn free_arg;
+  rill_task *prev, *next; /* loop's pending tasks */
+  rill__node wake;        /* in awaited->callbacks or the ready queue */
+  rill__timer timer;      /* rill_task_sleep */
+  rill_future *awaiting;  /* retained while waiting */
+  int wait;               /* enum rill__task_wait */
+  int cancelling;
+  unsigned must_cancel : 1, deliver_cancel : 1, arranged : 1, in_list : 1;
+  char *cancel_msg;
+  char *name;
+  uint64_t id;
+  struct rill__coro *coro;
+};
+
+extern const rill__future_type rill__task_type;
+RILL__HIDDEN rill_task *rill__task_new(rill_loop *loop, rill_step_fn step, void *arg,
+                                      rill_free_fn free_arg, size_t extra);
+/* Destroys a pending task at loop close. */
+RILL__HIDDEN void rill__task_destroy_pending(rill_task *t);
+RILL__HIDDEN const char *rill__task_name(rill_task *t);
+static inline rill_task *rill__as_task(rill_future *f) {
+  return f && f->type == &rill__task_type ? (rill_task *)f : NULL;
+}
+
+/* ---- C coroutines (coro.c) ---- */
+RILL__HIDDEN void rill__coro_destroy(rill_task *t);
+RILL__HIDDEN void rill__task_run_step(rill_task *t);
+
+/* ---- groups of children (gather.c) shared by gather and wait ---- */
+RILL__HIDDEN size_t rill__multi_count(rill_future *f);
+RILL__HIDDEN rill_future *rill__multi_child(rill_future *f, size_t i);
+
+#endif

@@ -1,0 +1,571 @@
+/* loop.c - the loop: iterations, the ready queue, handles, thread-safe
+ * submission, the exception handler.
+ *
+ * One iteration: poll (only when something needs polling: user I/O, or
+ * nothing is ready and we must wait), read the clock once, move due timers
+ * to the ready queue, then run the ready batch as it stood. Work scheduled
+ * while the batch runs goes to the next iteration. There is no system call
+ * between two callbacks of a batch. */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "internal.h"
+
+_Thread_local rill_loop *rill__tls_loop;
+
+struct rill_handle {
+  int refs; /* the caller's + the loop's while scheduled */
+  rill_loop *loop;
+  rill_fn fn;
+  void *arg;
+  rill_free_fn free_arg;
+  int cancelled, finished, is_timer;
+  rill__timer timer; /* timer.node is the ready-queue node for both kinds */
+};
+
+struct rill__ts_item {
+  rill__ts_item *next;
+  rill__node node;
+  rill_fn fn;
+  void *arg;
+  rill_free_fn free_arg;
+};
+
+double rill__clock(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
+int rill__queue_remove(rill__queue *q, rill__node *n) {
+  rill__node *prev = NULL;
+  for (rill__node *it = q->head; it; prev = it, it = it->next) {
+    if (it != n) continue;
+    if (prev) prev->next = it->next;
+    else q->head = it->next;
+    if (q->tail == it) q->tail = prev;
+    it->next = NULL;
+    return 1;
+  }
+  return 0;
+}
+
+/* ---------------------------------------------------------------- */
+
+static void default_handler(rill_loop *loop, const char *message, rill_future *future,
+                            void *arg) {
+  (void)loop;
+  (void)arg;
+  if (future && future->state == RILL_FAILED) {
+    rill_future *src = future;
+    while (src->source) src = src->source;
+    fprintf(stderr, "rill: %s: %s (%s)\n", message, src->err_msg ? src->err_msg : "",
+            rill_err_name(src->err) ? rill_err_name(src->err) : "application error");
+  } else {
+    fprintf(stderr, "rill: %s\n", message);
+  }
+}
+
+void rill__report(rill_loop *loop, rill_future *future, const char *fmt, ...) {
+  char buf[512];
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(buf, sizeof buf, fmt, ap);
+  va_end(ap);
+  if (loop->exc_fn) loop->exc_fn(loop, buf, future, loop->exc_arg);
+  else default_handler(loop, buf, future, NULL);
+}
+
+static void async_cb(struct ev_loop *ev, ev_async *w, int revents) {
+  (void)ev, (void)w, (void)revents; /* the queue is drained by the iteration */
+}
+static void wake_timer_cb(struct ev_loop *ev, ev_timer *w, int revents) {
+  (void)ev, (void)w, (void)revents; /* only ends the wait */
+}
+
+rill_loop *rill_loop_new(void) {
+  rill_loop *loop = calloc(1, sizeof *loop);
+  if (!loop) {
+    rill__fail(RILL_ENOMEM, "out of memory creating a loop");
+    return NULL;
+  }
+  loop->ev = ev_loop_new(EVFLAG_AUTO | EVFLAG_NOENV);
+  if (!loop->ev) {
+    free(loop);
+    rill__fail(RILL_ESYS, "ev_loop_new failed");
+    return NULL;
+  }
+  if (pthread_mutex_init(&loop->ts_lock, NULL) != 0) {
+    ev_loop_destroy(loop->ev);
+    free(loop);
+    rill__fail(RILL_ESYS, "pthread_mutex_init failed");
+    return NULL;
+  }
+  loop->refs = 1;
+  loop->slow_duration = 0.1;
+  loop->stack_size = 256 * 1024;
+  ev_async_init(&loop->async, async_cb);
+  ev_async_start(loop->ev, &loop->async);
+  ev_init(&loop->wake_timer, wake_timer_cb);
+  loop->now = rill__clock();
+  const char *dbg = getenv("RILL_DEBUG");
+  loop->debug = dbg && dbg[0] == '1';
+  return loop;
+}
+
+void rill__loop_retain(rill_loop *loop) { loop->refs++; }
+
+void rill__loop_release(rill_loop *loop) {
+  if (--loop->refs > 0) return;
+  pthread_mutex_destroy(&loop->ts_lock);
+  free(loop);
+}
+
+int rill__loop_check(const rill_loop *loop) {
+  if (!loop) return rill__fail(RILL_EINVAL, "loop is NULL");
+  if (loop->closed) return rill__fail(RILL_ECLOSED, "the loop is closed");
+  return RILL_OK;
+}
+
+int rill_loop_is_closed(const rill_loop *loop) {
+  if (!loop) return rill__fail(RILL_EINVAL, "loop is NULL");
+  return loop->closed ? 1 : 0;
+}
+
+/* Runs every node of the current ready batch with discard set. */
+static void discard_ready(rill_loop *loop) {
+  while (loop->ready.head) {
+    rill__queue batch = loop->ready;
+    loop->ready.head = loop->ready.tail = NULL;
+    for (rill__node *n = batch.head, *next; n; n = next) {
+      next = n->next;
+      n->run(n, 1);
+    }
+  }
+}
+
+int rill_loop_close(rill_loop *loop) {
+  if (!loop) return rill__fail(RILL_EINVAL, "loop is NULL");
+  if (loop->closed) return rill__fail(RILL_ECLOSED, "the loop is already closed");
+  if (loop->running) return rill__fail(RILL_EBUSY, "cannot close a running loop");
+  rill__loop_retain(loop); /* keep the shell while objects die */
+
+  /* Pending tasks are destroyed: reported, never stepped again. */
+  while (loop->tasks_head) rill__task_destroy_pending(loop->tasks_head);
+
+  /* Timers: stop each; their nodes are dropped like queued ones. */
+  while (loop->heap_len) {
+    rill__timer *t = loop->heap[0];
+    rill__timer_pop(loop);
+    rill__schedule(loop, &t->node);
+  }
+  /* Futures: cancel pending ones (no callbacks run), drop callback lists
+   * and subtype references so cycles (gather <-> child) are broken. */
+  for (rill_future *f = loop->futures; f; f = f->all_next) rill_future_retain(f);
+  for (rill_future *f = loop->futures, *next; f; f = next) {
+    if (f->state == RILL_PENDING) {
+      f->state = RILL_CANCELLED;
+      f->err = RILL_ECANCELLED;
+    }
+    rill__queue_splice(&loop->ready, &f->callbacks);
+    if (f->type->close) f->type->close(f);
+    discard_ready(loop);
+    next = f->all_next; /* retained above, so it outlives f's release */
+    rill_future_release(f);
+  }
+  discard_ready(loop);
+
+  /* Thread-safe submissions that never ran. */
+  pthread_mutex_lock(&loop->ts_lock);
+  rill__ts_item *ts = loop->ts_head;
+  loop->ts_head = loop->ts_tail = NULL;
+  loop->closed = 1;
+  pthread_mutex_unlock(&loop->ts_lock);
+  while (ts) {
+    rill__ts_item *next = ts->next;
+    if (ts->free_arg) ts->free_arg(ts->arg);
+    free(ts);
+    ts = next;
+  }
+
+  /* Unretrieved failures: report each once, then let them go. */
+  while (loop->unretrieved) {
+    rill_future *f = loop->unretrieved;
+    rill_task *t = rill__as_task(f);
+    rill__report(loop, f, "task %s failed and its failure was never retrieved",
+                 t ? rill__task_name(t) : "?");
+    rill__future_mark_retrieved(f);
+  }
+
+  ev_async_stop(loop->ev, &loop->async);
+  ev_timer_stop(loop->ev, &loop->wake_timer);
+  ev_loop_destroy(loop->ev);
+  loop->ev = NULL;
+  free(loop->heap);
+  loop->heap = NULL;
+  loop->heap_cap = 0;
+  if (loop->stacks) rill__stack_pool_free(loop->stacks);
+  loop->stacks = NULL;
+  if (loop->exc_free) loop->exc_free(loop->exc_arg);
+  loop->exc_fn = NULL;
+  loop->exc_free = NULL;
+  rill__loop_release(loop);
+  return RILL_OK;
+}
+
+void rill_loop_free(rill_loop *loop) {
+  if (!loop) return;
+  if (!loop->closed && rill_loop_close(loop) != RILL_OK) return; /* running: refuse */
+  rill__loop_release(loop);
+}
+
+/* ---------------------------------------------------------------- */
+/* Iterations                                                         */
+
+static void drain_threadsafe(rill_loop *loop) {
+  pthread_mutex_lock(&loop->ts_lock);
+  rill__ts_item *it = loop->ts_head;
+  loop->ts_head = loop->ts_tail = NULL;
+  atomic_store_explicit(&loop->ts_pending, 0, memory_order_relaxed);
+  pthread_mutex_unlock(&loop->ts_lock);
+  for (; it; it = it->next) rill__schedule(loop, &it->node);
+}
+
+static int has_work(const rill_loop *loop) {
+  return loop->ready.head || loop->heap_len || loop->io_active ||
+         atomic_load_explicit(&loop->ts_pending, memory_order_relaxed);
+}
+
+static int iterate(rill_loop *loop, double max_wait) {
+  if (atomic_load_explicit(&loop->ts_pending, memory_order_relaxed)) drain_threadsafe(loop);
+  if (!loop->ready.head) {
+    double wait = max_wait;
+    rill__timer *next = rill__timer_peek(loop);
+    if (next) {
+      double until = next->when - rill__clock();
+      if (until < wait) wait = until;
+    }
+    if (wait > 0) {
+      if (isfinite(wait)) {
+        ev_timer_set(&loop->wake_timer, wait, 0.);
+        ev_timer_start(loop->ev, &loop->wake_timer);
+      }
+      ev_run(loop->ev, EVRUN_ONCE);
+      ev_timer_stop(loop->ev, &loop->wake_timer);
+    } else if (loop->io_active) {
+      ev_run(loop->ev, EVRUN_NOWAIT);
+    }
+    if (atomic_load_explicit(&loop->ts_pending, memory_order_relaxed)) drain_threadsafe(loop);
+  } else if (loop->io_active) {
+    ev_run(loop->ev, EVRUN_NOWAIT);
+  }
+  loop->now = rill__clock();
+  rill__timer *t;
+  while ((t = rill__timer_peek(loop)) && t->when <= loop->now) {
+    rill__timer_pop(loop);
+    rill__schedule(loop, &t->node);
+  }
+  rill__queue batch = loop->ready;
+  loop->ready.head = loop->ready.tail = NULL;
+  int count = 0;
+  for (rill__node *n = batch.head, *next; n; n = next) {
+    next = n->next;
+    n->run(n, 0);
+    count++;
+  }
+  return count;
+}
+
+static int enter(rill_loop *loop) {
+  int rc = rill__loop_check(loop);
+  if (rc) return rc;
+  if (loop->running || rill__tls_loop)
+    return rill__fail(RILL_EBUSY, "a loop is already running in this thread");
+  loop->running = 1;
+  loop->stopping = 0;
+  rill__tls_loop = loop;
+  return RILL_OK;
+}
+
+static void leave(rill_loop *loop) {
+  loop->running = 0;
+  loop->stopping = 0;
+  rill__tls_loop = NULL;
+}
+
+int rill_loop_run(rill_loop *loop) {
+  int rc = enter(loop);
+  if (rc) return rc;
+  while (!loop->stopping && has_work(loop)) iterate(loop, INFINITY);
+  leave(loop);
+  return RILL_OK;
+}
+
+int rill_loop_run_until(rill_loop *loop, rill_future *future) {
+  int rc = rill__future_check(future);
+  if (rc) return rc;
+  if (future->loop != loop) return rill__fail(RILL_EINVAL, "the future belongs to another loop");
+  rill_future_retain(future);
+  rc = enter(loop);
+  if (rc) {
+    rill_future_release(future);
+    return rc;
+  }
+  while (!loop->stopping && future->state == RILL_PENDING) iterate(loop, INFINITY);
+  leave(loop);
+  if (future->state == RILL_PENDING) rc = rill__fail(RILL_ESTATE, "the loop stopped before the future was done");
+  else rc = rill__future_outcome(future);
+  rill_future_release(future);
+  return rc;
+}
+
+int rill_loop_run_once(rill_loop *loop, double max_wait_s) {
+  if (isnan(max_wait_s) || max_wait_s < 0) return rill__fail(RILL_EINVAL, "max_wait_s must be >= 0");
+  int rc = enter(loop);
+  if (rc) return rc;
+  int n = iterate(loop, max_wait_s);
+  leave(loop);
+  return n;
+}
+
+void rill_loop_stop(rill_loop *loop) {
+  if (loop && loop->running) loop->stopping = 1;
+}
+
+double rill_loop_time(rill_loop *loop) {
+  if (!loop) {
+    rill__fail(RILL_EINVAL, "loop is NULL");
+    return NAN;
+  }
+  if (!loop->running) loop->now = rill__clock(); /* idle: the clock moves on */
+  return loop->now;
+}
+
+rill_loop *rill_loop_current(void) { return rill__tls_loop; }
+
+/* ---------------------------------------------------------------- */
+/* Settings                                                           */
+
+int rill_loop_set_exception_handler(rill_loop *loop, rill_exception_fn fn, void *arg,
+                                    rill_free_fn free_arg) {
+  int rc = rill__loop_check(loop);
+  if (rc) return rc;
+  rill_free_fn old_free = loop->exc_free;
+  void *old_arg = loop->exc_arg;
+  loop->exc_fn = fn;
+  loop->exc_arg = fn ? arg : NULL;
+  loop->exc_free = fn ? free_arg : NULL;
+  if (old_free) old_free(old_arg);
+  return RILL_OK;
+}
+
+int rill_loop_report(rill_loop *loop, const char *message, rill_future *future) {
+  int rc = rill__loop_check(loop);
+  if (rc) return rc;
+  if (!message) return rill__fail(RILL_EINVAL, "message is NULL");
+  if (future && future->loop != loop) return rill__fail(RILL_EINVAL, "the future belongs to another loop");
+  rill__report(loop, future, "%s", message);
+  return RILL_OK;
+}
+
+int rill_loop_set_debug(rill_loop *loop, int enabled) {
+  int rc = rill__loop_check(loop);
+  if (rc) return rc;
+  if (enabled != 0 && enabled != 1) return rill__fail(RILL_EINVAL, "enabled must be 0 or 1");
+  loop->debug = enabled;
+  return RILL_OK;
+}
+
+int rill_loop_get_debug(const rill_loop *loop) {
+  int rc = rill__loop_check(loop);
+  return rc ? rc : loop->debug;
+}
+
+int rill_loop_set_slow_duration(rill_loop *loop, double seconds) {
+  int rc = rill__loop_check(loop);
+  if (rc) return rc;
+  if (!(seconds > 0) || !isfinite(seconds)) return rill__fail(RILL_EINVAL, "seconds must be > 0");
+  loop->slow_duration = seconds;
+  return RILL_OK;
+}
+
+int rill_loop_set_stack_size(rill_loop *loop, size_t bytes) {
+  int rc = rill__loop_check(loop);
+  if (rc) return rc;
+  if (bytes < 16 * 1024) return rill__fail(RILL_EINVAL, "stack size must be at least 16 KiB");
+  if (bytes > ((size_t)1 << 30)) return rill__fail(RILL_EINVAL, "stack size must be at most 1 GiB");
+  if (loop->stacks && rill__stack_pool_stack_size(loop->stacks) != bytes) {
+    /* New coroutines take stacks from a fresh pool once the old one is
+     * idle; keep it simple: only allowed before the first coroutine. */
+    return rill__fail(RILL_ESTATE, "the stack size is fixed once a coroutine has run");
+  }
+  loop->stack_size = bytes;
+  return RILL_OK;
+}
+
+void rill_free(void *p) { free(p); }
+
+/* ---------------------------------------------------------------- */
+/* Handles                                                            */
+
+static void handle_release_internal(rill_handle *h) {
+  if (--h->refs > 0) return;
+  rill_loop *loop = h->loop;
+  free(h);
+  rill__loop_release(loop);
+}
+
+static void handle_finish(rill_handle *h) {
+  h->finished = 1;
+  if (h->free_arg) {
+    rill_free_fn f = h->free_arg;
+    h->free_arg = NULL;
+    f(h->arg);
+  }
+}
+
+static void handle_run(rill__node *node, int discard) {
+  rill_handle *h = RILL__CONTAINER(node, rill_handle, timer.node);
+  if (!discard && !h->cancelled) {
+    rill_loop *loop = h->loop;
+    if (RILL__UNLIKELY(loop->debug)) {
+      double t0 = rill__clock();
+      h->fn(h->arg);
+      double dt = rill__clock() - t0;
+      if (dt >= loop->slow_duration)
+        rill__report(loop, NULL, "Executing callback %p took %.3f seconds", (void *)h, dt);
+    } else {
+      h->fn(h->arg);
+    }
+  }
+  handle_finish(h);
+  handle_release_internal(h); /* the loop's reference */
+}
+
+static rill_handle *handle_new(rill_loop *loop, rill_fn fn, void *arg, rill_free_fn free_arg) {
+  if (rill__loop_check(loop)) return NULL;
+  if (!fn) {
+    rill__fail(RILL_EINVAL, "fn is NULL");
+    return NULL;
+  }
+  rill_handle *h = malloc(sizeof *h);
+  if (!h) {
+    rill__fail(RILL_ENOMEM, "out of memory scheduling a callback");
+    return NULL;
+  }
+  h->refs = 2; /* the caller's and the loop's */
+  h->loop = loop;
+  h->fn = fn;
+  h->arg = arg;
+  h->free_arg = free_arg;
+  h->cancelled = h->finished = h->is_timer = 0;
+  h->timer.heap_index = RILL__NOT_IN_HEAP;
+  h->timer.when = NAN;
+  h->timer.node.run = handle_run;
+  rill__loop_retain(loop);
+  return h;
+}
+
+rill_handle *rill_call_soon(rill_loop *loop, rill_fn fn, void *arg, rill_free_fn free_arg) {
+  rill_handle *h = handle_new(loop, fn, arg, free_arg);
+  if (h) rill__schedule(loop, &h->timer.node);
+  return h;
+}
+
+rill_handle *rill_call_at(rill_loop *loop, double when, rill_fn fn, void *arg,
+                          rill_free_fn free_arg) {
+  if (isnan(when)) {
+    rill__fail(RILL_EINVAL, "when is NaN");
+    return NULL;
+  }
+  rill_handle *h = handle_new(loop, fn, arg, free_arg);
+  if (!h) return NULL;
+  h->is_timer = 1;
+  if (rill__timer_start(loop, &h->timer, when) != RILL_OK) {
+    h->free_arg = NULL; /* not our job on failure */
+    h->refs = 1;
+    handle_release_internal(h);
+    return NULL;
+  }
+  return h;
+}
+
+rill_handle *rill_call_later(rill_loop *loop, double delay_s, rill_fn fn, void *arg,
+                             rill_free_fn free_arg) {
+  if (isnan(delay_s)) {
+    rill__fail(RILL_EINVAL, "delay is NaN");
+    return NULL;
+  }
+  if (rill__loop_check(loop)) return NULL;
+  if (delay_s < 0) delay_s = 0;
+  return rill_call_at(loop, rill_loop_time(loop) + delay_s, fn, arg, free_arg);
+}
+
+void rill_handle_cancel(rill_handle *h) {
+  if (!h || h->cancelled || h->finished) return;
+  h->cancelled = 1;
+  if (h->timer.heap_index != RILL__NOT_IN_HEAP) {
+    rill__timer_stop(h->loop, &h->timer);
+    handle_finish(h);
+    handle_release_internal(h); /* the loop's reference */
+    return;
+  }
+  /* In the ready queue: skipped when its turn comes; free arg now. */
+  handle_finish(h);
+}
+
+int rill_handle_cancelled(const rill_handle *h) {
+  if (!h) return rill__fail(RILL_EINVAL, "handle is NULL");
+  return h->cancelled ? 1 : 0;
+}
+
+double rill_handle_when(const rill_handle *h) {
+  if (!h) {
+    rill__fail(RILL_EINVAL, "handle is NULL");
+    return NAN;
+  }
+  return h->is_timer ? h->timer.when : NAN;
+}
+
+void rill_handle_release(rill_handle *h) {
+  if (h) handle_release_internal(h);
+}
+
+/* ---------------------------------------------------------------- */
+/* Thread-safe submission                                             */
+
+static void ts_run(rill__node *node, int discard) {
+  rill__ts_item *it = RILL__CONTAINER(node, rill__ts_item, node);
+  if (!discard) it->fn(it->arg);
+  if (it->free_arg) it->free_arg(it->arg);
+  free(it);
+}
+
+int rill_call_soon_threadsafe(rill_loop *loop, rill_fn fn, void *arg, rill_free_fn free_arg) {
+  if (!loop) return rill__fail(RILL_EINVAL, "loop is NULL");
+  if (!fn) return rill__fail(RILL_EINVAL, "fn is NULL");
+  rill__ts_item *it = malloc(sizeof *it);
+  if (!it) return rill__fail(RILL_ENOMEM, "out of memory queueing a callback");
+  it->next = NULL;
+  it->node.run = ts_run;
+  it->fn = fn;
+  it->arg = arg;
+  it->free_arg = free_arg;
+  pthread_mutex_lock(&loop->ts_lock);
+  if (loop->closed) {
+    pthread_mutex_unlock(&loop->ts_lock);
+    free(it);
+    return rill__fail(RILL_ECLOSED, "the loop is closed");
+  }
+  if (loop->ts_tail) loop->ts_tail->next = it;
+  else loop->ts_head = it;
+  loop->ts_tail = it;
+  atomic_store_explicit(&loop->ts_pending, 1, memory_order_relaxed);
+  /* ev_async_send coalesces; every wake-up drains the whole queue. */
+  ev_async_send(loop->ev, &loop->async);
+  pthread_mutex_unlock(&loop->ts_lock);
+  return RILL_OK;
+}

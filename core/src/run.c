@@ -1,0 +1,49 @@
+/* run.c - rill_run: asyncio.run for C coroutines. */
+#include <stdlib.h>
+
+#include "internal.h"
+
+/* Cancels every task still pending and runs them to their end, as
+ * asyncio.run does; failures other than cancels are reported. */
+static void cancel_leftovers(rill_loop *loop) {
+  int n = loop->task_count;
+  if (n <= 0) return;
+  rill_future **futs = malloc((size_t)n * sizeof *futs);
+  if (!futs) return; /* rill_loop_free destroys them instead */
+  int i = 0;
+  for (rill_task *t = loop->tasks_head; t && i < n; t = t->next) futs[i++] = rill_future_retain(&t->fut);
+  for (int k = 0; k < i; k++) rill_task_cancel((rill_task *)futs[k], NULL);
+  rill_future *all = rill_gather(loop, (size_t)i, futs, RILL_GATHER_RETURN_ERRORS);
+  if (all) {
+    rill_loop_run_until(loop, all);
+    for (int k = 0; k < i; k++) {
+      if (futs[k]->state == RILL_FAILED) {
+        rill__report(loop, futs[k], "unhandled failure of task %s during rill_run() shutdown",
+                     rill__task_name((rill_task *)futs[k]));
+        rill__future_mark_retrieved(futs[k]);
+      }
+    }
+    rill_future_release(all);
+  }
+  for (int k = 0; k < i; k++) rill_future_release(futs[k]);
+  free(futs);
+}
+
+int rill_run(rill_coro_fn fn, void *arg) {
+  if (!fn) return rill__fail(RILL_EINVAL, "fn is NULL");
+  if (rill__tls_loop) return rill__fail(RILL_EBUSY, "rill_run() cannot be called from a running loop");
+  rill_loop *loop = rill_loop_new();
+  if (!loop) return rill_last_error();
+  rill_task *main_task = rill_spawn(loop, fn, arg);
+  if (!main_task) {
+    int rc = rill_last_error();
+    rill_loop_free(loop);
+    return rc;
+  }
+  rill_task_set_name(main_task, "main");
+  int rc = rill_loop_run_until(loop, &main_task->fut);
+  cancel_leftovers(loop);
+  rill_task_release(main_task);
+  rill_loop_free(loop);
+  return rc;
+}

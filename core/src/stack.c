@@ -1,0 +1,189 @@
+/* stack.c - internal: the pool that hands out coroutine stacks.
+ *
+ * Stacks are carved from slabs: one anonymous MAP_NORESERVE mapping of about
+ * 16 MiB holds many stacks, so 100k coroutines cost a few hundred mmaps
+ * (which the kernel merges into a handful of VMAs) instead of 100k, and
+ * pages are committed only when a coroutine touches them. There is no guard
+ * page (each would be a VMA of its own, and vm.max_map_count is 65530);
+ * a canary at the low end of each stack catches overflow after the fact.
+ *
+ * Free stacks form a LIFO list threaded through their lowest bytes (the
+ * canary page, which is committed anyway), so the stack reused next is the
+ * one whose pages are still hot. Single-threaded by contract: no locks. */
+#include "ctx.h"
+
+#include <errno.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+/* The pool reads and writes the ends of stacks whose last frames may have
+ * died without returning (a coroutine that finished, or overflowed, deep in
+ * a call chain), so ASan may still hold them poisoned. The few words the
+ * pool owns are touched unchecked; rill__ctx_make unpoisons the rest. */
+#define NO_ASAN __attribute__((no_sanitize_address))
+
+#if defined(__has_include)
+#if __has_include(<valgrind/memcheck.h>)
+#include <valgrind/memcheck.h>
+#define RILL_STACK_VALGRIND 1
+#endif
+#endif
+
+enum {
+  CANARY_WORDS = 8, /* 64 bytes */
+  /* Target slab size: big enough that slabs are rare, small enough that a
+   * pool of a few coroutines does not reserve much address space. */
+  SLAB_BYTES = 16 << 20,
+  /* Stacks deeper than this are trimmed on return, but only while more
+   * than TRIM_AFTER stacks are already free: a lone stack reused over and
+   * over (the common spawn-run-finish pattern) is never madvised. */
+  KEEP_BYTES = 16 << 10,
+  TRIM_AFTER = 64,
+};
+
+/* Distinct words, none zero or pointer-like, so a partial overwrite by a
+ * frame (return addresses, saved registers, zeroed locals) shows. */
+static const uint64_t canary[CANARY_WORDS] = {
+    0x52494c4cc0ffee01u, 0xa5a55a5a3c3cc3c3u, 0x52494c4cc0ffee02u, 0x0f1e2d3c4b5a6978u,
+    0x52494c4cc0ffee03u, 0xf0e1d2c3b4a59687u, 0x52494c4cc0ffee04u, 0x5a5aa5a5c3c33c3cu,
+};
+
+struct rill__stack_pool {
+  size_t stack_size;
+  size_t page_size;
+  size_t keep_bytes;   /* top of a stack never trimmed */
+  size_t slab_bytes;   /* stacks_per_slab * stack_size */
+  void *free_head;     /* LIFO of free stacks, link stored at stack_lo */
+  size_t free_count;
+  char *carve_next;    /* untouched stacks left in the newest slab */
+  char *carve_end;
+  void **slabs;
+  size_t slab_count;
+  size_t slab_cap;
+};
+
+NO_ASAN static void *free_link(const void *stack_lo) { return *(void *const *)stack_lo; }
+
+NO_ASAN static void set_free_link(void *stack_lo, void *next) { *(void **)stack_lo = next; }
+
+rill__stack_pool *rill__stack_pool_new(size_t stack_size) {
+  long page = sysconf(_SC_PAGESIZE);
+  size_t page_size = page > 0 ? (size_t)page : 4096;
+  /* At least the canary page and one page to run on. */
+  if (stack_size < 2 * page_size)
+    stack_size = 2 * page_size;
+  if (stack_size > SIZE_MAX / 4) {
+    errno = ENOMEM;
+    return NULL;
+  }
+  stack_size = (stack_size + page_size - 1) & ~(page_size - 1);
+
+  rill__stack_pool *pool = calloc(1, sizeof *pool);
+  if (!pool)
+    return NULL;
+  size_t per_slab = SLAB_BYTES / stack_size;
+  pool->stack_size = stack_size;
+  pool->page_size = page_size;
+  pool->keep_bytes = (KEEP_BYTES + page_size - 1) & ~(page_size - 1);
+  pool->slab_bytes = (per_slab ? per_slab : 1) * stack_size;
+  return pool;
+}
+
+void rill__stack_pool_free(rill__stack_pool *pool) {
+  if (!pool)
+    return;
+  for (size_t i = 0; i < pool->slab_count; i++)
+    munmap(pool->slabs[i], pool->slab_bytes);
+  free(pool->slabs);
+  free(pool);
+}
+
+size_t rill__stack_pool_stack_size(const rill__stack_pool *pool) { return pool->stack_size; }
+
+static int add_slab(rill__stack_pool *pool) {
+  if (pool->slab_count == pool->slab_cap) {
+    size_t cap = pool->slab_cap ? pool->slab_cap * 2 : 16;
+    void **slabs = realloc(pool->slabs, cap * sizeof *slabs);
+    if (!slabs)
+      return -1;
+    pool->slabs = slabs;
+    pool->slab_cap = cap;
+  }
+  void *slab = mmap(NULL, pool->slab_bytes, PROT_READ | PROT_WRITE,
+                    MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+  if (slab == MAP_FAILED)
+    return -1;
+#ifdef MADV_NOHUGEPAGE
+  /* With THP "always", the first touch of a stack could commit a 2 MiB
+   * page; a suspended coroutine must cost only the 4 KiB pages it used. */
+  madvise(slab, pool->slab_bytes, MADV_NOHUGEPAGE);
+#endif
+  pool->slabs[pool->slab_count++] = slab;
+  pool->carve_next = slab;
+  pool->carve_end = (char *)slab + pool->slab_bytes;
+  return 0;
+}
+
+NO_ASAN static void write_canary(void *stack_lo) {
+  uint64_t *w = stack_lo;
+  for (int i = 0; i < CANARY_WORDS; i++)
+    w[i] = canary[i];
+}
+
+void *rill__stack_get(rill__stack_pool *pool) {
+  char *lo;
+  if (pool->free_head) {
+    lo = pool->free_head;
+    pool->free_head = free_link(lo);
+    pool->free_count--;
+  } else {
+    if (pool->carve_next == pool->carve_end && add_slab(pool) != 0) {
+      errno = ENOMEM;
+      return NULL;
+    }
+    lo = pool->carve_next;
+    pool->carve_next += pool->stack_size;
+  }
+  write_canary(lo);
+  return lo;
+}
+
+/* A deep coroutine left the first page below the kept top dirty. Reading it
+ * costs at most a zero-page fault (no RSS) the first time for a stack that
+ * never went that deep. */
+NO_ASAN static int went_deep(const char *probe_page_end) {
+  const uint64_t *w = (const uint64_t *)probe_page_end - CANARY_WORDS;
+#ifdef RILL_STACK_VALGRIND
+  /* Memcheck marked it no-access when the deep frames returned. */
+  VALGRIND_MAKE_MEM_DEFINED(w, CANARY_WORDS * sizeof *w);
+#endif
+  uint64_t any = 0;
+  for (int i = 0; i < CANARY_WORDS; i++)
+    any |= w[i];
+  return any != 0;
+}
+
+void rill__stack_put(rill__stack_pool *pool, void *stack_lo) {
+  char *lo = stack_lo;
+  if (pool->free_count >= TRIM_AFTER &&
+      pool->stack_size > pool->keep_bytes + 2 * pool->page_size) {
+    char *trim_end = lo + pool->stack_size - pool->keep_bytes;
+    if (went_deep(trim_end))
+      /* Keep the canary page (rewritten on the next get) and the top. */
+      madvise(lo + pool->page_size, (size_t)(trim_end - lo) - pool->page_size,
+              MADV_DONTNEED);
+  }
+  set_free_link(lo, pool->free_head);
+  pool->free_head = lo;
+  pool->free_count++;
+}
+
+NO_ASAN int rill__stack_ok(const void *stack_lo) {
+  const uint64_t *w = stack_lo;
+  uint64_t diff = 0;
+  for (int i = 0; i < CANARY_WORDS; i++)
+    diff |= w[i] ^ canary[i];
+  return diff == 0;
+}

@@ -1,0 +1,383 @@
+/* task.c - tasks: futures driven by a step function, stepping and
+ * cancellation, the loop's strong references, unretrieved failures. */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "internal.h"
+
+static int task_cancel_hook(rill_future *f, const char *msg);
+static void task_destroy_hook(rill_future *f);
+static void task_completed_hook(rill_future *f);
+
+const rill__future_type rill__task_type = {"task", task_cancel_hook, task_destroy_hook, NULL,
+                                           task_completed_hook};
+
+static void wake_run(rill__node *node, int discard);
+static void timer_run(rill__node *node, int discard);
+
+static char *dup_string(const char *s) {
+  size_t n = strlen(s) + 1;
+  char *copy = malloc(n);
+  if (copy) memcpy(copy, s, n);
+  return copy;
+}
+
+/* ---------------------------------------------------------------- */
+
+rill_task *rill__task_new(rill_loop *loop, rill_step_fn step, void *arg, rill_free_fn free_arg,
+                          size_t extra) {
+  if (rill__loop_check(loop)) return NULL;
+  if (!step) {
+    rill__fail(RILL_EINVAL, "step is NULL");
+    return NULL;
+  }
+  rill_task *t =
+      (rill_task *)rill__future_alloc(loop, &rill__task_type, sizeof(rill_task) + extra);
+  if (!t) return NULL;
+  char *tail = (char *)t + sizeof(rill_future);
+  memset(tail, 0, sizeof(rill_task) + extra - sizeof(rill_future));
+  t->step = step;
+  t->arg = arg;
+  t->free_arg = free_arg;
+  t->wake.run = wake_run;
+  t->timer.node.run = timer_run;
+  t->timer.heap_index = RILL__NOT_IN_HEAP;
+  t->id = ++loop->next_task_id;
+  t->fut.refs++; /* the loop's reference, dropped when the task is done */
+  t->prev = loop->tasks_tail;
+  if (loop->tasks_tail) loop->tasks_tail->next = t;
+  else loop->tasks_head = t;
+  loop->tasks_tail = t;
+  t->in_list = 1;
+  loop->task_count++;
+  t->wait = RILL__T_READY;
+  rill__schedule(loop, &t->wake);
+  return t;
+}
+
+rill_task *rill_task_new(rill_loop *loop, rill_step_fn step, void *arg, rill_free_fn free_arg) {
+  return rill__task_new(loop, step, arg, free_arg, 0);
+}
+
+static int check_task(const rill_task *t) {
+  if (!t) return rill__fail(RILL_EINVAL, "task is NULL");
+  return RILL_OK;
+}
+
+static int check_task_open(const rill_task *t) {
+  if (!t) return rill__fail(RILL_EINVAL, "task is NULL");
+  if (t->fut.loop->closed) return rill__fail(RILL_ECLOSED, "the task's loop is closed");
+  return RILL_OK;
+}
+
+rill_future *rill_task_future(rill_task *t) {
+  if (check_task(t)) return NULL;
+  return &t->fut;
+}
+
+rill_task *rill_task_from_future(rill_future *f) {
+  if (rill__future_check(f)) return NULL;
+  return rill__as_task(f);
+}
+
+rill_task *rill_task_retain(rill_task *t) {
+  if (t) t->fut.refs++;
+  return t;
+}
+
+void rill_task_release(rill_task *t) {
+  if (t) rill_future_release(&t->fut);
+}
+
+void *rill_task_arg(rill_task *t) {
+  if (check_task(t)) return NULL;
+  return t->arg;
+}
+
+static void unlink_pending(rill_task *t) {
+  if (!t->in_list) return;
+  rill_loop *loop = t->fut.loop;
+  if (t->prev) t->prev->next = t->next;
+  else loop->tasks_head = t->next;
+  if (t->next) t->next->prev = t->prev;
+  else loop->tasks_tail = t->prev;
+  t->prev = t->next = NULL;
+  t->in_list = 0;
+  loop->task_count--;
+}
+
+static void task_completed_hook(rill_future *f) {
+  rill_task *t = (rill_task *)f;
+  t->wait = RILL__T_DONE;
+  unlink_pending(t);
+  if (f->state == RILL_FAILED) f->unretrieved = 1;
+}
+
+static void task_destroy_hook(rill_future *f) {
+  rill_task *t = (rill_task *)f;
+  if (t->awaiting) rill_future_release(t->awaiting);
+  free(t->cancel_msg);
+  free(t->name);
+}
+
+/* ---------------------------------------------------------------- */
+/* Stepping                                                           */
+
+/* After a failed task's done callbacks had their turn: if nobody but the
+ * loop can read the failure any more, report it now; otherwise keep it in
+ * the loop's unretrieved list until its last reference goes or the loop
+ * closes. */
+static void unretrieved_check_run(rill__node *node, int discard) {
+  rill_task *t = RILL__CONTAINER(node, rill_task, wake);
+  rill_loop *loop = t->fut.loop;
+  if (!discard && t->fut.unretrieved) {
+    if (t->fut.refs > 1) {
+      t->fut.in_unretrieved_list = 1;
+      t->fut.unr_next = loop->unretrieved;
+      if (loop->unretrieved) loop->unretrieved->unr_prev = &t->fut;
+      loop->unretrieved = &t->fut;
+      return; /* the list keeps the loop's reference */
+    }
+    rill__report(loop, &t->fut, "task %s failed and its failure was never retrieved",
+                 rill__task_name(t));
+    t->fut.unretrieved = 0;
+  }
+  rill_future_release(&t->fut);
+}
+
+static void finish_done_task(rill_task *t) {
+  if (t->free_arg) {
+    rill_free_fn f = t->free_arg;
+    t->free_arg = NULL;
+    f(t->arg);
+  }
+  if (t->fut.state == RILL_FAILED && !t->fut.loop->closed) {
+    t->wake.run = unretrieved_check_run;
+    rill__schedule(t->fut.loop, &t->wake);
+  } else {
+    rill_future_release(&t->fut); /* the loop's reference */
+  }
+}
+
+void rill__task_run_step(rill_task *t) {
+  rill_loop *loop = t->fut.loop;
+  if (t->awaiting) {
+    rill_future_release(t->awaiting);
+    t->awaiting = NULL;
+  }
+  if (t->must_cancel) {
+    t->must_cancel = 0;
+    t->deliver_cancel = 1;
+  }
+  t->wait = RILL__T_RUNNING;
+  t->arranged = 0;
+  rill_task *outer = loop->current_task;
+  loop->current_task = t;
+  if (RILL__UNLIKELY(loop->debug)) {
+    double t0 = rill__clock();
+    t->step(t, t->arg);
+    double dt = rill__clock() - t0;
+    if (dt >= loop->slow_duration)
+      rill__report(loop, NULL, "Executing <Task %s> took %.3f seconds", rill__task_name(t), dt);
+  } else {
+    t->step(t, t->arg);
+  }
+  loop->current_task = outer;
+  t->deliver_cancel = 0;
+  if (t->fut.state == RILL_PENDING && !t->arranged) {
+    rill__future_fail_msg(&t->fut, RILL_ESTATE,
+                          "the task's step returned without completing or waiting");
+  }
+  if (t->fut.state != RILL_PENDING) finish_done_task(t);
+}
+
+static void wake_run(rill__node *node, int discard) {
+  if (!discard) rill__task_run_step(RILL__CONTAINER(node, rill_task, wake));
+}
+
+static void timer_run(rill__node *node, int discard) {
+  if (!discard) rill__task_run_step(RILL__CONTAINER(node, rill_task, timer.node));
+}
+
+static int check_arranging(rill_task *t) {
+  int rc = check_task_open(t);
+  if (rc) return rc;
+  if (t->fut.loop->current_task != t || t->wait != RILL__T_RUNNING)
+    return rill__fail(RILL_ESTATE, "only the task's own step can arrange its resumption");
+  if (t->fut.state != RILL_PENDING) return rill__fail(RILL_ESTATE, "the task is done");
+  if (t->arranged) return rill__fail(RILL_ESTATE, "the task's resumption is already arranged");
+  return RILL_OK;
+}
+
+int rill_task_wait(rill_task *t, rill_future *awaited) {
+  int rc = check_arranging(t);
+  if (rc) return rc;
+  if ((rc = rill__future_check(awaited))) return rc;
+  if (awaited->loop != t->fut.loop) return rill__fail(RILL_EINVAL, "the future belongs to another loop");
+  if (awaited == &t->fut) return rill__fail(RILL_EINVAL, "a task cannot await itself");
+  t->arranged = 1;
+  t->wait = RILL__T_FUTURE;
+  t->awaiting = rill_future_retain(awaited);
+  rill__future_add_node(awaited, &t->wake);
+  /* A cancel requested during this step goes to the new future at once. */
+  if (t->must_cancel && awaited->state == RILL_PENDING &&
+      rill_future_cancel_msg(awaited, t->cancel_msg) == 1)
+    t->must_cancel = 0;
+  return RILL_OK;
+}
+
+int rill_task_yield(rill_task *t) {
+  int rc = check_arranging(t);
+  if (rc) return rc;
+  t->arranged = 1;
+  t->wait = RILL__T_READY;
+  rill__schedule(t->fut.loop, &t->wake);
+  return RILL_OK;
+}
+
+int rill_task_sleep(rill_task *t, double seconds) {
+  if (isnan(seconds)) return rill__fail(RILL_EINVAL, "seconds is NaN");
+  if (seconds <= 0 || (t && t->must_cancel)) return rill_task_yield(t);
+  int rc = check_arranging(t);
+  if (rc) return rc;
+  rill_loop *loop = t->fut.loop;
+  if ((rc = rill__timer_start(loop, &t->timer, loop->now + seconds))) return rc;
+  t->arranged = 1;
+  t->wait = RILL__T_TIMER;
+  return RILL_OK;
+}
+
+/* ---------------------------------------------------------------- */
+/* Cancellation                                                       */
+
+int rill_task_cancel(rill_task *t, const char *message) {
+  int rc = check_task_open(t);
+  if (rc) return rc;
+  if (t->fut.state != RILL_PENDING) return 0;
+  if (t->cancelling++ == 0 && message && !t->cancel_msg) {
+    if (!(t->cancel_msg = dup_string(message))) {
+      t->cancelling--;
+      return rill__fail(RILL_ENOMEM, "out of memory copying the cancel message");
+    }
+  }
+  switch (t->wait) {
+  case RILL__T_FUTURE:
+    if (rill_future_cancel_msg(t->awaiting, t->cancel_msg) == 1) return 1;
+    t->must_cancel = 1;
+    return 1;
+  case RILL__T_TIMER:
+    t->must_cancel = 1;
+    if (t->timer.heap_index != RILL__NOT_IN_HEAP) { /* not yet fired: wake now */
+      rill__timer_stop(t->fut.loop, &t->timer);
+      t->wait = RILL__T_READY;
+      rill__schedule(t->fut.loop, &t->wake);
+    }
+    return 1;
+  default:
+    t->must_cancel = 1;
+    return 1;
+  }
+}
+
+static int task_cancel_hook(rill_future *f, const char *msg) {
+  return rill_task_cancel((rill_task *)f, msg);
+}
+
+int rill_task_cancel_requested(rill_task *t) {
+  int rc = check_task(t);
+  if (rc) return rc;
+  if (t->fut.loop->current_task == t && t->wait == RILL__T_RUNNING) return t->deliver_cancel;
+  return t->must_cancel;
+}
+
+const char *rill_task_cancel_message(rill_task *t) {
+  if (check_task(t)) return NULL;
+  return t->cancel_msg;
+}
+
+int rill_task_cancelling(rill_task *t) {
+  int rc = check_task(t);
+  return rc ? rc : t->cancelling;
+}
+
+int rill_task_uncancel(rill_task *t) {
+  int rc = check_task(t);
+  if (rc) return rc;
+  if (t->cancelling > 0 && --t->cancelling == 0) t->must_cancel = 0;
+  return t->cancelling;
+}
+
+/* ---------------------------------------------------------------- */
+/* Names, the current task, loop close                                */
+
+int rill_task_set_name(rill_task *t, const char *name) {
+  int rc = check_task(t);
+  if (rc) return rc;
+  if (!name) return rill__fail(RILL_EINVAL, "name is NULL");
+  char *copy = dup_string(name);
+  if (!copy) return rill__fail(RILL_ENOMEM, "out of memory copying the name");
+  free(t->name);
+  t->name = copy;
+  return RILL_OK;
+}
+
+const char *rill__task_name(rill_task *t) {
+  if (!t->name) {
+    char buf[32];
+    snprintf(buf, sizeof buf, "Task-%llu", (unsigned long long)t->id);
+    t->name = dup_string(buf);
+    if (!t->name) return "Task-?";
+  }
+  return t->name;
+}
+
+const char *rill_task_name(rill_task *t) {
+  if (check_task(t)) return NULL;
+  return rill__task_name(t);
+}
+
+rill_task *rill_current_task(void) {
+  rill_loop *loop = rill__tls_loop;
+  return loop ? loop->current_task : NULL;
+}
+
+void rill__task_destroy_pending(rill_task *t) {
+  rill_loop *loop = t->fut.loop;
+  rill__report(loop, &t->fut, "task %s was destroyed while pending", rill__task_name(t));
+  unlink_pending(t);
+  rill__timer_stop(loop, &t->timer);
+  if (t->awaiting) {
+    rill__future_remove_node(t->awaiting, &t->wake);
+    rill_future_release(t->awaiting);
+    t->awaiting = NULL;
+  }
+  t->wait = RILL__T_DONE;
+  t->fut.state = RILL_CANCELLED;
+  t->fut.err = RILL_ECANCELLED;
+  if (t->coro) rill__coro_destroy(t);
+  if (t->free_arg) {
+    rill_free_fn f = t->free_arg;
+    t->free_arg = NULL;
+    f(t->arg);
+  }
+  rill_future_release(&t->fut); /* the loop's reference */
+}
+
+/* ---------------------------------------------------------------- */
+/* Introspection                                                      */
+
+int rill_loop_task_count(rill_loop *loop) {
+  int rc = rill__loop_check(loop);
+  return rc ? rc : loop->task_count;
+}
+
+int rill_loop_tasks(rill_loop *loop, rill_task **out, size_t cap) {
+  int rc = rill__loop_check(loop);
+  if (rc) return rc;
+  if (!out && cap) return rill__fail(RILL_EINVAL, "out is NULL");
+  size_t n = 0;
+  for (rill_task *t = loop->tasks_head; t && n < cap; t = t->next) out[n++] = t;
+  return (int)n;
+}
