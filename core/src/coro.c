@@ -33,7 +33,12 @@ static void coro_entry(void *p) {
     } else if (rc == RILL_ECANCELLED) {
       rill__future_fail_msg(&t->fut, RILL_ECANCELLED, t->cancel_msg);
     } else {
+      char buf[64];
       const char *msg = rill_last_error() == rc ? rill_last_error_message() : rill_strerror(rc);
+      if (!rill_err_name(rc) && rill_last_error() != rc) {
+        snprintf(buf, sizeof buf, "coroutine failed with code %d", rc);
+        msg = buf;
+      }
       rill__future_fail_msg(&t->fut, rc, msg);
     }
   }

@@ -1,0 +1,32 @@
+# Sourced by run-examples and run-tests: installs what is missing (Debian 12),
+# then configures and builds rill in $RILL_BUILD (default ./build).
+set -euo pipefail
+RILL_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+RILL_BUILD=${RILL_BUILD:-$RILL_ROOT/build}
+
+RILL_PACKAGES=(build-essential cmake pkg-config libev-dev swig
+  python3 python3-dev liblua5.4-dev lua5.4 ruby ruby-dev ruby-minitest
+  libgtest-dev libgmock-dev valgrind abigail-tools)
+
+rill_install_missing() {
+  local missing=()
+  for p in "${RILL_PACKAGES[@]}"; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+  done
+  [ ${#missing[@]} -eq 0 ] && return 0
+  echo "rill: installing missing packages: ${missing[*]}"
+  local sudo=""
+  [ "$(id -u)" -eq 0 ] || sudo="sudo"
+  $sudo apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${missing[@]}"
+}
+
+rill_build() {
+  local werror=OFF
+  [ "${CI:-}" = "true" ] && werror=ON
+  cmake -S "$RILL_ROOT" -B "$RILL_BUILD" -DRILL_WERROR=$werror ${RILL_CMAKE_ARGS:-}
+  cmake --build "$RILL_BUILD" -j"$(nproc)"
+}
+
+rill_install_missing
+rill_build
