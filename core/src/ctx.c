@@ -52,6 +52,12 @@ void *rill__ctx_asm_init(void *top, void (*entry)(void *), void *arg);
 
 /* --- sanitizer hooks ---------------------------------------------------- */
 
+/* Everything between "leave" and "arrive" is inlined into the switch
+ * functions: TSan pairs each instrumented function's entry and exit on the
+ * fiber current at that moment, so a helper that returned on another
+ * fiber would underflow that fiber's shadow stack. */
+#define ALWAYS_INLINE static inline __attribute__((always_inline))
+
 #ifdef RILL_CTX_ASAN
 void __sanitizer_start_switch_fiber(void **fake_stack_save, const void *bottom, size_t size);
 void __sanitizer_finish_switch_fiber(void *fake_stack_save, const void **bottom_old,
@@ -65,7 +71,7 @@ static _Thread_local const void *thread_stack_lo;
 static _Thread_local size_t thread_stack_size;
 static _Thread_local rill__ctx *leaving;
 
-static void hook_leave(rill__ctx *from, rill__ctx *to, int final) {
+ALWAYS_INLINE void hook_leave(rill__ctx *from, rill__ctx *to, int final) {
   const void *lo = to->stack_lo;
   size_t size = to->stack_size;
   if (!lo) {
@@ -77,7 +83,7 @@ static void hook_leave(rill__ctx *from, rill__ctx *to, int final) {
   __sanitizer_start_switch_fiber(final ? NULL : &from->asan_fake, lo, size);
 }
 
-static void hook_arrive(rill__ctx *self) {
+ALWAYS_INLINE void hook_arrive(rill__ctx *self) {
   const void *lo;
   size_t size;
   __sanitizer_finish_switch_fiber(self->asan_fake, &lo, &size);
@@ -104,14 +110,14 @@ void __tsan_switch_to_fiber(void *fiber, unsigned flags);
 
 /* Under TSan, asan_fake holds the TSan fiber (the two sanitizers never
  * coexist). A thread-stack ctx borrows the thread's current fiber. */
-static void hook_leave(rill__ctx *from, rill__ctx *to, int final) {
+ALWAYS_INLINE void hook_leave(rill__ctx *from, rill__ctx *to, int final) {
   (void)final;
   if (!from->stack_lo)
     from->asan_fake = __tsan_get_current_fiber();
   __tsan_switch_to_fiber(to->asan_fake, 0);
 }
 
-static void hook_arrive(rill__ctx *self) { (void)self; }
+ALWAYS_INLINE void hook_arrive(rill__ctx *self) { (void)self; }
 
 static void hook_make(rill__ctx *ctx) { ctx->asan_fake = __tsan_create_fiber(0); }
 
@@ -189,7 +195,7 @@ static int backend_make(rill__ctx *ctx, void (*entry)(void *), void *arg) {
 /* A suspended context's registers live in a ucontext_t on its own stack, in
  * this frame, which stays alive exactly as long as the context is
  * suspended. That covers the zero-initialised thread-stack ctx too. */
-static void backend_switch(rill__ctx *from, rill__ctx *to) {
+ALWAYS_INLINE void backend_switch(rill__ctx *from, rill__ctx *to) {
   ucontext_t uc;
   /* ASan's swapcontext interceptor clears the shadow of uc_stack if set. */
   uc.uc_stack.ss_sp = NULL;
@@ -199,7 +205,7 @@ static void backend_switch(rill__ctx *from, rill__ctx *to) {
   swapcontext(&uc, to->uctx);
 }
 
-static void backend_switch_final(rill__ctx *from, rill__ctx *to) {
+ALWAYS_INLINE void backend_switch_final(rill__ctx *from, rill__ctx *to) {
   from->uctx = NULL;
   setcontext(to->uctx);
   abort();

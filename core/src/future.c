@@ -40,12 +40,13 @@ void rill__future_init(rill_future *f, rill_loop *loop, const rill__future_type 
 }
 
 rill_future *rill__future_alloc(rill_loop *loop, const rill__future_type *type, size_t size) {
-  rill_future *f = malloc(size);
+  rill_future *f = rill__alloc(loop, size);
   if (!f) {
     rill__fail(RILL_ENOMEM, "out of memory creating a %s", type->name);
     return NULL;
   }
   rill__future_init(f, loop, type);
+  f->alloc_size = (uint32_t)size;
   return f;
 }
 
@@ -75,7 +76,7 @@ static void destroy(rill_future *f) {
   if (f->all_prev) f->all_prev->all_next = f->all_next;
   else loop->futures = f->all_next;
   if (f->all_next) f->all_next->all_prev = f->all_prev;
-  free(f);
+  rill__dealloc(loop, f, f->alloc_size);
   rill__loop_release(loop);
 }
 
@@ -290,15 +291,16 @@ static void done_cb_run(rill__node *node, int discard) {
     }
   }
   if (d->free_arg) d->free_arg(d->arg);
-  rill_future_release(d->fut);
-  free(d);
+  rill_future *f = d->fut;
+  rill__dealloc(f->loop, d, sizeof *d);
+  rill_future_release(f);
 }
 
 int rill_future_on_done(rill_future *f, rill_done_fn cb, void *arg, rill_free_fn free_arg) {
   int rc = rill__future_check_open(f);
   if (rc) return rc;
   if (!cb) return rill__fail(RILL_EINVAL, "callback is NULL");
-  done_cb *d = malloc(sizeof *d);
+  done_cb *d = rill__alloc(f->loop, sizeof *d);
   if (!d) return rill__fail(RILL_ENOMEM, "out of memory adding a done callback");
   d->node.run = done_cb_run;
   d->fut = rill_future_retain(f);
@@ -325,7 +327,7 @@ int rill_future_remove_done(rill_future *f, rill_done_fn cb, void *arg) {
       removed++;
       f->refs--; /* d's reference; f stays alive through the caller's */
       if (d->free_arg) d->free_arg(d->arg);
-      free(d);
+      rill__dealloc(f->loop, d, sizeof *d);
     } else {
       prev = n;
     }

@@ -52,8 +52,8 @@ rill_future *rill__multi_child(rill_future *f, size_t i) {
 static void multi_destroy(rill_future *f) {
   multi *m = (multi *)f;
   for (size_t i = 0; i < m->n; i++) rill_future_release(m->children[i]);
-  free(m->children);
-  free(m->nodes);
+  rill__free_array(m->children, m->n * sizeof *m->children);
+  rill__free_array(m->nodes, m->n * sizeof *m->nodes);
 }
 
 /* ---------------------------------------------------------------- */
@@ -155,11 +155,11 @@ static multi *multi_new(rill_loop *loop, size_t n, rill_future *const futs[], co
   memset((char *)m + sizeof(rill_future), 0, sizeof(multi) - sizeof(rill_future));
   m->timer.heap_index = RILL__NOT_IN_HEAP;
   if (n) {
-    m->children = malloc(n * sizeof *m->children);
-    m->nodes = malloc(n * sizeof *m->nodes);
+    m->children = rill__alloc_array(n * sizeof *m->children);
+    m->nodes = rill__alloc_array(n * sizeof *m->nodes);
     if (!m->children || !m->nodes) {
-      free(m->children);
-      free(m->nodes);
+      rill__free_array(m->children, n * sizeof *m->children);
+      rill__free_array(m->nodes, n * sizeof *m->nodes);
       m->children = NULL;
       m->nodes = NULL;
       rill_future_release(&m->fut);

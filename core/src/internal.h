@@ -66,6 +66,17 @@ typedef struct rill__timer {
 
 /* ---- the loop ---- */
 typedef struct rill__ts_item rill__ts_item;
+typedef struct rill__arena rill__arena;
+
+/* ---- allocation (alloc.c) ---- */
+RILL__HIDDEN rill__arena *rill__arena_new(void);
+RILL__HIDDEN void rill__arena_free(rill__arena *a);
+/* Small objects of a loop; freed with the same size. */
+RILL__HIDDEN void *rill__alloc(rill_loop *loop, size_t size);
+RILL__HIDDEN void rill__dealloc(rill_loop *loop, void *p, size_t size);
+/* Large arrays (huge-page backed when big). */
+RILL__HIDDEN void *rill__alloc_array(size_t size);
+RILL__HIDDEN void rill__free_array(void *p, size_t size);
 
 struct rill_loop {
   int refs; /* the owner's + one per live future/handle/timeout/group */
@@ -98,9 +109,12 @@ struct rill_loop {
 
   rill__stack_pool *stacks;
   size_t stack_size;
+  rill__arena *arena;
 };
 
-RILL__HIDDEN extern _Thread_local rill_loop *rill__tls_loop;
+/* initial-exec: no __tls_get_addr call on the hot path (8 bytes of static
+ * TLS, within what glibc reserves for libraries loaded with dlopen). */
+RILL__HIDDEN extern _Thread_local rill_loop *rill__tls_loop __attribute__((tls_model("initial-exec")));
 
 RILL__HIDDEN double rill__clock(void);
 RILL__HIDDEN void rill__loop_retain(rill_loop *loop);
@@ -136,6 +150,7 @@ struct rill_future {
   unsigned char state, kind;
   unsigned char unretrieved; /* failed, nobody has read the failure yet */
   unsigned char in_unretrieved_list;
+  uint32_t alloc_size; /* bytes, for rill__dealloc */
   const rill__future_type *type;
   rill_loop *loop;
   rill_future *all_prev, *all_next;   /* loop->futures */

@@ -14,7 +14,7 @@
 
 #include "internal.h"
 
-_Thread_local rill_loop *rill__tls_loop;
+_Thread_local rill_loop *rill__tls_loop __attribute__((tls_model("initial-exec")));
 
 struct rill_handle {
   int refs; /* the caller's + the loop's while scheduled */
@@ -98,7 +98,14 @@ rill_loop *rill_loop_new(void) {
     rill__fail(RILL_ESYS, "ev_loop_new failed");
     return NULL;
   }
+  if (!(loop->arena = rill__arena_new())) {
+    ev_loop_destroy(loop->ev);
+    free(loop);
+    rill__fail(RILL_ENOMEM, "out of memory creating a loop");
+    return NULL;
+  }
   if (pthread_mutex_init(&loop->ts_lock, NULL) != 0) {
+    rill__arena_free(loop->arena);
     ev_loop_destroy(loop->ev);
     free(loop);
     rill__fail(RILL_ESYS, "pthread_mutex_init failed");
@@ -121,6 +128,7 @@ void rill__loop_retain(rill_loop *loop) { loop->refs++; }
 void rill__loop_release(rill_loop *loop) {
   if (--loop->refs > 0) return;
   pthread_mutex_destroy(&loop->ts_lock);
+  rill__arena_free(loop->arena);
   free(loop);
 }
 
@@ -414,7 +422,7 @@ void rill_free(void *p) { free(p); }
 static void handle_release_internal(rill_handle *h) {
   if (--h->refs > 0) return;
   rill_loop *loop = h->loop;
-  free(h);
+  rill__dealloc(loop, h, sizeof *h);
   rill__loop_release(loop);
 }
 
@@ -451,7 +459,7 @@ static rill_handle *handle_new(rill_loop *loop, rill_fn fn, void *arg, rill_free
     rill__fail(RILL_EINVAL, "fn is NULL");
     return NULL;
   }
-  rill_handle *h = malloc(sizeof *h);
+  rill_handle *h = rill__alloc(loop, sizeof *h);
   if (!h) {
     rill__fail(RILL_ENOMEM, "out of memory scheduling a callback");
     return NULL;
