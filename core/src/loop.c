@@ -161,6 +161,9 @@ int rill_loop_close(rill_loop *loop) {
   if (loop->running) return rill__fail(RILL_EBUSY, "cannot close a running loop");
   rill__loop_retain(loop); /* keep the shell while objects die */
 
+  /* Drop the ready batch first: it may hold a pending task's wake node,
+   * and destroying the task below can free it. */
+  discard_ready(loop);
   /* Pending tasks are destroyed: reported, never stepped again. */
   while (loop->tasks_head) rill__task_destroy_pending(loop->tasks_head);
 
@@ -258,6 +261,10 @@ static int iterate(rill_loop *loop, double max_wait) {
     }
     if (wait > 0) {
       if (isfinite(wait)) {
+        /* libev measures the wait from its own cached time, which may be
+         * stale by now: refresh it, or the wake-up comes early and
+         * run_once returns before a timer that falls due within max_wait. */
+        ev_now_update(loop->ev);
         ev_timer_set(&loop->wake_timer, wait, 0.);
         ev_timer_start(loop->ev, &loop->wake_timer);
       }
