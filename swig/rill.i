@@ -21,6 +21,13 @@ typedef int rill_rc;
 
 #define RILL_API
 %include "stdint.i"
+/* Wrapped functions of rill.h that need no class; declared before the
+ * %import below, which would otherwise mark them as imported (unwrapped). */
+unsigned rill_version(void);
+const char *rill_version_string(void);
+const char *rill_strerror(int code);
+const char *rill_err_name(int code);
+
 /* The header's macros (the error table) without wrapping its declarations. */
 %import "rill.h"
 
@@ -50,14 +57,20 @@ RILL_ERRNO_MAP(RILL__ERR_CONST)
 %constant int WAIT_FIRST_ERROR = RILL_WAIT_FIRST_ERROR;
 %constant int WAIT_ALL = RILL_WAIT_ALL;
 
-unsigned rill_version(void);
-const char *rill_version_string(void);
-const char *rill_strerror(int code);
-const char *rill_err_name(int code);
 
 /* %extend methods are written m_name so the C helpers SWIG generates
  * (struct_method) cannot collide with the real rill_* functions. */
 %rename("%(strip:[m_])s", regextarget=1) "^m_";
+
+/* Constructors give NULL on failure: raise instead of returning nil/None. */
+%exception rill_loop::rill_loop {
+  $action
+  if (!result) RILL_SWIG_RAISE(rill_last_error());
+}
+%exception rill_future::rill_future {
+  $action
+  if (!result) RILL_SWIG_RAISE(rill_last_error());
+}
 
 /* ---- Loop ---- */
 %rename(Loop) rill_loop;

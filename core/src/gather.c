@@ -211,7 +211,7 @@ rill_future *rill_wait(rill_loop *loop, size_t n, rill_future *const futs[], int
   m->mode = mode;
   m->timer.node.run = wait_timer_run;
   if (isfinite(timeout_s)) {
-    if (rill__timer_start(loop, &m->timer, loop->now + (timeout_s > 0 ? timeout_s : 0)) != RILL_OK) {
+    if (rill__timer_start(loop, &m->timer, rill__clock() + (timeout_s > 0 ? timeout_s : 0)) != RILL_OK) {
       rill_future_cancel(&m->fut);
       rill_future_release(&m->fut);
       return NULL;

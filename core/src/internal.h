@@ -99,6 +99,10 @@ struct rill_loop {
   rill_future *unretrieved; /* failed tasks nobody has read yet */
   rill_task *current_task;
 
+  rill_poll_fn poll_fn;
+  void *poll_arg;
+  rill_free_fn poll_free;
+
   rill_exception_fn exc_fn;
   void *exc_arg;
   rill_free_fn exc_free;

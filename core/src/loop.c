@@ -223,6 +223,9 @@ int rill_loop_close(rill_loop *loop) {
   if (loop->exc_free) loop->exc_free(loop->exc_arg);
   loop->exc_fn = NULL;
   loop->exc_free = NULL;
+  if (loop->poll_free) loop->poll_free(loop->poll_arg);
+  loop->poll_fn = NULL;
+  loop->poll_free = NULL;
   rill__loop_release(loop);
   return RILL_OK;
 }
@@ -268,7 +271,9 @@ static int iterate(rill_loop *loop, double max_wait) {
         ev_timer_set(&loop->wake_timer, wait, 0.);
         ev_timer_start(loop->ev, &loop->wake_timer);
       }
+      if (loop->poll_fn) loop->poll_fn(loop, RILL_POLL_BEFORE, loop->poll_arg);
       ev_run(loop->ev, EVRUN_ONCE);
+      if (loop->poll_fn) loop->poll_fn(loop, RILL_POLL_AFTER, loop->poll_arg);
       ev_timer_stop(loop->ev, &loop->wake_timer);
     } else if (loop->io_active) {
       ev_run(loop->ev, EVRUN_NOWAIT);
@@ -373,6 +378,18 @@ int rill_loop_set_exception_handler(rill_loop *loop, rill_exception_fn fn, void 
   loop->exc_fn = fn;
   loop->exc_arg = fn ? arg : NULL;
   loop->exc_free = fn ? free_arg : NULL;
+  if (old_free) old_free(old_arg);
+  return RILL_OK;
+}
+
+int rill_loop_set_poll_hook(rill_loop *loop, rill_poll_fn fn, void *arg, rill_free_fn free_arg) {
+  int rc = rill__loop_check(loop);
+  if (rc) return rc;
+  rill_free_fn old_free = loop->poll_free;
+  void *old_arg = loop->poll_arg;
+  loop->poll_fn = fn;
+  loop->poll_arg = fn ? arg : NULL;
+  loop->poll_free = fn ? free_arg : NULL;
   if (old_free) old_free(old_arg);
   return RILL_OK;
 }
@@ -516,7 +533,9 @@ rill_handle *rill_call_later(rill_loop *loop, double delay_s, rill_fn fn, void *
   }
   if (rill__loop_check(loop)) return NULL;
   if (delay_s < 0) delay_s = 0;
-  return rill_call_at(loop, rill_loop_time(loop) + delay_s, fn, arg, free_arg);
+  /* From the clock now, not the iteration's cached time: a long batch must
+   * not make a timer fire early by the caller's own measure. */
+  return rill_call_at(loop, rill__clock() + delay_s, fn, arg, free_arg);
 }
 
 void rill_handle_cancel(rill_handle *h) {

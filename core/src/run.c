@@ -1,15 +1,17 @@
-/* run.c - rill_run: asyncio.run for C coroutines. */
+/* run.c - rill_run (asyncio.run for C coroutines) and rill_loop_shutdown,
+ * its ending: cancel what is left and run it down. */
 #include <stdlib.h>
 
 #include "internal.h"
 
-/* Cancels every task still pending and runs them to their end, as
- * asyncio.run does; failures other than cancels are reported. */
-static void cancel_leftovers(rill_loop *loop) {
+int rill_loop_shutdown(rill_loop *loop) {
+  int rc = rill__loop_check(loop);
+  if (rc) return rc;
+  if (loop->running) return rill__fail(RILL_EBUSY, "cannot shut down a running loop");
   int n = loop->task_count;
-  if (n <= 0) return;
+  if (n <= 0) return RILL_OK;
   rill_future **futs = malloc((size_t)n * sizeof *futs);
-  if (!futs) return; /* rill_loop_free destroys them instead */
+  if (!futs) return rill__fail(RILL_ENOMEM, "out of memory shutting down");
   int i = 0;
   for (rill_task *t = loop->tasks_head; t && i < n; t = t->next) futs[i++] = rill_future_retain(&t->fut);
   for (int k = 0; k < i; k++) rill_task_cancel((rill_task *)futs[k], NULL);
@@ -18,7 +20,7 @@ static void cancel_leftovers(rill_loop *loop) {
     rill_loop_run_until(loop, all);
     for (int k = 0; k < i; k++) {
       if (futs[k]->state == RILL_FAILED) {
-        rill__report(loop, futs[k], "unhandled failure of task %s during rill_run() shutdown",
+        rill__report(loop, futs[k], "unhandled failure of task %s during shutdown",
                      rill__task_name((rill_task *)futs[k]));
         rill__future_mark_retrieved(futs[k]);
       }
@@ -27,6 +29,9 @@ static void cancel_leftovers(rill_loop *loop) {
   }
   for (int k = 0; k < i; k++) rill_future_release(futs[k]);
   free(futs);
+  /* One round, as asyncio.run: tasks started by the clean-up are left to
+   * loop close, which reports and destroys them. */
+  return all ? RILL_OK : rill_last_error();
 }
 
 int rill_run(rill_coro_fn fn, void *arg) {
@@ -42,7 +47,7 @@ int rill_run(rill_coro_fn fn, void *arg) {
   }
   rill_task_set_name(main_task, "main");
   int rc = rill_loop_run_until(loop, &main_task->fut);
-  cancel_leftovers(loop);
+  rill_loop_shutdown(loop);
   rill_task_release(main_task);
   rill_loop_free(loop);
   return rc;

@@ -243,7 +243,7 @@ int rill_task_sleep(rill_task *t, double seconds) {
   int rc = check_arranging(t);
   if (rc) return rc;
   rill_loop *loop = t->fut.loop;
-  if ((rc = rill__timer_start(loop, &t->timer, loop->now + seconds))) return rc;
+  if ((rc = rill__timer_start(loop, &t->timer, rill__clock() + seconds))) return rc;
   t->arranged = 1;
   t->wait = RILL__T_TIMER;
   return RILL_OK;

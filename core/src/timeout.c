@@ -87,7 +87,7 @@ rill_future *rill_wait_for(rill_loop *loop, rill_future *inner, double timeout_s
     return &w->fut;
   }
   if (isfinite(timeout_s) && timeout_s > 0 &&
-      rill__timer_start(loop, &w->timer, loop->now + timeout_s) != RILL_OK) {
+      rill__timer_start(loop, &w->timer, rill__clock() + timeout_s) != RILL_OK) {
     rill_future_release(&w->fut);
     return NULL;
   }
@@ -179,7 +179,7 @@ static void timeout_disarm(rill_timeout *to) {
 
 static int timeout_arm(rill_timeout *to, double delay_s) {
   if (!isfinite(delay_s)) return RILL_OK;
-  double when = to->loop->now + (delay_s > 0 ? delay_s : 0);
+  double when = rill__clock() + (delay_s > 0 ? delay_s : 0);
   int rc = rill__timer_start(to->loop, &to->timer, when);
   if (!rc) to->refs++;
   return rc;
@@ -249,4 +249,46 @@ int rill_timeout_exit(rill_timeout *to, int rc) {
 
 void rill_timeout_release(rill_timeout *to) {
   if (to) timeout_release_internal(to);
+}
+
+/* ---------------------------------------------------------------- */
+/* sleep as a future                                                  */
+
+typedef struct sleep_future {
+  rill_future fut;
+  rill__timer timer; /* holds a reference while scheduled */
+} sleep_future;
+
+static void sleep_completed(rill_future *f) {
+  sleep_future *s = (sleep_future *)f;
+  if (s->timer.heap_index != RILL__NOT_IN_HEAP) {
+    rill__timer_stop(f->loop, &s->timer);
+    f->refs--; /* the timer's; the canceller holds another */
+  }
+}
+static const rill__future_type sleep_type = {"sleep", NULL, NULL, NULL, sleep_completed};
+
+static void sleep_timer_run(rill__node *node, int discard) {
+  sleep_future *s = RILL__CONTAINER(node, sleep_future, timer.node);
+  if (!discard && s->fut.state == RILL_PENDING) rill__future_finish(&s->fut, RILL_DONE);
+  rill_future_release(&s->fut);
+}
+
+rill_future *rill_sleep_future(rill_loop *loop, double seconds) {
+  if (rill__loop_check(loop)) return NULL;
+  if (isnan(seconds)) {
+    rill__fail(RILL_EINVAL, "seconds is NaN");
+    return NULL;
+  }
+  sleep_future *s = (sleep_future *)rill__future_alloc(loop, &sleep_type, sizeof(sleep_future));
+  if (!s) return NULL;
+  s->timer.heap_index = RILL__NOT_IN_HEAP;
+  s->timer.node.run = sleep_timer_run;
+  if (!isfinite(seconds)) return &s->fut; /* RILL_FOREVER: never, until cancelled */
+  if (rill__timer_start(loop, &s->timer, rill__clock() + (seconds > 0 ? seconds : 0)) != RILL_OK) {
+    rill_future_release(&s->fut);
+    return NULL;
+  }
+  s->fut.refs++;
+  return &s->fut;
 }
