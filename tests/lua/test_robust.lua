@@ -1,0 +1,196 @@
+-- rill Lua binding: bad arguments raise Lua errors, garbage collection at
+-- every step, no leaked references, odd error values.
+local T = require "runner"
+local rill = require "rill"
+local core = rill.core
+
+local function registry_size()
+  local n = 0
+  for _ in pairs(debug.getregistry()) do n = n + 1 end
+  return n
+end
+
+T.case("bad_arguments_raise", function()
+  T.matches(T.raises(rill.run), "function expected")
+  T.matches(T.raises(rill.run, 42), "function expected")
+  rill.run(function()
+    T.matches(T.raises(rill.sleep, "x"), "number expected")
+    T.matches(T.raises(rill.sleep, 0 / 0), "number expected")
+    T.matches(T.raises(rill.spawn, 42), "function expected")
+    T.matches(T.raises(rill.gather, 42), "expected")
+    T.matches(T.raises(rill.gather_list, 42), "table expected")
+    T.matches(T.raises(rill.wait_for, nil, 1), "expected")
+    T.matches(T.raises(rill.wait_for, function() end, "soon"), "number or nil expected")
+    T.matches(T.raises(rill.shield, {}), "expected")
+    T.matches(T.raises(rill.await, 5), "expected")
+    T.matches(T.raises(rill.timeout, 1, 5), "function expected")
+    T.matches(T.raises(rill.task_group, nil), "function expected")
+    local t = rill.spawn(function() end)
+    T.matches(T.raises(t.cancel, t, 123), "string or nil expected")
+    T.raises(rill.Future.wait, 5)
+    T.raises(rill.Future.done, {})
+    T.raises(rill.Future.name, rill.future()) -- not a task
+    local loop = rill.get_running_loop()
+    T.matches(T.raises(loop.call_soon, loop, nil), "function expected")
+    T.matches(T.raises(loop.call_later, loop, "x", print), "number expected")
+    T.raises(loop.call_soon, {}, print)
+    -- the C layer checks too
+    T.raises(core.result, 1)
+    T.raises(core.gather, { 1, 2 }, 2, 0)
+    T.raises(core.gather, nil, 1, 0)
+    T.raises(core.wait_for, "x", 1)
+    T.raises(core.call_later, 0 / 0, print)
+    T.raises(core.cancel, nil)
+    T.raises(core.timeout_exit, {}, 0)
+    T.raises(core.group_spawn, {}, print)
+    t:wait()
+    T.matches(T.raises(core.result, rill.future()), "not done")
+  end)
+  -- and the loop is still usable afterwards
+  T.eq(rill.run(function() rill.sleep(0) return "fine" end), "fine")
+end)
+
+T.case("swig_classes_raise_errors", function()
+  local f = T.raises(core.Future, nil)
+  T.ok(f ~= nil)
+  local loop = core.Loop()
+  local fut = core.Future(loop)
+  T.eq(fut:state(), core.PENDING)
+  fut:set_int(5)
+  local e = T.raises(fut.set_int, fut, 6)
+  T.ok(rill.is_error(e) and e.code == rill.ESTATE, tostring(e))
+  loop:close()
+  T.ok(rill.is_error(T.raises(loop.close, loop)))
+end)
+
+T.case("gc_between_steps", function()
+  rill.run(function()
+    local ts = {}
+    for i = 1, 200 do
+      ts[i] = rill.spawn(function(x)
+        for _ = 1, 3 do collectgarbage(); rill.sleep(0) end
+        return { x }, x
+      end, i)
+    end
+    collectgarbage()
+    local r = rill.gather_list(ts)
+    for i = 1, 200 do T.eq(r[i][1], i) end
+  end)
+end)
+
+T.case("dropped_task_objects_still_run", function()
+  local done = 0
+  rill.run(function()
+    for _ = 1, 100 do
+      rill.spawn(function() rill.sleep(0.001); collectgarbage(); done = done + 1 end)
+    end
+    collectgarbage(); collectgarbage()
+    for _ = 1, 5000 do
+      if done == 100 then break end
+      rill.sleep(0.002)
+    end
+  end)
+  T.eq(done, 100)
+end)
+
+T.case("no_dead_coroutine_kept_alive", function()
+  local weak = setmetatable({}, { __mode = "k" })
+  rill.run(function()
+    local ts = {}
+    for i = 1, 50 do
+      ts[i] = rill.spawn(function() weak[coroutine.running()] = true; rill.sleep(0) end)
+    end
+    rill.gather_list(ts)
+  end)
+  collectgarbage(); collectgarbage()
+  T.eq(next(weak), nil)
+end)
+
+T.case("no_leak_across_runs", function()
+  local function once()
+    rill.run(function()
+      local e = {}
+      local ts = {}
+      for i = 1, 100 do
+        ts[i] = rill.spawn(function(x)
+          rill.sleep(0)
+          if x % 3 == 0 then error(e) end
+          return x, { x }
+        end, i)
+      end
+      rill.gather_list(ts, { return_exceptions = true })
+      local loop = rill.get_running_loop()
+      loop:call_soon(function() end)
+      loop:call_later(10, function() end) -- never runs: dropped at close
+      pcall(rill.wait_for, function() rill.sleep(1) end, 0)
+      pcall(rill.task_group, function(tg) tg:spawn(function() error("x") end) end)
+      rill.spawn(function() rill.sleep(10) end) -- leftover, cancelled by run
+    end)
+    collectgarbage(); collectgarbage()
+  end
+  once()
+  local reg, mem = registry_size(), collectgarbage("count")
+  for _ = 1, 20 do once() end
+  T.eq(registry_size(), reg, "registry entries")
+  T.ok(collectgarbage("count") < mem + 64, ("memory grew: %.0f -> %.0f KiB"):format(mem, collectgarbage("count")))
+end)
+
+T.case("odd_error_values", function()
+  rill.run(function()
+    local t = rill.spawn(function() error(nil) end)
+    T.eq(T.raises(t.wait, t), nil)
+    local bad = setmetatable({}, { __tostring = function() error("tostring broke") end })
+    t = rill.spawn(function() error(bad) end)
+    T.eq(T.raises(t.wait, t), bad)
+    t = rill.spawn(function() error(setmetatable({}, { __tostring = function() return 5 end })) end)
+    T.raises(t.wait, t)
+    -- a task raising a rill error keeps its code
+    t = rill.spawn(function() error(rill.new_error(rill.ETIMEDOUT, "mine")) end)
+    local e = T.raises(t.wait, t)
+    T.ok(rill.is_timeout(e)); T.eq(e.message, "mine")
+  end)
+end)
+
+T.case("many_results", function()
+  rill.run(function()
+    local t = rill.spawn(function()
+      local r = {}
+      for i = 1, 5000 do r[i] = i end
+      return table.unpack(r)
+    end)
+    local r = table.pack(t:wait())
+    T.eq(r.n, 5000); T.eq(r[5000], 5000)
+  end)
+end)
+
+T.case("deep_recursion_in_task", function()
+  rill.run(function()
+    local function rec(n) if n == 0 then rill.sleep(0) return 0 end return 1 + rec(n - 1) end
+    T.eq(rill.spawn(rec, 10000):wait(), 10000)
+    local t = rill.spawn(function() local function inf() return 1 + inf() end return inf() end)
+    T.matches(T.raises(t.wait, t), "stack overflow")
+  end)
+end)
+
+T.case("yield_inside_pcall_and_metamethods", function()
+  rill.run(function()
+    local ok, v = pcall(function() rill.sleep(0); return "in pcall" end)
+    T.eq(ok, true); T.eq(v, "in pcall")
+    local mt = { __index = function(_, k) rill.sleep(0); return k .. "!" end }
+    T.eq(setmetatable({}, mt).x, "x!")
+    local it = {}
+    for _, v2 in ipairs({ 1, 2 }) do rill.sleep(0); it[#it + 1] = v2 end
+    T.eq(#it, 2)
+  end)
+end)
+
+T.case("stress_spawn_gc", function()
+  rill.run(function()
+    local ts = {}
+    for i = 1, 5000 do ts[i] = rill.spawn(function(x) if x % 2 == 0 then rill.sleep(0) end return x end, i) end
+    local r = rill.gather_list(ts)
+    for i = 1, 5000 do T.eq(r[i], i) end
+  end)
+end)
+
+T.main(...)
