@@ -1,0 +1,247 @@
+# frozen_string_literal: true
+#
+# rill - an asyncio-style event loop (C, over libev) for Ruby 3.1.
+#
+#   require "rill"
+#   Rill.run do
+#     a = Rill.spawn { Rill.sleep(1); :a }
+#     b = Rill.spawn { Rill.sleep(1); :b }
+#     Rill.gather(a, b)          # => [:a, :b] after ~1 s
+#   end
+#
+# Tasks run on Fibers resumed by the loop (librill.so.1); waiting (sleep,
+# Task#value, gather, wait_for, ...) suspends the task's Fiber and hands
+# control back to the loop. Semantics follow Python's asyncio and are the
+# C core's (gather, cancellation, timeouts, task groups); this file only
+# adds Ruby's shape to them.
+require "rill/ext"
+
+module Rill
+  # Rill::Error < StandardError        misuse (e.g. Rill.sleep outside Rill.run), core failures
+  # Rill::CancelledError < Exception   a bare `rescue` does not swallow it
+  # Rill::TimeoutError < StandardError wait_for / timeout expiry
+  class Error
+    # The rill status code (a negative Integer) when the error came from the core.
+    def code
+      @code
+    end
+  end
+
+  # Raised by Rill.task_group when children (or the body) failed; #errors
+  # holds the very exception objects, in order of failure.
+  class GroupError < Error
+    attr_reader :errors
+
+    def initialize(errors)
+      @errors = errors
+      super("#{errors.size} error(s) in task group: " +
+            errors.map { |e| "#{e.class}: #{e.message}" }.join("; "))
+    end
+  end
+
+  class Task
+    # Waits for the task (from inside another task) and returns its value,
+    # or raises its exception (the same object, with its backtrace).
+    def value
+      Ext.await(self)
+    end
+    alias wait value
+
+    def inspect
+      state = if !done? then "pending"
+              elsif cancelled? then "cancelled"
+              else "done"
+              end
+      "#<Rill::Task #{name} #{state}>"
+    end
+  end
+
+  # Futures returned by Rill.shield (and used inside gather/wait_for).
+  class Future
+    def value
+      Ext.await(self)
+    end
+    alias wait value
+  end
+
+  # The running loop: Rill.loop.call_soon { }, .call_later(s) { }, .time,
+  # .exception_handler = ->(message, exception_or_nil) { }.
+  class Loop
+    def inspect
+      "#<Rill::Loop#{closed? ? ' closed' : ''}>"
+    end
+  end
+
+  # A task group (asyncio.TaskGroup): see Rill.task_group.
+  class TaskGroup
+    def initialize(group)
+      @group = group
+    end
+
+    # Spawns a child task owned by the group.
+    def spawn(name: nil, &block)
+      raise ArgumentError, "TaskGroup#spawn needs a block" unless block
+      task = Ext.spawn(block, name)
+      @group.add(task)
+      task
+    end
+  end
+
+  module_function
+
+  # Runs the block as the main task of a new loop until it finishes, then
+  # cancels the tasks left (they see CancelledError), closes the loop and
+  # returns the block's value or raises its exception.
+  def run(debug: false, &block)
+    raise ArgumentError, "Rill.run needs a block" unless block
+    Ext.run(block, debug)
+  end
+
+  # Starts the block as a new task (from the next loop iteration).
+  def spawn(name: nil, &block)
+    raise ArgumentError, "Rill.spawn needs a block" unless block
+    Ext.spawn(block, name)
+  end
+
+  # Rill.sleep(seconds) is defined in C: it suspends the current task;
+  # sleep(0) gives up exactly one loop iteration.
+
+  # Waits for every task and returns their values in argument order. Procs
+  # are spawned as tasks. The first exception is raised (the others keep
+  # running) unless return_exceptions: true puts exceptions in place.
+  def gather(*tasks, return_exceptions: false)
+    tasks = tasks.map { |t| t.is_a?(Proc) ? Ext.spawn(t, nil) : t }
+    Ext.gather(tasks, return_exceptions)
+  end
+
+  # Runs the block as a child task (or waits for the given task) for at most
+  # timeout seconds (nil: no limit); on expiry the child is cancelled,
+  # awaited, and Rill::TimeoutError is raised.
+  def wait_for(timeout, task = nil, &block)
+    raise ArgumentError, "Rill.wait_for takes a task or a block, not both" if task && block
+    raise ArgumentError, "Rill.wait_for needs a task or a block" unless task || block
+    unless timeout.nil? || timeout.is_a?(Numeric)
+      raise TypeError, "timeout must be Numeric or nil, got #{timeout.class}"
+    end
+    task ||= Ext.spawn(block, nil)
+    Ext.wait_for(task, timeout)
+  end
+
+  # A timeout scope on the current task (asyncio.timeout): when delay
+  # seconds pass, the task is cancelled and the scope raises
+  # Rill::TimeoutError. The block gets the scope (#expired?, #reschedule).
+  def timeout(delay)
+    raise ArgumentError, "Rill.timeout needs a block" unless block_given?
+    unless delay.nil? || delay.is_a?(Numeric)
+      raise TypeError, "delay must be Numeric or nil, got #{delay.class}"
+    end
+    scope = Ext.timeout_new(delay)
+    begin
+      result = yield scope
+    rescue CancelledError
+      rc = scope.exit(Ext::ECANCELLED)
+      raise TimeoutError, "timed out after #{delay} s" if rc == Ext::ETIMEDOUT
+      raise
+    rescue Exception # rubocop:disable Lint/RescueException
+      scope.exit(Ext::EEXCEPTION)
+      raise
+    end
+    scope.exit(0)
+    result
+  end
+
+  # A Future with the task's outcome whose cancellation does not reach the task.
+  def shield(task)
+    Ext.shield(task)
+  end
+
+  WAIT_MODES = {
+    first_completed: Ext::WAIT_FIRST_COMPLETED,
+    first_exception: Ext::WAIT_FIRST_ERROR,
+    all_completed: Ext::WAIT_ALL,
+  }.freeze
+
+  # Waits until the condition (:all_completed, :first_completed,
+  # :first_exception) or the timeout; returns [done, pending]. Never raises
+  # the tasks' errors, never cancels them.
+  def wait(tasks, timeout: nil, return_when: :all_completed)
+    raise TypeError, "Rill.wait takes an Array of tasks" unless tasks.is_a?(Array)
+    mode = WAIT_MODES.fetch(return_when) do
+      raise ArgumentError, "return_when must be one of #{WAIT_MODES.keys.inspect}"
+    end
+    Ext.wait(tasks, mode, timeout)
+  end
+
+  # Structured concurrency (asyncio.TaskGroup):
+  #   Rill.task_group { |g| g.spawn { ... }; g.spawn { ... } }
+  # waits for every child; the first failure cancels the others and the
+  # body, then Rill::GroupError (#errors) is raised.
+  def task_group
+    raise ArgumentError, "Rill.task_group needs a block" unless block_given?
+    group = Ext.group_new
+    body_error = nil
+    body_rc = 0
+    begin
+      result = yield TaskGroup.new(group)
+    rescue Exception => e # rubocop:disable Lint/RescueException
+      body_error = e
+      body_rc = e.is_a?(CancelledError) ? Ext::ECANCELLED : Ext::EEXCEPTION
+    end
+    rc = group.join(body_rc)
+    case rc
+    when 0
+      raise body_error if body_error
+      result
+    when Ext::EGROUP
+      errors = group.errors
+      if body_error && !body_error.is_a?(CancelledError) && !errors.include?(body_error)
+        errors << body_error
+      end
+      raise GroupError, errors
+    when Ext::ECANCELLED
+      raise body_error if body_error.is_a?(CancelledError)
+      raise CancelledError
+    else
+      raise body_error if body_error
+      raise Error, "task group: #{Ext.strerror(rc)}"
+    end
+  end
+
+  # The task running now, or nil.
+  def current_task
+    Ext.current_task
+  end
+
+  # The running loop; raises Rill::Error outside Rill.run.
+  def loop
+    Ext.running_loop or raise Error, "no running Rill loop (call this inside Rill.run)"
+  end
+  alias get_running_loop loop
+  module_function :get_running_loop
+
+  # Shortcuts on the running loop.
+  def call_soon(&block)
+    loop.call_soon(&block)
+  end
+
+  def call_later(delay, &block)
+    loop.call_later(delay, &block)
+  end
+
+  def time
+    loop.time
+  end
+
+  # What the loop does with failures nobody else can take (a callback that
+  # raised, a task failure never retrieved, ...) unless
+  # Rill.loop.exception_handler is set: one warning on $stderr.
+  def default_exception_handler(message, exception)
+    if exception
+      where = exception.backtrace&.first
+      $stderr.puts("rill: #{message}: #{exception.class}: #{exception.message}" \
+                   "#{where ? " (#{where})" : ''}")
+    else
+      $stderr.puts("rill: #{message}")
+    end
+  end
+end
