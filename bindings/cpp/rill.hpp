@@ -1,0 +1,948 @@
+// rill.hpp - the header-only C++20 face of rill: RAII handles, coroutines,
+// exceptions, over the C API of rill.h. It adds no ABI of its own: every
+// function here is inline or a template, so a program built with it
+// depends on librill.so.1's C symbols only.
+//
+//   rill::task<T>     a C++20 coroutine; each one runs as a rill step task
+//                     (rill_task_new) whose step resumes the coroutine
+//   rill::future<T>   a reference to a rill_future holding a T
+//   rill::loop        an owning, move-only rill_loop
+//   co_await rill::sleep(1s) / rill::yield()     rill_task_sleep / _yield
+//   co_await rill::gather(a(), b())              std::tuple of the results
+//   co_await rill::wait_for(a(), 2s)             throws rill::timeout_error
+//   rill::run(main())                            asyncio.run; main's value
+//
+// Values travel as rill's native kinds so that other languages can read
+// them: void (none), bool, integers (int64), floating point (double),
+// std::string and rill::bytes (bytes); any other T as a tagged pointer that
+// only C++ unwraps. Exceptions cross co_await as the same object (an
+// std::exception_ptr payload on the failed future, with a tag), and a
+// rill failure code becomes rill::cancelled_error (RILL_ECANCELLED),
+// rill::timeout_error (RILL_ETIMEDOUT) or rill::error (others).
+//
+// Costs: a task is one coroutine frame plus one rill task; an await
+// allocates nothing (the awaiter lives in the frame); sleep(0) is one
+// rill_task_yield. Tags are the addresses of inline variables, unique per
+// program or shared object (with -fvisibility=hidden each shared object has
+// its own: C++ values and exceptions cross between two of them as rill
+// errors, not as the same objects).
+//
+// GCC 12 caveat (a compiler bug, not rill's; clang is fine): an aggregate
+// temporary with a non-trivial member, passed by value to a coroutine in
+// the same expression as co_await - `co_await f(Point{1, "s"})` - is
+// copied bitwise into the frame and later freed twice. Bind it to a
+// variable first: `Point p{1, "s"}; co_await f(p);`.
+#ifndef RILL_HPP
+#define RILL_HPP
+
+#include <rill.h>
+
+#include <chrono>
+#include <coroutine>
+#include <cstddef>
+#include <cstdint>
+#include <exception>
+#include <mutex>
+#include <new>
+#include <stdexcept>
+#include <string>
+#include <string_view>
+#include <tuple>
+#include <type_traits>
+#include <utility>
+#include <variant>
+#include <vector>
+
+namespace rill {
+
+// ---------------------------------------------------------------------------
+// Errors
+// ---------------------------------------------------------------------------
+
+// A rill failure: code() is the RILL_E* (or application, <= -1000) code.
+class error : public std::runtime_error {
+ public:
+  error(int code, const std::string &message)
+      : std::runtime_error(message.empty() ? rill_strerror(code) : message), code_(code) {}
+  explicit error(int code) : error(code, std::string()) {}
+  int code() const noexcept { return code_; }
+  // "RILL_ETIMEDOUT", or "" for an application code.
+  const char *name() const noexcept {
+    const char *n = rill_err_name(code_);
+    return n ? n : "";
+  }
+
+ private:
+  int code_;
+};
+
+// The task was cancelled (asyncio.CancelledError); thrown at the co_await.
+class cancelled_error : public error {
+ public:
+  explicit cancelled_error(const std::string &message = {}) : error(RILL_ECANCELLED, message) {}
+};
+
+// A deadline passed (wait_for); asyncio's TimeoutError.
+class timeout_error : public error {
+ public:
+  explicit timeout_error(const std::string &message = {}) : error(RILL_ETIMEDOUT, message) {}
+};
+
+// The value of a void result inside a tuple or vector (gather).
+using none = std::monostate;
+// rill's bytes kind; std::string travels as bytes too.
+using bytes = std::vector<std::byte>;
+
+template <class T = void> class task;
+template <class T = void> class future;
+
+namespace detail {
+
+// Addresses that mark payloads only this header unwraps.
+inline constexpr char exception_tag = 0;
+template <class T> inline constexpr char value_tag = 0;
+
+[[noreturn]] inline void throw_code(int code, const char *message) {
+  std::string m = message ? message : "";
+  if (code == RILL_ECANCELLED) throw cancelled_error(m);
+  if (code == RILL_ETIMEDOUT) throw timeout_error(m);
+  throw error(code, m);
+}
+
+// Throws the error of the rill call that just failed with rc.
+[[noreturn]] inline void throw_last(int rc) { throw_code(rc, rill_last_error_message()); }
+[[noreturn]] inline void throw_last() { throw_last(rill_last_error()); }
+inline int check(int rc) {
+  if (rc < 0) throw_last(rc);
+  return rc;
+}
+
+// Rethrows what made f fail: the C++ exception itself when a C++ task
+// failed, else the code as rill::error. Marks the failure retrieved.
+[[noreturn]] inline void rethrow_failure(rill_future *f) {
+  int code = rill_future_error(f);
+  if (void *p = rill_future_error_payload(f, &exception_tag))
+    std::rethrow_exception(*static_cast<std::exception_ptr *>(p));
+  if (code >= 0) code = RILL_ESTATE; // pending: a misuse, not a failure
+  throw_code(code, rill_future_error_message(f));
+}
+
+inline void delete_exception_ptr(void *p) { delete static_cast<std::exception_ptr *>(p); }
+
+// Fails f with the exception being handled: a rill::error keeps its code
+// (so C and the other languages see RILL_ETIMEDOUT, ...), anything else is
+// RILL_EEXCEPTION; the exception itself rides along as the payload.
+inline void fail_with_current_exception(rill_future *f) noexcept {
+  std::exception_ptr e = std::current_exception();
+  int code = RILL_EEXCEPTION;
+  const char *message = "a C++ exception of unknown type";
+  try {
+    throw;
+  } catch (const error &x) {
+    code = x.code() < 0 ? x.code() : RILL_EEXCEPTION;
+    message = x.what();
+  } catch (const std::exception &x) {
+    message = x.what();
+  } catch (...) {
+  }
+  auto *payload = new (std::nothrow) std::exception_ptr(std::move(e));
+  if (payload)
+    rill_future_fail(f, code, message, payload, &delete_exception_ptr, &exception_tag);
+  else
+    rill_future_fail(f, code, message, nullptr, nullptr, nullptr);
+}
+
+template <class T> void delete_value(void *p) { delete static_cast<T *>(p); }
+
+template <class T>
+inline constexpr bool is_int_v = std::is_integral_v<T> && !std::is_same_v<T, bool>;
+
+// How a T is stored in and read from a rill_future.
+template <class T> struct value_traits {
+  static int set(rill_future *f, T &&v) {
+    T *p = new T(std::move(v));
+    int rc = rill_future_set_pointer(f, p, &delete_value<T>, &value_tag<T>);
+    if (rc < 0) delete p;
+    return rc;
+  }
+  static T get(rill_future *f) {
+    T *p = static_cast<T *>(rill_future_pointer(f, &value_tag<T>));
+    if (!p) throw_code(RILL_ETYPE, "the future does not hold a value of this C++ type");
+    if constexpr (std::is_copy_constructible_v<T>)
+      return *p;
+    else
+      return std::move(*p); // move-only values can be read once
+  }
+};
+template <> struct value_traits<bool> {
+  static int set(rill_future *f, bool v) { return rill_future_set_bool(f, v ? 1 : 0); }
+  static bool get(rill_future *f) {
+    int v = 0;
+    check(rill_future_bool(f, &v));
+    return v != 0;
+  }
+};
+template <class T>
+  requires is_int_v<T>
+struct value_traits<T> {
+  static int set(rill_future *f, T v) { return rill_future_set_int(f, static_cast<int64_t>(v)); }
+  static T get(rill_future *f) {
+    int64_t v = 0;
+    check(rill_future_int(f, &v));
+    return static_cast<T>(v);
+  }
+};
+template <class T>
+  requires std::is_floating_point_v<T>
+struct value_traits<T> {
+  static int set(rill_future *f, T v) { return rill_future_set_double(f, static_cast<double>(v)); }
+  static T get(rill_future *f) {
+    double v = 0;
+    if (rill_future_kind(f) == RILL_INT) { // an int from another language
+      int64_t i = 0;
+      check(rill_future_int(f, &i));
+      return static_cast<T>(i);
+    }
+    check(rill_future_double(f, &v));
+    return static_cast<T>(v);
+  }
+};
+template <> struct value_traits<std::string> {
+  static int set(rill_future *f, const std::string &v) {
+    return rill_future_set_bytes(f, v.data(), v.size());
+  }
+  static std::string get(rill_future *f) {
+    size_t len = 0;
+    const void *p = rill_future_bytes(f, &len);
+    if (!p && rill_future_kind(f) != RILL_BYTES) throw_last();
+    return std::string(static_cast<const char *>(p), len);
+  }
+};
+template <> struct value_traits<bytes> {
+  static int set(rill_future *f, const bytes &v) {
+    return rill_future_set_bytes(f, v.data(), v.size());
+  }
+  static bytes get(rill_future *f) {
+    size_t len = 0;
+    const void *p = rill_future_bytes(f, &len);
+    if (!p && rill_future_kind(f) != RILL_BYTES) throw_last();
+    auto *b = static_cast<const std::byte *>(p);
+    return bytes(b, b + len);
+  }
+};
+template <> struct value_traits<none> {
+  static int set(rill_future *f, none) { return rill_future_set_none(f); }
+  static none get(rill_future *) { return {}; }
+};
+
+// The outcome of a done future as T (void: nothing, or the failure).
+template <class T> T result_of(rill_future *f) {
+  if (rill_future_state(f) != RILL_DONE) rethrow_failure(f);
+  if constexpr (!std::is_void_v<T>) return value_traits<T>::get(f);
+}
+// The same with void read as none (tuples and vectors of results).
+template <class T> using stored_t = std::conditional_t<std::is_void_v<T>, none, T>;
+template <class T> stored_t<T> stored_result_of(rill_future *f) {
+  if constexpr (std::is_void_v<T>) {
+    result_of<void>(f);
+    return none{};
+  } else {
+    return result_of<T>(f);
+  }
+}
+
+// ---- the coroutine machinery ----------------------------------------------
+
+#ifndef RILL_CPP_NO_FRAME_POOL
+// Coroutine frames come from a per-thread pool: size classes of 16 bytes up
+// to 1 KiB, each a free list fed from 256 KiB slabs. Allocating or freeing
+// a frame costs a few instructions instead of a trip through malloc (a C
+// step task keeps its state wherever its caller likes, often an array; a
+// frame should not cost much more). Slabs are kept for reuse for the life
+// of the process and registered globally, so a frame may be freed on
+// another thread than the one that made it; the memory held is the peak of
+// live frames. Define RILL_CPP_NO_FRAME_POOL (the same in every
+// translation unit) for plain operator new, e.g. to check frames with
+// valgrind (tests/cpp's cpp_valgrind does).
+class frame_pool {
+ public:
+  static constexpr std::size_t granule = 16, classes = 64, slab_size = 256 * 1024;
+
+  static void *allocate(std::size_t n) {
+    std::size_t c = (n + granule - 1) / granule;
+    if (c > classes) [[unlikely]]
+      return ::operator new(n);
+    frame_pool &p = local();
+    if (node *f = p.free_[c - 1]) [[likely]] {
+      p.free_[c - 1] = f->next;
+      return f;
+    }
+    return p.carve(c * granule);
+  }
+  static void deallocate(void *ptr, std::size_t n) noexcept {
+    std::size_t c = (n + granule - 1) / granule;
+    if (c > classes) [[unlikely]]
+      return ::operator delete(ptr);
+    frame_pool &p = local();
+    node *f = static_cast<node *>(ptr);
+    f->next = p.free_[c - 1];
+    p.free_[c - 1] = f;
+  }
+
+ private:
+  struct node {
+    node *next;
+  };
+  struct slab {
+    slab *next;
+  };
+  // Every slab of every thread, so that they stay reachable (and valid for
+  // frames freed on other threads) after their thread has exited.
+  struct registry {
+    std::mutex lock;
+    slab *slabs = nullptr;
+  };
+  static registry &all() {
+    static registry r;
+    return r;
+  }
+  static frame_pool &local() noexcept {
+    thread_local frame_pool p;
+    return p;
+  }
+  void *carve(std::size_t size) {
+    if (static_cast<std::size_t>(end_ - cur_) < size) {
+      auto *s = static_cast<slab *>(::operator new(slab_size));
+      {
+        std::lock_guard<std::mutex> g(all().lock);
+        s->next = all().slabs;
+        all().slabs = s;
+      }
+      cur_ = reinterpret_cast<char *>(s) + granule; // frames stay 16-byte aligned
+      end_ = reinterpret_cast<char *>(s) + slab_size;
+    }
+    void *r = cur_;
+    cur_ += size;
+    return r;
+  }
+  node *free_[classes] = {};
+  char *cur_ = nullptr, *end_ = nullptr;
+};
+#endif
+
+// What every rill::task coroutine's promise shares.
+struct promise_base {
+  rill_task *task_ = nullptr; // borrowed: the rill task that drives this frame
+
+#ifndef RILL_CPP_NO_FRAME_POOL
+  static void *operator new(std::size_t n) { return frame_pool::allocate(n); }
+  static void operator delete(void *p, std::size_t n) noexcept { frame_pool::deallocate(p, n); }
+#endif
+
+  // The rill step; its arg is the coroutine frame. It only resumes: every
+  // await point (the initial one included) checks for a cancel itself.
+  static void step(rill_task *, void *frame) noexcept {
+    std::coroutine_handle<>::from_address(frame).resume();
+  }
+  // The rill task's free_arg: it runs when the task is done or destroyed by
+  // loop close, and frees the frame (locals included).
+  static void destroy(void *frame) noexcept { std::coroutine_handle<>::from_address(frame).destroy(); }
+
+  rill_future *future() const noexcept { return rill_task_future(task_); }
+  rill_loop *loop() const noexcept { return rill_future_loop(rill_task_future(task_)); }
+
+  // After a suspension: a cancel for this step surfaces here, as asyncio
+  // raises CancelledError at the await.
+  void deliver_cancel() const {
+    if (rill_task_cancel_requested(task_) == 1) [[unlikely]]
+      throw_cancelled(task_);
+  }
+  [[noreturn, gnu::cold, gnu::noinline]] static void throw_cancelled(rill_task *t) {
+    const char *m = rill_task_cancel_message(t);
+    throw cancelled_error(m ? m : "");
+  }
+
+  void unhandled_exception() noexcept { fail_with_current_exception(future()); }
+
+  // The first step starts here: a cancel that came before it ends the task
+  // CANCELLED without running the body (the exception thrown by
+  // await_resume goes to unhandled_exception, as C++20 specifies).
+  struct initial_awaiter {
+    promise_base *p;
+    bool await_ready() const noexcept { return false; }
+    void await_suspend(std::coroutine_handle<>) const noexcept {}
+    void await_resume() const { p->deliver_cancel(); }
+  };
+  initial_awaiter initial_suspend() noexcept { return {this}; }
+  std::suspend_always final_suspend() const noexcept { return {}; }
+
+  static void store(rill_future *f, int rc) noexcept {
+    if (rc < 0) rill_future_fail(f, rc, rill_last_error_message(), nullptr, nullptr, nullptr);
+  }
+};
+
+template <class P>
+concept rill_promise = std::is_base_of_v<promise_base, P>;
+
+template <class T> struct promise : promise_base {
+  task<T> get_return_object() noexcept;
+  template <class U = T>
+    requires std::is_convertible_v<U &&, T>
+  void return_value(U &&v) noexcept(false) {
+    store(future(), value_traits<T>::set(future(), T(std::forward<U>(v))));
+  }
+};
+template <> struct promise<void> : promise_base {
+  task<void> get_return_object() noexcept;
+  void return_void() noexcept { store(future(), rill_future_set_none(future())); }
+};
+
+// Awaits a rill future from inside a task; the result is read as T.
+template <class T> struct future_awaiter {
+  rill_future *f;
+  promise_base *self = nullptr;
+
+  bool await_ready() const noexcept { return rill_future_done(f) == 1; }
+  template <rill_promise P> void await_suspend(std::coroutine_handle<P> h) {
+    self = &h.promise();
+    check(rill_task_wait(self->task_, f));
+  }
+  T await_resume() {
+    if (self) self->deliver_cancel();
+    return result_of<T>(f);
+  }
+};
+
+// The pieces gather and wait_for accept: tasks (started on the awaiting
+// task's loop if they have not started) and futures.
+template <class A> struct item;
+template <class T> struct item<task<T>> {
+  using value = T;
+  static void start(task<T> &t, rill_loop *loop) { t.start(loop); }
+  static rill_future *fut(task<T> &t) { return t.native_future(); }
+};
+template <class T> struct item<future<T>> {
+  using value = T;
+  static void start(future<T> &, rill_loop *) {}
+  static rill_future *fut(future<T> &f) { return f.native(); }
+};
+
+struct future_ref {
+  rill_future *f = nullptr;
+  future_ref() = default;
+  explicit future_ref(rill_future *p) noexcept : f(p) {}
+  future_ref(future_ref &&o) noexcept : f(std::exchange(o.f, nullptr)) {}
+  future_ref &operator=(future_ref &&o) noexcept {
+    if (this != &o) {
+      rill_future_release(f);
+      f = std::exchange(o.f, nullptr);
+    }
+    return *this;
+  }
+  ~future_ref() { rill_future_release(f); }
+};
+
+} // namespace detail
+
+// ---------------------------------------------------------------------------
+// task<T>
+// ---------------------------------------------------------------------------
+
+// A C++20 coroutine run by rill. Calling a task function creates the frame
+// and nothing runs; the task starts (as a rill task, first step in the next
+// iteration) when it is awaited, gathered, spawned or run. From then on the
+// rill task owns the frame; this object holds one reference to the rill
+// task, and dropping it neither cancels nor stops the task (the loop keeps
+// its own). The result lives in the rill task's future.
+template <class T> class [[nodiscard]] task {
+ public:
+  using promise_type = detail::promise<T>;
+  using value_type = T;
+
+  task() noexcept = default;
+  task(task &&o) noexcept : h_(std::exchange(o.h_, {})), task_(std::exchange(o.task_, nullptr)) {}
+  task &operator=(task &&o) noexcept {
+    if (this != &o) {
+      reset();
+      h_ = std::exchange(o.h_, {});
+      task_ = std::exchange(o.task_, nullptr);
+    }
+    return *this;
+  }
+  task(const task &) = delete;
+  task &operator=(const task &) = delete;
+  ~task() { reset(); }
+
+  explicit operator bool() const noexcept { return h_ || task_; }
+  bool started() const noexcept { return task_ != nullptr; }
+
+  // Starts the task on loop (a no-op once started). Throws rill::error.
+  task &start(rill_loop *loop) & {
+    if (task_) return *this;
+    if (!h_) throw error(RILL_EINVAL, "empty rill::task");
+    rill_task *t = rill_task_new(loop, &detail::promise_base::step, h_.address(),
+                                 &detail::promise_base::destroy);
+    if (!t) detail::throw_last();
+    h_.promise().task_ = t;
+    task_ = t;
+    h_ = {}; // the rill task owns the frame now
+    return *this;
+  }
+  task &&start(rill_loop *loop) && { return std::move(start(loop)); }
+
+  // The rill task and its future (borrowed; NULL before start).
+  rill_task *native() const noexcept { return task_; }
+  rill_future *native_future() const noexcept { return task_ ? rill_task_future(task_) : nullptr; }
+
+  bool done() const noexcept { return task_ && rill_future_done(native_future()) == 1; }
+  bool cancelled() const noexcept {
+    return task_ && rill_future_state(native_future()) == RILL_CANCELLED;
+  }
+  // Requests cancellation (asyncio's Task.cancel): true if not done yet.
+  bool cancel(const char *message = nullptr) {
+    if (!task_) throw error(RILL_ESTATE, "cannot cancel a task that has not started");
+    return detail::check(rill_task_cancel(task_, message)) == 1;
+  }
+  void set_name(const char *name) { detail::check(rill_task_set_name(require(), name)); }
+  std::string_view name() const { return rill_task_name(require()); }
+
+  // The outcome of a done task: its value, or it throws what it threw.
+  T result() const {
+    rill_future *f = native_future();
+    if (!f || rill_future_done(f) != 1) throw error(RILL_ESTATE, "the task is not done");
+    return detail::result_of<T>(f);
+  }
+
+  // co_await from another task: starts this one if needed, then waits.
+  struct awaiter : detail::future_awaiter<T> {
+    task *t;
+    explicit awaiter(task *tk) : detail::future_awaiter<T>{tk->native_future()}, t(tk) {}
+    bool await_ready() const noexcept { return t->task_ && detail::future_awaiter<T>::await_ready(); }
+    template <detail::rill_promise P> void await_suspend(std::coroutine_handle<P> h) {
+      if (!t->task_) {
+        t->start(h.promise().loop());
+        this->f = t->native_future();
+      }
+      detail::future_awaiter<T>::await_suspend(h);
+    }
+  };
+  awaiter operator co_await() & noexcept { return awaiter(this); }
+  awaiter operator co_await() && noexcept { return awaiter(this); }
+
+ private:
+  friend struct detail::promise<T>;
+  explicit task(std::coroutine_handle<promise_type> h) noexcept : h_(h) {}
+  rill_task *require() const {
+    if (!task_) throw error(RILL_ESTATE, "the task has not started");
+    return task_;
+  }
+  void reset() noexcept {
+    if (h_) h_.destroy(); // never started: the frame is ours
+    rill_task_release(task_);
+    h_ = {};
+    task_ = nullptr;
+  }
+
+  std::coroutine_handle<promise_type> h_; // owned until start
+  rill_task *task_ = nullptr;             // one reference once started
+};
+
+namespace detail {
+template <class T> task<T> promise<T>::get_return_object() noexcept {
+  return task<T>(std::coroutine_handle<promise<T>>::from_promise(*this));
+}
+inline task<void> promise<void>::get_return_object() noexcept {
+  return task<void>(std::coroutine_handle<promise<void>>::from_promise(*this));
+}
+} // namespace detail
+
+// ---------------------------------------------------------------------------
+// future<T>
+// ---------------------------------------------------------------------------
+
+// A shared reference to a rill_future that holds a T (copies retain).
+template <class T> class future {
+ public:
+  using value_type = T;
+
+  future() noexcept = default;
+  // A new pending future on loop.
+  explicit future(rill_loop *loop) : f_(rill_future_new(loop)) {
+    if (!f_) detail::throw_last();
+  }
+  future(const future &o) noexcept : f_(rill_future_retain(o.f_)) {}
+  future(future &&o) noexcept : f_(std::exchange(o.f_, nullptr)) {}
+  future &operator=(future o) noexcept {
+    std::swap(f_, o.f_);
+    return *this;
+  }
+  ~future() { rill_future_release(f_); }
+
+  // Takes over one reference (e.g. from rill_sleep_future or another language).
+  static future adopt(rill_future *f) noexcept {
+    future r;
+    r.f_ = f;
+    return r;
+  }
+  // Adds a reference to a borrowed future.
+  static future borrow(rill_future *f) noexcept { return adopt(rill_future_retain(f)); }
+
+  rill_future *native() const noexcept { return f_; }
+  explicit operator bool() const noexcept { return f_ != nullptr; }
+  int state() const noexcept { return rill_future_state(f_); }
+  bool done() const noexcept { return rill_future_done(f_) == 1; }
+  bool cancelled() const noexcept { return state() == RILL_CANCELLED; }
+  bool cancel(const char *message = nullptr) {
+    return detail::check(rill_future_cancel_msg(f_, message)) == 1;
+  }
+
+  template <class U = T>
+    requires(!std::is_void_v<T> && std::is_convertible_v<U &&, detail::stored_t<T>>)
+  void set_value(U &&v) {
+    detail::check(detail::value_traits<detail::stored_t<T>>::set(
+        f_, detail::stored_t<T>(std::forward<U>(v))));
+  }
+  void set_value()
+    requires std::is_void_v<T>
+  {
+    detail::check(rill_future_set_none(f_));
+  }
+  // Fails the future with e (rethrown, the same object, by whoever awaits).
+  void set_exception(std::exception_ptr e) {
+    try {
+      std::rethrow_exception(std::move(e));
+    } catch (...) {
+      if (!done()) detail::fail_with_current_exception(f_);
+      else throw error(RILL_ESTATE, "the future is done");
+    }
+  }
+  // Fails it with a rill code (< 0) and a message.
+  void fail(int code, const char *message = nullptr) {
+    detail::check(rill_future_fail(f_, code, message, nullptr, nullptr, nullptr));
+  }
+
+  // The value of a done future, or it throws the failure.
+  T get() const {
+    if (!done()) throw error(RILL_ESTATE, "the future is pending");
+    return detail::result_of<T>(f_);
+  }
+
+  detail::future_awaiter<T> operator co_await() const noexcept { return {f_}; }
+
+ private:
+  rill_future *f_ = nullptr;
+};
+
+// ---------------------------------------------------------------------------
+// sleep, yield
+// ---------------------------------------------------------------------------
+
+// co_await sleep(d): the task resumes once d has passed (d <= 0: exactly one
+// iteration). No future is allocated. Cancel: throws rill::cancelled_error.
+struct sleep_awaiter {
+  double seconds;
+  detail::promise_base *self = nullptr;
+
+  bool await_ready() const noexcept { return false; }
+  template <detail::rill_promise P> void await_suspend(std::coroutine_handle<P> h) {
+    self = &h.promise();
+    detail::check(seconds > 0 ? rill_task_sleep(self->task_, seconds)
+                              : rill_task_yield(self->task_));
+  }
+  void await_resume() const { self->deliver_cancel(); }
+};
+
+template <class Rep, class Period>
+inline sleep_awaiter sleep(std::chrono::duration<Rep, Period> d) noexcept {
+  return {std::chrono::duration<double>(d).count()};
+}
+inline sleep_awaiter sleep(double seconds) noexcept { return {seconds}; }
+// Gives up exactly one iteration: sleep(0).
+inline sleep_awaiter yield() noexcept { return {0.0}; }
+
+// ---------------------------------------------------------------------------
+// gather, wait_for
+// ---------------------------------------------------------------------------
+
+// co_await gather(a(), b(), fut): every piece runs concurrently; the result
+// is a std::tuple of their values in argument order (void: rill::none).
+// The first failure is thrown (the same exception object) while the others
+// keep running; cancelling the awaiting task cancels them all.
+template <class... A> class [[nodiscard]] gather_awaitable {
+ public:
+  using result_type = std::tuple<detail::stored_t<typename detail::item<A>::value>...>;
+  explicit gather_awaitable(A &&...items) : items_(std::move(items)...) {}
+
+  bool await_ready() const noexcept { return sizeof...(A) == 0; }
+  template <detail::rill_promise P> void await_suspend(std::coroutine_handle<P> h) {
+    self_ = &h.promise();
+    rill_loop *loop = self_->loop();
+    rill_future *futs[sizeof...(A) ? sizeof...(A) : 1];
+    std::size_t i = 0;
+    std::apply([&](auto &...it) {
+      ((detail::item<A>::start(it, loop), futs[i++] = detail::item<A>::fut(it)), ...);
+    }, items_);
+    g_ = detail::future_ref(rill_gather(loop, sizeof...(A), futs, 0));
+    if (!g_.f) detail::throw_last();
+    detail::check(rill_task_wait(self_->task_, g_.f));
+  }
+  result_type await_resume() {
+    if (self_) {
+      self_->deliver_cancel();
+      if (rill_future_state(g_.f) != RILL_DONE) detail::rethrow_failure(g_.f);
+    }
+    return collect(std::index_sequence_for<A...>{});
+  }
+
+ private:
+  template <std::size_t... I> result_type collect(std::index_sequence<I...>) {
+    return result_type{detail::stored_result_of<typename detail::item<A>::value>(
+        rill_gather_child(g_.f, I))...};
+  }
+  std::tuple<A...> items_;
+  detail::future_ref g_;
+  detail::promise_base *self_ = nullptr;
+};
+
+template <class... A> gather_awaitable<std::remove_cvref_t<A>...> gather(A &&...items) {
+  static_assert((!std::is_lvalue_reference_v<A> && ...),
+                "gather takes tasks and futures by value: std::move them in");
+  return gather_awaitable<std::remove_cvref_t<A>...>(std::forward<A>(items)...);
+}
+
+// co_await gather(std::move(vector_of_tasks)): the results as a vector, in order.
+template <class A> class [[nodiscard]] gather_range_awaitable {
+ public:
+  using value = typename detail::item<A>::value;
+  using result_type = std::vector<detail::stored_t<value>>;
+  explicit gather_range_awaitable(std::vector<A> &&items) : items_(std::move(items)) {}
+
+  bool await_ready() const noexcept { return items_.empty(); }
+  template <detail::rill_promise P> void await_suspend(std::coroutine_handle<P> h) {
+    self_ = &h.promise();
+    rill_loop *loop = self_->loop();
+    std::vector<rill_future *> futs;
+    futs.reserve(items_.size());
+    for (A &it : items_) {
+      detail::item<A>::start(it, loop);
+      futs.push_back(detail::item<A>::fut(it));
+    }
+    g_ = detail::future_ref(rill_gather(loop, futs.size(), futs.data(), 0));
+    if (!g_.f) detail::throw_last();
+    detail::check(rill_task_wait(self_->task_, g_.f));
+  }
+  result_type await_resume() {
+    result_type out;
+    if (!self_) return out;
+    self_->deliver_cancel();
+    if (rill_future_state(g_.f) != RILL_DONE) detail::rethrow_failure(g_.f);
+    out.reserve(items_.size());
+    for (std::size_t i = 0; i < items_.size(); i++)
+      out.push_back(detail::stored_result_of<value>(rill_gather_child(g_.f, i)));
+    return out;
+  }
+
+ private:
+  std::vector<A> items_;
+  detail::future_ref g_;
+  detail::promise_base *self_ = nullptr;
+};
+
+template <class A> gather_range_awaitable<A> gather(std::vector<A> &&items) {
+  return gather_range_awaitable<A>(std::move(items));
+}
+
+// co_await wait_for(a(), 2s): a's value, or, once the time has passed, a is
+// cancelled, waited for, and rill::timeout_error is thrown.
+template <class A> class [[nodiscard]] wait_for_awaitable {
+ public:
+  using value = typename detail::item<A>::value;
+  wait_for_awaitable(A &&inner, double seconds) : inner_(std::move(inner)), seconds_(seconds) {}
+
+  bool await_ready() const noexcept { return false; }
+  template <detail::rill_promise P> void await_suspend(std::coroutine_handle<P> h) {
+    self_ = &h.promise();
+    rill_loop *loop = self_->loop();
+    detail::item<A>::start(inner_, loop);
+    w_ = detail::future_ref(rill_wait_for(loop, detail::item<A>::fut(inner_), seconds_));
+    if (!w_.f) detail::throw_last();
+    detail::check(rill_task_wait(self_->task_, w_.f));
+  }
+  value await_resume() {
+    self_->deliver_cancel();
+    if (rill_future_state(w_.f) != RILL_DONE) detail::rethrow_failure(w_.f);
+    return detail::result_of<value>(detail::item<A>::fut(inner_));
+  }
+
+ private:
+  A inner_;
+  double seconds_;
+  detail::future_ref w_;
+  detail::promise_base *self_ = nullptr;
+};
+
+template <class A, class Rep, class Period>
+wait_for_awaitable<std::remove_cvref_t<A>> wait_for(A &&inner,
+                                                   std::chrono::duration<Rep, Period> timeout) {
+  static_assert(!std::is_lvalue_reference_v<A>, "wait_for takes a task or future by value");
+  return {std::forward<A>(inner), std::chrono::duration<double>(timeout).count()};
+}
+
+// ---------------------------------------------------------------------------
+// loop, handle, spawn, run
+// ---------------------------------------------------------------------------
+
+// A scheduled callback (rill_call_soon/later); dropping it does not cancel it.
+class handle {
+ public:
+  handle() noexcept = default;
+  explicit handle(rill_handle *h) noexcept : h_(h) {}
+  handle(handle &&o) noexcept : h_(std::exchange(o.h_, nullptr)) {}
+  handle &operator=(handle &&o) noexcept {
+    if (this != &o) {
+      rill_handle_release(h_);
+      h_ = std::exchange(o.h_, nullptr);
+    }
+    return *this;
+  }
+  ~handle() { rill_handle_release(h_); }
+  void cancel() noexcept { rill_handle_cancel(h_); }
+  bool cancelled() const noexcept { return rill_handle_cancelled(h_) == 1; }
+  rill_handle *native() const noexcept { return h_; }
+
+ private:
+  rill_handle *h_ = nullptr;
+};
+
+namespace detail {
+template <class F> void call_fn(void *arg) noexcept {
+  try {
+    (*static_cast<F *>(arg))();
+  } catch (const std::exception &e) {
+    rill_loop_report(rill_loop_current(), e.what(), nullptr);
+  } catch (...) {
+    rill_loop_report(rill_loop_current(), "a callback threw a C++ exception", nullptr);
+  }
+}
+template <class F> handle schedule(rill_loop *loop, double delay, F &&fn) {
+  using Fn = std::decay_t<F>;
+  auto *arg = new Fn(std::forward<F>(fn));
+  rill_handle *h = delay < 0 ? rill_call_soon(loop, &call_fn<Fn>, arg, &delete_value<Fn>)
+                             : rill_call_later(loop, delay, &call_fn<Fn>, arg, &delete_value<Fn>);
+  if (!h) {
+    delete arg;
+    throw_last();
+  }
+  return handle(h);
+}
+
+// asyncio.run's epilogue: cancel every task left and run them to their end;
+// failures other than the cancel go to the loop's exception handler.
+inline void cancel_leftovers(rill_loop *loop) {
+  int n = rill_loop_task_count(loop);
+  if (n <= 0) return;
+  std::vector<rill_task *> tasks(static_cast<std::size_t>(n));
+  n = rill_loop_tasks(loop, tasks.data(), tasks.size());
+  if (n <= 0) return;
+  tasks.resize(static_cast<std::size_t>(n));
+  std::vector<rill_future *> futs;
+  for (rill_task *t : tasks) futs.push_back(rill_future_retain(rill_task_future(t)));
+  for (rill_task *t : tasks) rill_task_cancel(t, nullptr);
+  future_ref all(rill_gather(loop, futs.size(), futs.data(), RILL_GATHER_RETURN_ERRORS));
+  if (all.f) {
+    rill_loop_run_until(loop, all.f);
+    for (std::size_t i = 0; i < futs.size(); i++) {
+      if (rill_future_state(futs[i]) == RILL_FAILED) {
+        std::string what = "unhandled failure of task ";
+        what += rill_task_name(tasks[i]);
+        what += " during rill::run() shutdown: ";
+        what += rill_future_error_message(futs[i]);
+        rill_loop_report(loop, what.c_str(), futs[i]);
+      }
+    }
+  }
+  for (rill_future *f : futs) rill_future_release(f);
+}
+} // namespace detail
+
+// An event loop of its own (rill_loop_new); closed and freed on destruction.
+class loop {
+ public:
+  loop() : l_(rill_loop_new()) {
+    if (!l_) detail::throw_last();
+  }
+  loop(loop &&o) noexcept : l_(std::exchange(o.l_, nullptr)) {}
+  loop &operator=(loop &&o) noexcept {
+    if (this != &o) {
+      rill_loop_free(l_);
+      l_ = std::exchange(o.l_, nullptr);
+    }
+    return *this;
+  }
+  loop(const loop &) = delete;
+  loop &operator=(const loop &) = delete;
+  ~loop() { rill_loop_free(l_); }
+
+  rill_loop *native() const noexcept { return l_; }
+  operator rill_loop *() const noexcept { return l_; }
+
+  // Runs until no work is left or stop().
+  void run() { detail::check(rill_loop_run(l_)); }
+  // One iteration (for hosts that pump); callbacks run.
+  int run_once(double max_wait_s = 0) { return detail::check(rill_loop_run_once(l_, max_wait_s)); }
+  // Starts t and runs until it is done; its value, or it throws.
+  template <class T> T run_until_complete(task<T> &t) {
+    t.start(l_);
+    int rc = rill_loop_run_until(l_, t.native_future());
+    if (!t.done()) detail::throw_last(rc);
+    return t.result();
+  }
+  template <class T> T run_until_complete(task<T> &&t) { return run_until_complete(t); }
+  void stop() noexcept { rill_loop_stop(l_); }
+  double time() const noexcept { return rill_loop_time(l_); }
+  void close() { detail::check(rill_loop_close(l_)); }
+
+  // Starts t on this loop (asyncio's create_task) and hands it back.
+  template <class T> task<T> spawn(task<T> t) {
+    t.start(l_);
+    return t;
+  }
+  template <class F> handle call_soon(F &&fn) { return detail::schedule(l_, -1, std::forward<F>(fn)); }
+  template <class F, class Rep, class Period>
+  handle call_later(std::chrono::duration<Rep, Period> d, F &&fn) {
+    double s = std::chrono::duration<double>(d).count();
+    return detail::schedule(l_, s < 0 ? 0 : s, std::forward<F>(fn));
+  }
+
+ private:
+  rill_loop *l_;
+};
+
+// The loop running on this thread, or nullptr (borrowed).
+inline rill_loop *current_loop() noexcept { return rill_loop_current(); }
+
+// asyncio.create_task: starts t on the running loop and hands it back.
+template <class T> task<T> spawn(task<T> t) {
+  rill_loop *l = rill_loop_current();
+  if (!l) throw error(RILL_ESTATE, "rill::spawn() needs a running loop");
+  t.start(l);
+  return t;
+}
+
+// asyncio.run: a new loop, main as its main task, run until it is done;
+// then every task left is cancelled and run to its end, and the loop is
+// closed. Returns main's value or throws what main threw.
+template <class T> T run(task<T> main) {
+  if (rill_loop_current()) throw error(RILL_EBUSY, "rill::run() cannot be called from a running loop");
+  loop l;
+  main.start(l.native());
+  rill_task_set_name(main.native(), "main");
+  int rc = rill_loop_run_until(l.native(), main.native_future());
+  detail::cancel_leftovers(l.native());
+  if (!main.done()) detail::throw_code(rc < 0 ? rc : RILL_ESTATE, "the loop stopped before main finished");
+  return main.result();
+}
+
+} // namespace rill
+
+#endif // RILL_HPP

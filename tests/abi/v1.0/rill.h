@@ -1,0 +1,501 @@
+/*
+ * rill.h - the public C API of rill, an asyncio-style event loop on libev.
+ *
+ * Plain C99. Every type is opaque: no struct layout is part of the ABI, so
+ * a program built against rill 1.0 keeps working with every rill 1.x.
+ *
+ * Conventions (they hold for every function below unless its comment says
+ * otherwise):
+ *  - Status: functions returning int give 0 (RILL_OK) or a negative RILL_E*
+ *    code. Functions returning a pointer give NULL on failure. Either way
+ *    the failing call records the code and a message, readable with
+ *    rill_last_error() / rill_last_error_message() on the same thread.
+ *  - NULL handles are rejected with RILL_EINVAL, never a crash. Use after
+ *    rill_loop_close() gives RILL_ECLOSED. Allocation failure gives
+ *    RILL_ENOMEM and leaves state as it was.
+ *  - Ownership: a function documented "returns a reference" hands the
+ *    caller one reference, given back with the matching _release / _free.
+ *    Releasing or freeing NULL is a no-op. "Borrowed" results stay valid
+ *    while the object they came from is alive.
+ *  - Callbacks are a function pointer plus a void *arg and an optional
+ *    rill_free_fn for arg, called exactly once when the callback can no
+ *    longer run (after it ran, or when it was cancelled or dropped).
+ *  - Threads: a loop and its objects are used from one thread. The only
+ *    exception is rill_call_soon_threadsafe().
+ */
+#ifndef RILL_H
+#define RILL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#if defined(_WIN32)
+#  if defined(RILL_BUILDING)
+#    define RILL_API __declspec(dllexport)
+#  else
+#    define RILL_API __declspec(dllimport)
+#  endif
+#elif defined(__GNUC__) || defined(__clang__)
+#  define RILL_API __attribute__((visibility("default")))
+#else
+#  define RILL_API
+#endif
+
+/* ------------------------------------------------------------------ */
+/* Version                                                              */
+/* ------------------------------------------------------------------ */
+
+#define RILL_VERSION_MAJOR 1
+#define RILL_VERSION_MINOR 0
+#define RILL_VERSION_PATCH 0
+#define RILL_VERSION_HEX \
+  ((RILL_VERSION_MAJOR << 16) | (RILL_VERSION_MINOR << 8) | RILL_VERSION_PATCH)
+#define RILL_VERSION_STRING "1.0.0"
+
+/* The library's RILL_VERSION_HEX, to compare with the header's. */
+RILL_API unsigned rill_version(void);
+/* The library's version as "MAJOR.MINOR.PATCH"; static storage. */
+RILL_API const char *rill_version_string(void);
+
+/* ------------------------------------------------------------------ */
+/* Errors                                                               */
+/* ------------------------------------------------------------------ */
+
+/* The one table of status codes. It generates the enum below,
+ * rill_strerror() and rill_err_name(), and each binding's exceptions.
+ * Codes may be added in later 1.x releases; callers must treat an unknown
+ * negative code as a failure. Library codes are -1..-99; applications use
+ * -1000 and below for their own failures (rill_future_fail). */
+#define RILL_ERRNO_MAP(XX)                                                   \
+  XX(EINVAL, -1, "invalid argument")                                         \
+  XX(ESTATE, -2, "operation not valid in the current state")                 \
+  XX(ECLOSED, -3, "the loop is closed")                                      \
+  XX(ENOMEM, -4, "out of memory")                                            \
+  XX(ECANCELLED, -5, "operation was cancelled")                              \
+  XX(ETIMEDOUT, -6, "operation timed out")                                   \
+  XX(EBUSY, -7, "a loop is already running in this thread")                  \
+  XX(ETYPE, -8, "the value is of another kind")                              \
+  XX(EEXCEPTION, -9, "a task raised a language exception (see the payload)") \
+  XX(EINTR, -10, "interrupted by a signal")                                  \
+  XX(ESYS, -11, "a system call failed")                                      \
+  XX(EGROUP, -12, "one or more tasks of a group failed")
+
+enum rill_status {
+  RILL_OK = 0,
+#define RILL__ERR_ENUM(name, code, text) RILL_##name = (code),
+  RILL_ERRNO_MAP(RILL__ERR_ENUM)
+#undef RILL__ERR_ENUM
+  RILL__ERR_LAST = -99
+};
+
+/* A description of code ("success" for 0, "unknown error" otherwise for
+ * unknown codes); static storage, never NULL. */
+RILL_API const char *rill_strerror(int code);
+/* The symbolic name of code, e.g. "RILL_ETIMEDOUT"; NULL if unknown. */
+RILL_API const char *rill_err_name(int code);
+/* The code of this thread's most recent failing rill call (0 if none). */
+RILL_API int rill_last_error(void);
+/* Its message, more precise than rill_strerror(); valid until the next
+ * failing call on this thread; never NULL. */
+RILL_API const char *rill_last_error_message(void);
+
+/* ------------------------------------------------------------------ */
+/* Types                                                                */
+/* ------------------------------------------------------------------ */
+
+typedef struct rill_loop rill_loop;
+typedef struct rill_handle rill_handle;
+typedef struct rill_future rill_future;
+typedef struct rill_task rill_task;
+typedef struct rill_timeout rill_timeout;
+typedef struct rill_group rill_group;
+
+typedef void (*rill_fn)(void *arg);
+typedef int (*rill_coro_fn)(void *arg); /* RILL_OK or a negative code */
+typedef void (*rill_step_fn)(rill_task *task, void *arg);
+typedef void (*rill_done_fn)(rill_future *future, void *arg);
+typedef void (*rill_free_fn)(void *arg);
+/* message: what happened; future: the failed future concerned, or NULL.
+ * Both are borrowed for the duration of the call. */
+typedef void (*rill_exception_fn)(rill_loop *loop, const char *message,
+                                  rill_future *future, void *arg);
+
+/* Future states (rill_future_state). */
+enum rill_state { RILL_PENDING = 0, RILL_DONE = 1, RILL_FAILED = 2, RILL_CANCELLED = 3 };
+/* Value kinds of a DONE future (rill_future_kind). */
+enum rill_kind {
+  RILL_NONE = 0, RILL_BOOL = 1, RILL_INT = 2, RILL_DOUBLE = 3, RILL_BYTES = 4, RILL_POINTER = 5
+};
+/* rill_gather flags. */
+#define RILL_GATHER_RETURN_ERRORS 1u
+/* rill_wait modes. */
+enum rill_wait_mode { RILL_WAIT_FIRST_COMPLETED = 0, RILL_WAIT_FIRST_ERROR = 1, RILL_WAIT_ALL = 2 };
+/* A timeout meaning "no deadline" (a positive infinity). */
+#define RILL_FOREVER (1e300 * 1e300)
+
+/* ------------------------------------------------------------------ */
+/* The loop                                                             */
+/* ------------------------------------------------------------------ */
+
+/* A new loop (its own libev loop). Returns a reference freed with
+ * rill_loop_free(); NULL on ENOMEM/ESYS. Debug mode is on when the
+ * environment has RILL_DEBUG=1. */
+RILL_API rill_loop *rill_loop_new(void);
+/* Closes the loop if it is open (see rill_loop_close) and drops the
+ * caller's reference. Futures and tasks still referenced stay readable;
+ * the loop pointer itself must not be used again. NULL is a no-op. */
+RILL_API void rill_loop_free(rill_loop *loop);
+/* Closes the loop: pending tasks are destroyed (each reported to the
+ * exception handler as "task destroyed while pending", its step never runs
+ * again, its free_arg is called), pending futures are cancelled without
+ * running their callbacks, scheduled handles are dropped, unretrieved task
+ * failures are reported. Afterwards every call on the loop or its objects
+ * that needs the loop gives RILL_ECLOSED. 0, RILL_EBUSY while running,
+ * RILL_ECLOSED if already closed, RILL_EINVAL. */
+RILL_API int rill_loop_close(rill_loop *loop);
+/* 1 if closed, 0 if open, RILL_EINVAL. */
+RILL_API int rill_loop_is_closed(const rill_loop *loop);
+
+/* Runs until no work is left (no ready callback, timer or watcher) or
+ * rill_loop_stop(). RILL_OK, RILL_EBUSY (a loop already runs on this
+ * thread), RILL_ECLOSED, RILL_EINVAL. */
+RILL_API int rill_loop_run(rill_loop *loop);
+/* Runs until future is done (asyncio's run_until_complete) and returns its
+ * outcome as rill_await() does; RILL_ESTATE if the loop stopped first.
+ * While future is pending the loop waits for other threads too
+ * (rill_call_soon_threadsafe), even when it has no other work. */
+RILL_API int rill_loop_run_until(rill_loop *loop, rill_future *future);
+/* One iteration, for hosts that pump the loop from their own frame loop:
+ * polls (waiting up to max_wait_s when nothing is ready; 0 = never block),
+ * moves due timers and I/O to the ready batch, runs that batch. Returns
+ * the number of callbacks and task steps run (>= 0), or a code. */
+RILL_API int rill_loop_run_once(rill_loop *loop, double max_wait_s);
+/* Makes a running loop return after the current iteration. Safe from
+ * callbacks and tasks of that loop; a no-op on NULL or an idle loop. */
+RILL_API void rill_loop_stop(rill_loop *loop);
+/* The loop's monotonic time in seconds, cached once per iteration (all
+ * deadlines are computed from it). NaN on NULL. */
+RILL_API double rill_loop_time(rill_loop *loop);
+/* The loop running on this thread, or NULL. Borrowed. */
+RILL_API rill_loop *rill_loop_current(void);
+
+/* The handler that receives failures nobody else can: callbacks reported
+ * with rill_loop_report, unretrieved task failures, tasks destroyed while
+ * pending, slow callbacks in debug mode. NULL restores the default handler
+ * (one line on stderr). The previous handler's free_arg is called. */
+RILL_API int rill_loop_set_exception_handler(rill_loop *loop, rill_exception_fn fn,
+                                             void *arg, rill_free_fn free_arg);
+/* Passes message (and the future, may be NULL) to the exception handler;
+ * for bindings whose callback raised. 0, RILL_EINVAL, RILL_ECLOSED. */
+RILL_API int rill_loop_report(rill_loop *loop, const char *message, rill_future *future);
+
+/* Debug mode: every callback or task step that runs longer than the slow
+ * duration (default 0.1 s) is reported with the task's name and the time
+ * it took. enabled: 0 or 1. */
+RILL_API int rill_loop_set_debug(rill_loop *loop, int enabled);
+/* 1 if debug mode is on, 0 if off, or a code. */
+RILL_API int rill_loop_get_debug(const rill_loop *loop);
+/* The threshold of debug mode's slow-callback report, in seconds (> 0). */
+RILL_API int rill_loop_set_slow_duration(rill_loop *loop, double seconds);
+/* A text listing every pending task: name, state, what it awaits. Returns
+ * a string the caller frees with rill_free(); NULL on bad input/ENOMEM. */
+RILL_API char *rill_loop_dump_tasks(rill_loop *loop);
+/* Frees memory that rill allocated for the caller (rill_loop_dump_tasks). */
+RILL_API void rill_free(void *p);
+/* Number of pending tasks of the loop (asyncio's all_tasks), or a code. */
+RILL_API int rill_loop_task_count(rill_loop *loop);
+/* Writes up to cap pending tasks (borrowed) into out, oldest first;
+ * returns how many it wrote, or a code. */
+RILL_API int rill_loop_tasks(rill_loop *loop, rill_task **out, size_t cap);
+/* Stack size in bytes for C coroutines started after this call (rounded
+ * up to the page size, at least 16 KiB; default 256 KiB, of which only the
+ * pages a coroutine touches take memory). */
+RILL_API int rill_loop_set_stack_size(rill_loop *loop, size_t bytes);
+
+/* ------------------------------------------------------------------ */
+/* Callbacks                                                            */
+/* ------------------------------------------------------------------ */
+
+/* Schedules fn(arg) for the next iteration; FIFO among call_soon.
+ * Returns a reference (rill_handle_release); NULL on bad input/ENOMEM/
+ * ECLOSED, in which case free_arg(arg) has NOT been called. */
+RILL_API rill_handle *rill_call_soon(rill_loop *loop, rill_fn fn, void *arg,
+                                     rill_free_fn free_arg);
+/* Schedules fn(arg) once delay_s (>= 0, clamped) has passed on the loop's
+ * clock; never early; equal deadlines run in the order they were set.
+ * Returns a reference, as rill_call_soon. */
+RILL_API rill_handle *rill_call_later(rill_loop *loop, double delay_s, rill_fn fn,
+                                      void *arg, rill_free_fn free_arg);
+/* As rill_call_later with an absolute deadline on rill_loop_time's clock. */
+RILL_API rill_handle *rill_call_at(rill_loop *loop, double when, rill_fn fn, void *arg,
+                                   rill_free_fn free_arg);
+/* The one call safe from any thread: queues fn(arg) to run on the loop's
+ * thread in a coming iteration and wakes the loop. FIFO per calling
+ * thread. 0, RILL_EINVAL, RILL_ECLOSED, RILL_ENOMEM (free_arg not called
+ * on failure). The loop must not be freed concurrently. */
+RILL_API int rill_call_soon_threadsafe(rill_loop *loop, rill_fn fn, void *arg,
+                                       rill_free_fn free_arg);
+/* Stops a scheduled callback from running (its free_arg runs now). A no-op
+ * on a handle that already ran, was cancelled, or NULL. */
+RILL_API void rill_handle_cancel(rill_handle *handle);
+/* 1 if cancelled, 0 if not, RILL_EINVAL. */
+RILL_API int rill_handle_cancelled(const rill_handle *handle);
+/* Deadline of a timer handle on the loop clock (NaN for call_soon). */
+RILL_API double rill_handle_when(const rill_handle *handle);
+/* Drops the caller's reference; does not cancel. */
+RILL_API void rill_handle_release(rill_handle *handle);
+
+/* ------------------------------------------------------------------ */
+/* Futures                                                              */
+/* ------------------------------------------------------------------ */
+
+/* A pending future on loop. Returns a reference; NULL on error. */
+RILL_API rill_future *rill_future_new(rill_loop *loop);
+/* Adds a reference; returns future (NULL stays NULL). */
+RILL_API rill_future *rill_future_retain(rill_future *future);
+RILL_API void rill_future_release(rill_future *future);
+/* The loop the future belongs to (borrowed), NULL on NULL. */
+RILL_API rill_loop *rill_future_loop(const rill_future *future);
+/* RILL_PENDING, RILL_DONE, RILL_FAILED, RILL_CANCELLED, or RILL_EINVAL. */
+RILL_API int rill_future_state(const rill_future *future);
+/* 1 if not pending, 0 if pending, RILL_EINVAL. */
+RILL_API int rill_future_done(const rill_future *future);
+
+/* Requests cancellation. A plain future is CANCELLED at once; a task, a
+ * gather or a group join forward the request and end CANCELLED when their
+ * work has stopped. 1 if a cancel was requested now (repeat calls on a
+ * task not yet done too), 0 if already done, < 0 on bad input. */
+RILL_API int rill_future_cancel(rill_future *future);
+/* The same with a message, readable with rill_future_error_message() and
+ * carried to whoever awaits (asyncio's cancel(msg)); NULL = no message. */
+RILL_API int rill_future_cancel_msg(rill_future *future, const char *message);
+
+/* Registers cb(future, arg) to run once the future is done. It never runs
+ * inline: completion (or registering on a done future) schedules it with
+ * call_soon, in registration order. free_arg(arg) runs after cb ran or
+ * when it can no longer run. 0, RILL_EINVAL, RILL_ENOMEM, RILL_ECLOSED. */
+RILL_API int rill_future_on_done(rill_future *future, rill_done_fn cb, void *arg,
+                                 rill_free_fn free_arg);
+/* Removes every registration of (cb, arg) not yet scheduled; returns how
+ * many were removed (their free_arg runs), or a code. */
+RILL_API int rill_future_remove_done(rill_future *future, rill_done_fn cb, void *arg);
+
+/* Completing. Each returns 0, RILL_ESTATE if the future is not pending
+ * (or it is a task's future and the caller is not that task's own step),
+ * RILL_EINVAL, RILL_ENOMEM. set_bytes copies the bytes. */
+RILL_API int rill_future_set_none(rill_future *future);
+RILL_API int rill_future_set_bool(rill_future *future, int value);
+RILL_API int rill_future_set_int(rill_future *future, int64_t value);
+RILL_API int rill_future_set_double(rill_future *future, double value);
+RILL_API int rill_future_set_bytes(rill_future *future, const void *data, size_t len);
+/* A value only the owner of tag understands (tag: the address of a
+ * binding-owned constant). free_p(p) runs when the future is freed. */
+RILL_API int rill_future_set_pointer(rill_future *future, void *p, rill_free_fn free_p,
+                                     const void *tag);
+/* Fails the future with code (< 0; RILL_ECANCELLED makes it CANCELLED),
+ * a message (copied; may be NULL) and an optional payload that only tag's
+ * owner unwraps (free_payload(payload) runs when the future is freed, or
+ * at once if the call fails). */
+RILL_API int rill_future_fail(rill_future *future, int code, const char *message,
+                              void *payload, rill_free_fn free_payload, const void *tag);
+
+/* Reading. Value getters give 0 and *out, RILL_ESTATE if not DONE,
+ * RILL_ETYPE if the value is of another kind, RILL_EINVAL. */
+RILL_API int rill_future_kind(const rill_future *future); /* or RILL_ESTATE */
+RILL_API int rill_future_bool(const rill_future *future, int *out);
+RILL_API int rill_future_int(const rill_future *future, int64_t *out);
+RILL_API int rill_future_double(const rill_future *future, double *out);
+/* Borrowed bytes (valid while the future is) and their length; NULL with
+ * *len = 0 if not DONE with bytes. */
+RILL_API const void *rill_future_bytes(const rill_future *future, size_t *len);
+/* The pointer if DONE with a pointer of this tag, else NULL. */
+RILL_API void *rill_future_pointer(const rill_future *future, const void *tag);
+/* The outcome as rill_await reports it: 0 if DONE, the failure code if
+ * FAILED, RILL_ECANCELLED if CANCELLED, RILL_ESTATE if pending. Reading
+ * it marks the failure as retrieved (no unretrieved-failure report). */
+RILL_API int rill_future_error(rill_future *future);
+/* The failure or cancel message (borrowed; "" if none), NULL if DONE or
+ * pending. Marks the failure retrieved. */
+RILL_API const char *rill_future_error_message(rill_future *future);
+/* The failure payload if it carries this tag, else NULL. Marks the failure
+ * retrieved. A future that failed because another did (gather, wait_for,
+ * shield) reports that future's code, message and payload. */
+RILL_API void *rill_future_error_payload(rill_future *future, const void *tag);
+
+/* ------------------------------------------------------------------ */
+/* Tasks: futures driven by a step function                             */
+/* ------------------------------------------------------------------ */
+
+/* A task on loop whose first step runs in the next iteration (never
+ * inside its creator). step(task, arg) runs each time the task is resumed
+ * and must, before it returns, either complete the task's future (a setter
+ * or rill_future_fail on rill_task_future) or arrange to be resumed
+ * (rill_task_wait / rill_task_yield / rill_task_sleep); a step that does
+ * neither fails the task with RILL_ESTATE. free_arg(arg) runs when the task
+ * is done (or destroyed by loop close). The loop holds its own reference
+ * until the task is done, so releasing yours neither cancels nor frees it.
+ * Returns a reference (rill_task_release); NULL on error. */
+RILL_API rill_task *rill_task_new(rill_loop *loop, rill_step_fn step, void *arg,
+                                  rill_free_fn free_arg);
+/* The task's future (borrowed, valid while the task is). */
+RILL_API rill_future *rill_task_future(rill_task *task);
+/* The task whose future this is, or NULL if it is no task's (borrowed). */
+RILL_API rill_task *rill_task_from_future(rill_future *future);
+RILL_API rill_task *rill_task_retain(rill_task *task);
+RILL_API void rill_task_release(rill_task *task);
+/* The arg given to rill_task_new (NULL for C coroutines). */
+RILL_API void *rill_task_arg(rill_task *task);
+
+/* From the task's own step: resume the task once awaited is done (the next
+ * iteration after it completes; at once-next-iteration if it is done
+ * already). A task waits on at most one future. 0, RILL_ESTATE (not inside
+ * this task's step, or already arranged), RILL_EINVAL (other loop). */
+RILL_API int rill_task_wait(rill_task *task, rill_future *awaited);
+/* From the task's own step: resume in the next iteration (sleep(0)). */
+RILL_API int rill_task_yield(rill_task *task);
+/* From the task's own step: resume once seconds have passed. */
+RILL_API int rill_task_sleep(rill_task *task, double seconds);
+
+/* Requests cancellation (asyncio's Task.cancel(msg)): the future the task
+ * awaits is cancelled at once; the task sees the cancel at its await point
+ * (its next step has rill_task_cancel_requested() == 1, or the awaited
+ * future reports RILL_ECANCELLED). A task cancelled before its first step
+ * is told so in that step (C coroutines then never run their body). The
+ * first message wins. 1 if not done (each call counts, see
+ * rill_task_cancelling), 0 if done, < 0 on bad input. */
+RILL_API int rill_task_cancel(rill_task *task, const char *message);
+/* During a step: 1 if this step must deliver a cancellation to the task's
+ * code (which may catch it), else 0. Outside a step: 1 if a cancel is
+ * pending delivery. < 0 on bad input. */
+RILL_API int rill_task_cancel_requested(rill_task *task);
+/* The first cancel message (borrowed), NULL if none. */
+RILL_API const char *rill_task_cancel_message(rill_task *task);
+/* How many cancel requests are outstanding (asyncio's cancelling()). */
+RILL_API int rill_task_cancelling(rill_task *task);
+/* Decrements that count and returns the new value; reaching 0 drops a
+ * cancel not yet delivered (asyncio 3.13's uncancel). */
+RILL_API int rill_task_uncancel(rill_task *task);
+/* Name for debug output and task dumps (copied). Default "Task-N". */
+RILL_API int rill_task_set_name(rill_task *task, const char *name);
+RILL_API const char *rill_task_name(rill_task *task); /* borrowed */
+/* The task whose step runs now on this thread, or NULL (borrowed). */
+RILL_API rill_task *rill_current_task(void);
+
+/* ------------------------------------------------------------------ */
+/* Stackful C coroutines on those tasks                                 */
+/* ------------------------------------------------------------------ */
+
+/* asyncio.run for C: a new loop, fn(arg) as its main task, run to the end;
+ * then every task left is cancelled and run to completion, failures are
+ * reported, the loop closed and freed. Returns fn's code (RILL_EBUSY if a
+ * loop is already running on this thread). A coroutine gives its task a
+ * value with the setters on rill_task_future(rill_current_task()) and
+ * returns RILL_OK; returning a negative code fails the task with it;
+ * RILL_ECANCELLED ends it CANCELLED. */
+RILL_API int rill_run(rill_coro_fn fn, void *arg);
+/* A C coroutine task running fn(arg) on its own stack from the next
+ * iteration. Returns a reference (rill_task_release); NULL on error. */
+RILL_API rill_task *rill_spawn(rill_loop *loop, rill_coro_fn fn, void *arg);
+/* Suspends the current coroutine until future is done; returns RILL_OK
+ * (done), the failure code (failed), RILL_ECANCELLED (the future was
+ * cancelled, or the awaiting task was). A done future returns at once
+ * without yielding. Outside a coroutine: RILL_ESTATE. */
+RILL_API int rill_await(rill_future *future);
+/* Suspends the current coroutine for seconds (<= 0: exactly one
+ * iteration). RILL_OK, RILL_ECANCELLED, RILL_ESTATE outside a coroutine. */
+RILL_API int rill_sleep(double seconds);
+/* Gives up one iteration: rill_sleep(0). */
+RILL_API int rill_yield(void);
+
+/* ------------------------------------------------------------------ */
+/* Combinators                                                          */
+/* ------------------------------------------------------------------ */
+
+/* A future that is DONE (none) after seconds. Returns a reference. */
+RILL_API rill_future *rill_sleep_future(rill_loop *loop, double seconds);
+/* A future over n futures (retained; the same one may appear twice).
+ * Without flags it fails with the first failure (the others keep running)
+ * or is DONE (none) when all are; with RILL_GATHER_RETURN_ERRORS it is DONE
+ * when all are, whatever their outcome. Results: rill_gather_child(g, i),
+ * in argument order. Cancelling it cancels every child not done and it
+ * ends CANCELLED once they are. n == 0 gives a future already DONE.
+ * Returns a reference; NULL on bad input (NULL child, other loop). */
+RILL_API rill_future *rill_gather(rill_loop *loop, size_t n, rill_future *const futs[],
+                                  unsigned flags);
+/* Number of children of a gather or wait future (0 for other futures). */
+RILL_API size_t rill_gather_count(rill_future *gather);
+/* Child i (borrowed) of a gather or wait future, NULL if out of range. */
+RILL_API rill_future *rill_gather_child(rill_future *gather, size_t index);
+/* A future with inner's outcome, or, when timeout_s passes first, one that
+ * cancels inner, waits for it to finish, then fails with RILL_ETIMEDOUT
+ * (or has inner's outcome if inner finished regardless). timeout_s <= 0
+ * times out at once unless inner is done; RILL_FOREVER never. Cancelling
+ * it cancels inner. Returns a reference. */
+RILL_API rill_future *rill_wait_for(rill_loop *loop, rill_future *inner, double timeout_s);
+/* A future with inner's outcome whose cancellation does not reach inner.
+ * Returns a reference. */
+RILL_API rill_future *rill_shield(rill_loop *loop, rill_future *inner);
+/* A future DONE (none) when, among the n futures: one is done
+ * (RILL_WAIT_FIRST_COMPLETED), one failed or all are done
+ * (RILL_WAIT_FIRST_ERROR), all are done (RILL_WAIT_ALL), or timeout_s
+ * passed (RILL_FOREVER: no timeout). It never fails and never cancels the
+ * futures; read them with rill_gather_count/child and their states.
+ * n == 0 is RILL_EINVAL. Returns a reference. */
+RILL_API rill_future *rill_wait(rill_loop *loop, size_t n, rill_future *const futs[],
+                                int mode, double timeout_s);
+
+/* A timeout scope (asyncio.timeout): when delay_s passes (on the loop
+ * clock; RILL_FOREVER = none) the task is cancelled. Returns a reference
+ * (rill_timeout_release); NULL on error. */
+RILL_API rill_timeout *rill_timeout_new(rill_task *task, double delay_s);
+/* Moves the deadline to delay_s from now (RILL_FOREVER disables it).
+ * RILL_ESTATE once expired or exited. */
+RILL_API int rill_timeout_reschedule(rill_timeout *timeout, double delay_s);
+/* 1 if the deadline passed and the scope cancelled its task, else 0. */
+RILL_API int rill_timeout_expired(const rill_timeout *timeout);
+/* Leaves the scope with the code the body ended with; disarms it. Returns
+ * RILL_ETIMEDOUT if rc is RILL_ECANCELLED caused by this scope's own
+ * expiry (and no other cancel is outstanding), else rc. */
+RILL_API int rill_timeout_exit(rill_timeout *timeout, int rc);
+RILL_API void rill_timeout_release(rill_timeout *timeout);
+
+/* A task group owning its children (asyncio.TaskGroup / a libdill bundle).
+ * parent is the task running the body (may be NULL): the first child
+ * failure (other than a cancel) cancels every other child and the parent.
+ * Returns a reference (rill_group_release); NULL on error. */
+RILL_API rill_group *rill_group_new(rill_loop *loop, rill_task *parent);
+/* Adds child to the group (retained). RILL_ESTATE once the group is
+ * finished or shutting down (then the child is cancelled). */
+RILL_API int rill_group_add(rill_group *group, rill_task *child);
+/* A C coroutine child: rill_spawn + rill_group_add. Returns a reference. */
+RILL_API rill_task *rill_group_spawn(rill_group *group, rill_coro_fn fn, void *arg);
+/* Starts leaving the group with the body's code (0, or its failure code,
+ * which also cancels the children). Returns a future (borrowed, valid
+ * while the group is) that completes once every child is done; cancelling
+ * it (e.g. by cancelling the parent) cancels the children and it ends
+ * CANCELLED when they have all finished. Await it, then call
+ * rill_group_finish with what the await returned. */
+RILL_API rill_future *rill_group_join(rill_group *group, int body_rc);
+/* The group's outcome once joined: 0; RILL_EGROUP if children failed or
+ * the body failed (see rill_group_error_count/child); RILL_ECANCELLED if
+ * the parent was cancelled from outside. Undoes the group's own cancel of
+ * the parent. RILL_ESTATE if children are still running. */
+RILL_API int rill_group_finish(rill_group *group, int join_rc);
+/* For C coroutines: join, await, finish in one call. */
+RILL_API int rill_group_wait(rill_group *group, int body_rc);
+/* The failed children (not cancelled ones), in order of failure. */
+RILL_API size_t rill_group_error_count(rill_group *group);
+RILL_API rill_task *rill_group_error_child(rill_group *group, size_t index);
+/* The number of children added, and child i (borrowed) in order added. */
+RILL_API size_t rill_group_count(rill_group *group);
+RILL_API rill_task *rill_group_child(rill_group *group, size_t index);
+RILL_API void rill_group_release(rill_group *group);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* RILL_H */
