@@ -4,7 +4,7 @@ set -euo pipefail
 RILL_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 RILL_BUILD=${RILL_BUILD:-$RILL_ROOT/build}
 
-RILL_PACKAGES=(build-essential cmake pkg-config libev-dev swig
+RILL_PACKAGES=(build-essential cmake pkg-config bc libev-dev swig
   python3 python3-dev liblua5.4-dev lua5.4 liblua5.3-dev lua5.3 luajit libluajit-5.1-dev
   ruby ruby-dev ruby-minitest
   libgtest-dev libgmock-dev valgrind abigail-tools)
