@@ -88,9 +88,11 @@ void rill_future_release(rill_future *f) {
     /* Only the unretrieved list holds it now: nobody can ever read the
      * failure, so this is the fixed point at which it is reported. */
     rill_task *t = rill__as_task(f);
+    f->refs++; /* the handler may read (and so retrieve) the failure */
     rill__report(f->loop, f, "task %s failed and its failure was never retrieved",
                  t ? rill__task_name(t) : "?");
     rill__future_mark_retrieved(f);
+    rill_future_release(f);
   }
 }
 

@@ -204,11 +204,12 @@ int rill_loop_close(rill_loop *loop) {
 
   /* Unretrieved failures: report each once, then let them go. */
   while (loop->unretrieved) {
-    rill_future *f = loop->unretrieved;
+    rill_future *f = rill_future_retain(loop->unretrieved);
     rill_task *t = rill__as_task(f);
     rill__report(loop, f, "task %s failed and its failure was never retrieved",
                  t ? rill__task_name(t) : "?");
     rill__future_mark_retrieved(f);
+    rill_future_release(f);
   }
 
   ev_async_stop(loop->ev, &loop->async);
