@@ -1,0 +1,434 @@
+"""rill: asyncio's API on rill, an event loop written in C over libev.
+
+Write asyncio code with ``rill.`` instead of ``asyncio.``::
+
+    import rill
+
+    async def main():
+        await rill.gather(rill.sleep(1), rill.sleep(1))
+
+    rill.run(main())
+
+The semantics (scheduling order, cancellation, gather, timeouts, task
+groups) live in the C core, librill.so.1; this package converts values and
+errors and drives coroutines. The task step, Future.__await__ and sleep are C
+(rill/_rill, see bindings/python/src/rillpy.c).
+
+CancelledError and InvalidStateError are asyncio's own classes, so
+``except asyncio.CancelledError`` and code written for asyncio keep working;
+TimeoutError is the builtin, as in asyncio since 3.11.
+"""
+import collections
+import sys
+import types
+
+from . import _rill
+from ._rill import (  # noqa: F401  (re-exported API)
+    CancelledError,
+    Error,
+    Handle,
+    InvalidStateError,
+    current_task,
+    ensure_future,
+    gather,
+    get_running_loop,
+    shield,
+    sleep,
+)
+
+Future = _rill.PyFuture
+Task = _rill.PyTask
+TimeoutError = TimeoutError  # the builtin, as asyncio.TimeoutError since 3.11
+
+__version__ = _rill.VERSION
+
+__all__ = [
+    "run", "sleep", "gather", "create_task", "Task", "Future", "get_running_loop",
+    "new_event_loop", "EventLoop", "current_task", "all_tasks", "CancelledError",
+    "InvalidStateError", "TimeoutError", "Error", "wait_for", "timeout", "timeout_at",
+    "Timeout", "shield", "wait", "as_completed", "TaskGroup", "ensure_future",
+    "iscoroutine", "FIRST_COMPLETED", "FIRST_EXCEPTION", "ALL_COMPLETED", "Handle",
+]
+
+FIRST_COMPLETED = "FIRST_COMPLETED"
+FIRST_EXCEPTION = "FIRST_EXCEPTION"
+ALL_COMPLETED = "ALL_COMPLETED"
+_WAIT_MODES = {
+    FIRST_COMPLETED: _rill.WAIT_FIRST_COMPLETED,
+    FIRST_EXCEPTION: _rill.WAIT_FIRST_ERROR,
+    ALL_COMPLETED: _rill.WAIT_ALL,
+}
+
+
+def iscoroutine(obj):
+    """True for coroutine objects (as asyncio.iscoroutine)."""
+    if type(obj) is types.CoroutineType or type(obj) is _rill._Sleep:
+        return True
+    if isinstance(obj, types.GeneratorType):
+        return bool(obj.gi_code.co_flags & 0x100)  # CO_ITERABLE_COROUTINE
+    return isinstance(obj, collections.abc.Coroutine)
+
+
+async def _wrap_awaitable(aw):
+    return await aw
+
+
+def _default_exception_handler(context):
+    """Log context as asyncio does (logger 'rill', level ERROR)."""
+    import logging
+
+    message = context.get("message") or "Unhandled exception in event loop"
+    exc = context.get("exception")
+    exc_info = (type(exc), exc, exc.__traceback__) if exc is not None else False
+    lines = [message]
+    for key in sorted(context):
+        if key in ("message", "exception"):
+            continue
+        lines.append(f"{key}: {context[key]!r}")
+    logging.getLogger("rill").error("\n".join(lines), exc_info=exc_info)
+
+
+_rill._set_helpers(iscoroutine, _wrap_awaitable, _default_exception_handler)
+
+
+class EventLoop(_rill.LoopBase):
+    """A rill event loop with asyncio's loop API (the C part is LoopBase)."""
+
+    def __init__(self):
+        self._exception_handler = None
+
+    def __repr__(self):
+        return (f"<rill.EventLoop running={self.is_running()} "
+                f"closed={self.is_closed()} debug={self.get_debug()}>")
+
+    def set_exception_handler(self, handler):
+        if handler is not None and not callable(handler):
+            raise TypeError(f"A callable object or None is expected, got {handler!r}")
+        self._exception_handler = handler
+
+    def get_exception_handler(self):
+        return self._exception_handler
+
+    def default_exception_handler(self, context):
+        _default_exception_handler(context)
+
+    def call_exception_handler(self, context):
+        handler = getattr(self, "_exception_handler", None)
+        if handler is None:
+            try:
+                self.default_exception_handler(context)
+            except (SystemExit, KeyboardInterrupt):
+                raise
+            except BaseException:
+                import logging
+
+                logging.getLogger("rill").error("Exception in default exception handler",
+                                                exc_info=True)
+            return
+        try:
+            handler(self, context)
+        except (SystemExit, KeyboardInterrupt):
+            raise
+        except BaseException as exc:
+            try:
+                self.default_exception_handler({
+                    "message": "Unhandled error in exception handler",
+                    "exception": exc,
+                    "context": context,
+                })
+            except (SystemExit, KeyboardInterrupt):
+                raise
+            except BaseException:
+                import logging
+
+                logging.getLogger("rill").error(
+                    "Exception in default exception handler while handling an unexpected "
+                    "error in custom exception handler", exc_info=True)
+
+    @property
+    def slow_callback_duration(self):
+        return getattr(self, "_slow", 0.1)
+
+    @slow_callback_duration.setter
+    def slow_callback_duration(self, seconds):
+        self._set_slow_callback_duration(seconds)
+        self._slow = seconds
+
+    def shutdown_asyncgens(self):
+        return _done_coroutine()
+
+    def shutdown_default_executor(self):
+        return _done_coroutine()
+
+
+async def _done_coroutine():
+    return None
+
+
+def new_event_loop():
+    """A new rill event loop (not running)."""
+    return EventLoop()
+
+
+def _get_running_loop():
+    return _rill._get_running_loop()
+
+
+def create_task(coro, *, name=None, context=None):
+    """Schedule coro on the running loop; it starts in the next iteration."""
+    return get_running_loop().create_task(coro, name=name, context=context)
+
+
+def all_tasks(loop=None):
+    """The set of the loop's pending tasks."""
+    if loop is None:
+        loop = get_running_loop()
+    return set(loop._tasks())
+
+
+def run(main, *, debug=None):
+    """Run the coroutine main on a new loop and return its result
+    (asyncio.run): then every task left is cancelled and run down, and the
+    loop is closed. Ctrl+C cancels main and raises KeyboardInterrupt."""
+    if _rill._get_running_loop() is not None:
+        raise RuntimeError("rill.run() cannot be called from a running event loop")
+    if not iscoroutine(main):
+        raise ValueError(f"a coroutine was expected, got {main!r}")
+    loop = new_event_loop()
+    try:
+        if debug is not None:
+            loop.set_debug(debug)
+        task = loop.create_task(main)
+        try:
+            return loop.run_until_complete(task)
+        except KeyboardInterrupt:
+            if task.done():
+                raise
+            # First Ctrl+C: cancel main, let it clean up, then re-raise.
+            task.cancel()
+            try:
+                loop.run_until_complete(task)
+            except CancelledError:
+                pass
+            raise
+    finally:
+        try:
+            loop._shutdown()  # cancel what is left, run it down (rill_loop_shutdown)
+        finally:
+            loop.close()
+
+
+# ---------------------------------------------------------------- timeouts
+
+
+async def wait_for(aw, timeout):
+    """Await aw with a deadline: on expiry aw is cancelled, awaited, and
+    TimeoutError raised (rill_wait_for)."""
+    if timeout is None:
+        return await aw
+    return await _rill._wait_for(aw, timeout)
+
+
+class Timeout:
+    """An async context manager cancelling its task at a deadline
+    (asyncio.Timeout, on rill_timeout)."""
+
+    def __init__(self, when):
+        self._when = when
+        self._scope = None
+        self._task = None
+
+    def when(self):
+        return self._when
+
+    def reschedule(self, when):
+        self._when = when
+        if self._scope is not None:
+            loop = get_running_loop()
+            self._scope.reschedule(None if when is None else when - loop.time())
+
+    def expired(self):
+        return self._scope is not None and self._scope.expired()
+
+    def __repr__(self):
+        return f"<rill.Timeout when={self._when} expired={self.expired()}>"
+
+    async def __aenter__(self):
+        task = current_task()
+        if task is None:
+            raise RuntimeError("Timeout should be used inside a task")
+        loop = get_running_loop()
+        delay = None if self._when is None else self._when - loop.time()
+        self._task = task
+        self._scope = _rill._TimeoutScope(task, delay)
+        return self
+
+    async def __aexit__(self, exc_type, exc, tb):
+        if exc_type is None:
+            rc = 0
+        elif issubclass(exc_type, CancelledError):
+            rc = _rill.ECANCELLED
+        else:
+            rc = _rill.EEXCEPTION
+        if self._scope.exit(rc) == _rill.ETIMEDOUT:
+            raise TimeoutError from exc
+        return None
+
+
+def timeout(delay):
+    """async with rill.timeout(delay): ... (None: no deadline)."""
+    when = None if delay is None else get_running_loop().time() + delay
+    return Timeout(when)
+
+
+def timeout_at(when):
+    """async with rill.timeout_at(loop.time() + d): ..."""
+    return Timeout(when)
+
+
+# ---------------------------------------------------------------- wait
+
+
+def _futures_of(fs, who):
+    if isinstance(fs, (Future, types.CoroutineType)) or iscoroutine(fs):
+        raise TypeError(f"expect a list of futures, not {type(fs).__name__}")
+    fs = set(fs)
+    if not fs:
+        raise ValueError("Set of Tasks/Futures is empty.")
+    if any(iscoroutine(f) for f in fs):
+        raise TypeError(f"Passing coroutines is forbidden, use tasks explicitly ({who}).")
+    return {ensure_future(f) for f in fs}
+
+
+async def wait(fs, *, timeout=None, return_when=ALL_COMPLETED):
+    """Wait for the futures/tasks fs; returns (done, pending). On timeout it
+    neither raises nor cancels."""
+    if return_when not in _WAIT_MODES:
+        raise ValueError(f"Invalid return_when value: {return_when}")
+    fs = _futures_of(fs, "wait")
+    await _rill._wait(list(fs), _WAIT_MODES[return_when], timeout)
+    done = {f for f in fs if f.done()}
+    return done, fs - done
+
+
+def as_completed(fs, *, timeout=None):
+    """An iterator of awaitables giving the results in completion order;
+    TimeoutError from the one waiting when timeout passes."""
+    if isinstance(fs, Future) or iscoroutine(fs):
+        raise TypeError(f"expect an iterable of futures, not {type(fs).__name__}")
+    loop = get_running_loop()
+    todo = {ensure_future(f) for f in set(fs)}
+    done = collections.deque()
+    waiter = [None]
+    timeout_handle = None
+
+    def _wake():
+        if waiter[0] is not None and not waiter[0].done():
+            waiter[0].set_result(None)
+
+    def _on_timeout():
+        for f in todo:
+            f.remove_done_callback(_on_completion)
+        done.append(None)  # the sentinel: TimeoutError
+        todo.clear()
+        _wake()
+
+    def _on_completion(f):
+        if not todo:
+            return
+        todo.discard(f)
+        done.append(f)
+        if not todo and timeout_handle is not None:
+            timeout_handle.cancel()
+        _wake()
+
+    async def _wait_for_one():
+        while not done:
+            waiter[0] = loop.create_future()
+            await waiter[0]
+        f = done.popleft()
+        if f is None:
+            raise TimeoutError
+        return f.result()
+
+    for f in todo:
+        f.add_done_callback(_on_completion)
+    if todo and timeout is not None:
+        timeout_handle = loop.call_later(timeout, _on_timeout)
+    for _ in range(len(todo)):
+        yield _wait_for_one()
+
+
+# ---------------------------------------------------------------- TaskGroup
+
+
+class TaskGroup:
+    """async with rill.TaskGroup() as tg: tg.create_task(...) — the first
+    child failure cancels the others and the body; errors are raised
+    together as an ExceptionGroup (rill_group)."""
+
+    def __init__(self):
+        self._group = None
+        self._entered = False
+        self._exited = False
+
+    def __repr__(self):
+        state = "exited" if self._exited else "entered" if self._entered else "new"
+        return f"<rill.TaskGroup {state}>"
+
+    async def __aenter__(self):
+        if self._entered:
+            raise RuntimeError(f"TaskGroup {self!r} has already been entered")
+        parent = current_task()
+        if parent is None:
+            raise RuntimeError(f"TaskGroup {self!r} cannot determine the parent task")
+        self._entered = True
+        self._loop = get_running_loop()
+        self._group = _rill._Group(self._loop, parent)
+        return self
+
+    def create_task(self, coro, *, name=None, context=None):
+        if not self._entered:
+            raise RuntimeError(f"TaskGroup {self!r} has not been entered")
+        if self._exited:
+            coro.close()
+            raise RuntimeError(f"TaskGroup {self!r} is finished")
+        task = self._loop.create_task(coro, name=name, context=context)
+        try:
+            self._group.add(task)
+        except RuntimeError as e:  # the core cancelled the task: its body never runs
+            raise RuntimeError(f"TaskGroup {self!r} {str(e).replace('the task group ', '')}") from None
+        return task
+
+    async def __aexit__(self, et, exc, tb):
+        body_error = None
+        if et is None:
+            body_rc = 0
+        elif issubclass(et, CancelledError):
+            body_rc = _rill.ECANCELLED
+        else:
+            body_rc = _rill.EEXCEPTION
+            body_error = exc
+        join = self._group.join(body_rc)
+        try:
+            await join
+            join_rc = 0
+        except CancelledError:
+            join_rc = _rill.ECANCELLED
+        rc = self._group.finish(join_rc)
+        self._exited = True
+        if rc == _rill.EGROUP:
+            errors = self._group.errors()
+            if body_error is not None:
+                errors.append(body_error)
+            for e in errors:
+                if isinstance(e, (KeyboardInterrupt, SystemExit)):
+                    raise e
+            raise BaseExceptionGroup("unhandled errors in a TaskGroup", errors) from None
+        if rc == _rill.ECANCELLED:
+            if et is not None and issubclass(et, CancelledError):
+                return None  # the body's own CancelledError propagates
+            raise CancelledError
+        if et is not None and issubclass(et, CancelledError):
+            return True  # the group's own cancel of the body: swallowed
+        return None

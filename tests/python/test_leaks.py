@@ -1,0 +1,126 @@
+"""Reference and memory leaks: rounds of 10,000 task runs (results, errors,
+cancels, gather, wait_for, TaskGroup, call_soon) must not grow the number of
+live Python objects, traced Python memory, sys.gettotalrefcount (debug
+builds only) or RSS (which also sees the C core's allocations).
+"""
+import gc
+import os
+import sys
+import tracemalloc
+import unittest
+
+from common import aio, banner, rill_only, run
+
+N = 10_000
+
+
+def setUpModule():
+    print(banner(), file=sys.stderr)
+
+
+def rss_kib():
+    with open("/proc/self/statm") as f:
+        return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") // 1024
+
+
+async def ok(i):
+    await aio.sleep(0)
+    return (i, "value")  # an object, not a native value
+
+
+async def num(i):
+    return i
+
+
+async def fail(i):
+    raise ValueError(i)
+
+
+async def forever():
+    await aio.sleep(3600)
+
+
+async def one_round(n):
+    loop = aio.get_running_loop()
+    for i in range(n // 7):  # 7 tasks per pass
+        # plain task with an object result
+        assert (await aio.create_task(ok(i)))[0] == i
+        # failure retrieved by the awaiter (exception -> traceback -> frame cycle)
+        t = aio.create_task(fail(i))
+        try:
+            await t
+        except ValueError:
+            pass
+        # cancel
+        c = aio.create_task(forever())
+        await aio.sleep(0)
+        c.cancel()
+        try:
+            await c
+        except aio.CancelledError:
+            pass
+        # gather with an error in place
+        r = await aio.gather(num(i), fail(i), return_exceptions=True)
+        assert r[0] == i
+        # wait_for that times out
+        try:
+            await aio.wait_for(forever(), 0)
+        except TimeoutError:
+            pass
+        # done callback and call_soon
+        f = loop.create_future()
+        f.add_done_callback(lambda fut: None)
+        loop.call_soon(f.set_result, i)
+        await f
+        # a task group
+        async with aio.TaskGroup() as tg:
+            tg.create_task(num(i))
+    return n
+
+
+@rill_only  # asyncio itself grows a few hundred objects per round (caches)
+class Leaks(unittest.TestCase):
+    def measure(self, fn):
+        fn()  # warm-up: caches, free lists, interned strings
+        fn()
+        gc.collect()
+        objs0 = len(gc.get_objects())
+        refs0 = sys.gettotalrefcount() if hasattr(sys, "gettotalrefcount") else None
+        rss0 = rss_kib()
+        tracemalloc.start()
+        snap0 = tracemalloc.take_snapshot()
+        for _ in range(2):
+            fn()
+        gc.collect()
+        snap1 = tracemalloc.take_snapshot()
+        tracemalloc.stop()
+        grown = sum(s.size_diff for s in snap1.compare_to(snap0, "filename"))
+        objs = len(gc.get_objects()) - objs0
+        rss = rss_kib() - rss0
+        refs = sys.gettotalrefcount() - refs0 if refs0 is not None else None
+        print(f"\n  objects +{objs}, traced bytes {grown:+d}, RSS {rss:+d} KiB, "
+              f"totalrefcount {'n/a (release build)' if refs is None else f'{refs:+d}'}",
+              file=sys.stderr)
+        self.assertLess(objs, 50, "live Python objects grew")
+        self.assertLess(grown, 64 * 1024, "traced Python memory grew")
+        self.assertLess(rss, 2048, "RSS grew")
+        if refs is not None:
+            self.assertLess(refs, 100, "sys.gettotalrefcount grew")
+
+    def test_10000_task_runs_in_one_loop_do_not_leak(self):
+        self.measure(lambda: run(one_round(N)))
+
+    def test_many_run_calls_do_not_leak(self):
+        async def main():
+            await aio.gather(*(num(i) for i in range(10)))
+            aio.create_task(forever())  # cancelled by run() at shutdown
+
+        def many():
+            for _ in range(300):
+                run(main())
+
+        self.measure(many)
+
+
+if __name__ == "__main__":
+    unittest.main()

@@ -1,0 +1,1306 @@
+"""asyncio's observable semantics (shared/reference/asyncio-semantics.md),
+one behaviour per test, the order of events recorded and compared.
+
+Runs against rill by default and against asyncio with RILL_TEST_IMPL=asyncio.
+"""
+import contextvars
+import gc
+import os
+import signal
+import sys
+import threading
+import time
+import unittest
+
+from common import IS_RILL, aio, banner, rill_only, run
+
+
+def setUpModule():
+    print(banner(), file=sys.stderr)
+
+
+class Run(unittest.TestCase):
+    """A. run() lifecycle"""
+
+    def test_run_inside_running_loop_raises_runtime_error(self):
+        async def main():
+            coro = aio.sleep(0)
+            try:
+                aio.run(coro)
+            finally:
+                if hasattr(coro, "close"):
+                    coro.close()
+
+        with self.assertRaises(RuntimeError):
+            run(main())
+
+    def test_run_non_coroutine_raises_value_error(self):
+        with self.assertRaises((ValueError, TypeError)):
+            aio.run(42)
+
+    def test_each_run_has_its_own_new_loop(self):
+        async def main():
+            return aio.get_running_loop()
+
+        a = run(main())
+        b = run(main())
+        self.assertIsNot(a, b)
+        self.assertTrue(a.is_closed())
+        self.assertTrue(b.is_closed())
+
+    def test_run_returns_main_result(self):
+        async def main():
+            return {"x": 1}
+
+        self.assertEqual(run(main()), {"x": 1})
+
+    def test_run_reraises_main_exception(self):
+        class Boom(Exception):
+            pass
+
+        async def main():
+            raise Boom("m")
+
+        with self.assertRaises(Boom):
+            run(main())
+
+    def test_run_cancels_leftover_tasks_which_can_clean_up(self):
+        log = []
+
+        async def leftover():
+            try:
+                await aio.sleep(10)
+            except aio.CancelledError:
+                log.append("leftover cancelled")
+                raise
+
+        async def main():
+            aio.create_task(leftover())
+            await aio.sleep(0)
+            log.append("main done")
+
+        run(main())
+        self.assertEqual(log, ["main done", "leftover cancelled"])
+
+    def test_leftover_task_failing_during_shutdown_goes_to_handler(self):
+        seen = []
+
+        async def leftover():
+            try:
+                await aio.sleep(10)
+            except aio.CancelledError:
+                raise KeyError("cleanup failed")
+
+        async def main():
+            aio.get_running_loop().set_exception_handler(lambda lp, ctx: seen.append(ctx))
+            aio.create_task(leftover())
+            await aio.sleep(0)
+
+        run(main())
+        self.assertEqual(len(seen), 1, seen)
+        self.assertIsInstance(seen[0].get("exception"), KeyError)
+        self.assertIn("shutdown", seen[0]["message"])
+
+    def test_ctrl_c_cancels_main_and_raises_keyboard_interrupt(self):
+        log = []
+
+        async def main():
+            aio.get_running_loop().call_later(0.05, os.kill, os.getpid(), signal.SIGINT)
+            try:
+                await aio.sleep(5)
+            except aio.CancelledError:
+                log.append("main cancelled")
+                raise
+
+        t0 = time.monotonic()
+        with self.assertRaises(KeyboardInterrupt):
+            run(main())
+        self.assertLess(time.monotonic() - t0, 2)
+        self.assertEqual(log, ["main cancelled"])
+
+
+class Loop(unittest.TestCase):
+    """B. loop scheduling and time"""
+
+    def test_call_soon_runs_fifo(self):
+        log = []
+
+        async def main():
+            loop = aio.get_running_loop()
+            for i in range(10):
+                loop.call_soon(log.append, i)
+            await aio.sleep(0.01)
+
+        run(main())
+        self.assertEqual(log, list(range(10)))
+
+    def test_work_scheduled_during_an_iteration_runs_in_the_next(self):
+        log = []
+
+        async def main():
+            loop = aio.get_running_loop()
+
+            def first():
+                log.append("first")
+                loop.call_soon(log.append, "scheduled by first")
+
+            loop.call_soon(first)
+            loop.call_soon(log.append, "second")
+            await aio.sleep(0.01)
+
+        run(main())
+        self.assertEqual(log, ["first", "second", "scheduled by first"])
+
+    @rill_only
+    def test_equal_deadline_timers_run_fifo(self):
+        log = []
+
+        async def main():
+            loop = aio.get_running_loop()
+            when = loop.time() + 0.02
+            for i in range(20):
+                loop.call_at(when, log.append, i)
+            await aio.sleep(0.05)
+
+        run(main())
+        self.assertEqual(log, list(range(20)))
+
+    def test_timers_never_fire_early(self):
+        async def main():
+            loop = aio.get_running_loop()
+            fired = loop.create_future()
+            t0 = time.monotonic()
+            loop.call_later(0.03, lambda: fired.set_result(time.monotonic()))
+            return (await fired) - t0
+
+        self.assertGreaterEqual(run(main()), 0.03 - 1e-3)
+
+    def test_loop_time_is_monotonic_clock(self):
+        async def main():
+            return aio.get_running_loop().time(), time.monotonic()
+
+        lt, mono = run(main())
+        self.assertLess(abs(lt - mono), 0.5)
+
+    def test_callback_exception_goes_to_handler_and_loop_keeps_running(self):
+        seen = []
+
+        def boom():
+            raise KeyError("in callback")
+
+        async def main():
+            loop = aio.get_running_loop()
+            loop.set_exception_handler(lambda lp, ctx: seen.append(ctx))
+            loop.call_soon(boom)
+            await aio.sleep(0.01)
+            return "alive"
+
+        self.assertEqual(run(main()), "alive")
+        self.assertEqual(len(seen), 1)
+        self.assertIsInstance(seen[0]["exception"], KeyError)
+        self.assertIn("Exception in callback", seen[0]["message"])
+
+    def test_handle_cancel_stops_callback(self):
+        log = []
+
+        async def main():
+            loop = aio.get_running_loop()
+            h = loop.call_soon(log.append, "soon")
+            t = loop.call_later(0.01, log.append, "later")
+            h.cancel()
+            t.cancel()
+            self.assertTrue(h.cancelled())
+            await aio.sleep(0.03)
+
+        run(main())
+        self.assertEqual(log, [])
+
+    def test_call_soon_threadsafe_from_another_thread(self):
+        async def main():
+            loop = aio.get_running_loop()
+            fut = loop.create_future()
+
+            def worker():
+                time.sleep(0.02)
+                loop.call_soon_threadsafe(fut.set_result, threading.get_ident())
+
+            th = threading.Thread(target=worker)
+            th.start()
+            ident = await fut
+            th.join()
+            return ident != threading.get_ident()
+
+        self.assertTrue(run(main()))
+
+    def test_loop_releases_gil_while_waiting(self):
+        counter = [0]
+        stop = threading.Event()
+
+        def spin():
+            while not stop.is_set():
+                counter[0] += 1
+
+        async def main():
+            th = threading.Thread(target=spin)
+            th.start()
+            await aio.sleep(0.2)
+            stop.set()
+            th.join()
+
+        run(main())
+        self.assertGreater(counter[0], 1000)
+
+    def test_call_soon_on_closed_loop_raises_runtime_error(self):
+        loop = aio.new_event_loop()
+        loop.close()
+        with self.assertRaises(RuntimeError):
+            loop.call_soon(print)
+
+    def test_create_task_on_closed_loop_raises_runtime_error(self):
+        loop = aio.new_event_loop()
+        loop.close()
+
+        async def c():
+            pass
+
+        coro = c()
+        with self.assertRaises(RuntimeError):
+            loop.create_task(coro)
+        coro.close()
+
+    def test_close_running_loop_raises_runtime_error(self):
+        async def main():
+            aio.get_running_loop().close()
+
+        with self.assertRaises(RuntimeError):
+            run(main())
+
+    def test_run_until_complete_accepts_a_coroutine(self):
+        async def main():
+            await aio.sleep(0)
+            return "done"
+
+        loop = aio.new_event_loop()
+        try:
+            self.assertEqual(loop.run_until_complete(main()), "done")
+            self.assertFalse(loop.is_running())
+        finally:
+            loop.close()
+
+    def test_get_running_loop_outside_raises_runtime_error(self):
+        with self.assertRaises(RuntimeError):
+            aio.get_running_loop()
+
+    def test_debug_mode_reports_slow_callback(self):
+        seen = []
+
+        async def main():
+            loop = aio.get_running_loop()
+            loop.set_exception_handler(lambda lp, ctx: seen.append(ctx["message"]))
+            if not IS_RILL:
+                import logging
+
+                class H(logging.Handler):
+                    def emit(self, record):
+                        seen.append(record.getMessage())
+
+                logging.getLogger("asyncio").addHandler(H())
+            loop.call_soon(time.sleep, 0.15)
+            await aio.sleep(0.01)
+
+        run(main(), debug=True)
+        self.assertTrue(any("0.1" in m or "took" in m for m in seen), seen)
+
+
+class FutureTests(unittest.TestCase):
+    """C. Future"""
+
+    def test_set_result_twice_raises_invalid_state(self):
+        async def main():
+            f = aio.get_running_loop().create_future()
+            f.set_result(1)
+            with self.assertRaises(aio.InvalidStateError):
+                f.set_result(2)
+            with self.assertRaises(aio.InvalidStateError):
+                f.set_exception(ValueError())
+
+        run(main())
+
+    def test_pending_result_and_exception_raise_invalid_state(self):
+        async def main():
+            f = aio.get_running_loop().create_future()
+            with self.assertRaises(aio.InvalidStateError):
+                f.result()
+            with self.assertRaises(aio.InvalidStateError):
+                f.exception()
+            f.cancel("m")
+            with self.assertRaises(aio.CancelledError):
+                f.result()
+            with self.assertRaises(aio.CancelledError):
+                f.exception()
+
+        run(main())
+
+    def test_result_reraises_and_exception_returns(self):
+        async def main():
+            f = aio.get_running_loop().create_future()
+            e = ValueError("x")
+            f.set_exception(e)
+            self.assertIs(f.exception(), e)
+            with self.assertRaises(ValueError) as cm:
+                f.result()
+            self.assertIs(cm.exception, e)
+
+        run(main())
+
+    def test_cancel_returns_false_when_done(self):
+        async def main():
+            f = aio.get_running_loop().create_future()
+            self.assertTrue(f.cancel())
+            self.assertFalse(f.cancel())
+            g = aio.get_running_loop().create_future()
+            g.set_result(None)
+            self.assertFalse(g.cancel())
+
+        run(main())
+
+    def test_done_callbacks_never_run_inline(self):
+        log = []
+
+        async def main():
+            f = aio.get_running_loop().create_future()
+            f.add_done_callback(lambda fut: log.append("cb1"))
+            f.add_done_callback(lambda fut: log.append("cb2"))
+            f.set_result(1)
+            log.append("after set_result")
+            g = aio.get_running_loop().create_future()
+            g.set_result(2)
+            g.add_done_callback(lambda fut: log.append("late"))
+            log.append("after add")
+            await aio.sleep(0)
+            await aio.sleep(0)
+
+        run(main())
+        self.assertEqual(log, ["after set_result", "after add", "cb1", "cb2", "late"])
+
+    def test_future_constructor_uses_running_loop(self):
+        async def main():
+            f = aio.Future()
+            aio.get_running_loop().call_soon(f.set_result, "v")
+            return f.get_loop() is aio.get_running_loop(), await f
+
+        self.assertEqual(run(main()), (True, "v"))
+
+    def test_remove_done_callback_returns_count(self):
+        async def main():
+            f = aio.get_running_loop().create_future()
+
+            def cb(fut):
+                pass
+
+            f.add_done_callback(cb)
+            f.add_done_callback(cb)
+            self.assertEqual(f.remove_done_callback(cb), 2)
+            self.assertEqual(f.remove_done_callback(cb), 0)
+
+        run(main())
+
+    def test_awaiting_done_future_does_not_yield(self):
+        log = []
+
+        async def other():
+            log.append("other")
+
+        async def main():
+            f = aio.get_running_loop().create_future()
+            f.set_result(5)
+            aio.create_task(other())
+            v = await f
+            log.append(("main", v))
+            await aio.sleep(0)
+
+        run(main())
+        self.assertEqual(log, [("main", 5), "other"])
+
+    def test_plain_coroutine_await_does_not_yield(self):
+        log = []
+
+        async def inner():
+            return 1
+
+        async def other():
+            log.append("other")
+
+        async def main():
+            aio.create_task(other())
+            await inner()
+            log.append("main")
+            await aio.sleep(0)
+
+        run(main())
+        self.assertEqual(log, ["main", "other"])
+
+    def test_future_keeps_arbitrary_objects_by_identity(self):
+        obj = object()
+
+        async def main():
+            f = aio.get_running_loop().create_future()
+            f.set_result(obj)
+            return await f
+
+        self.assertIs(run(main()), obj)
+
+    def test_native_values_round_trip(self):
+        values = [None, True, False, 0, -5, 2**62, 2**70, 1.5, b"bytes", "str", (1, 2)]
+
+        async def ret(v):
+            return v
+
+        async def main():
+            return [await aio.create_task(ret(v)) for v in values]
+
+        self.assertEqual(run(main()), values)
+
+
+class TaskTests(unittest.TestCase):
+    """D. task stepping"""
+
+    def test_new_task_starts_next_iteration(self):
+        log = []
+
+        async def child():
+            log.append("child")
+
+        async def main():
+            aio.create_task(child())
+            log.append("creator continues")
+            await aio.sleep(0)
+
+        run(main())
+        self.assertEqual(log, ["creator continues", "child"])
+
+    def test_cancel_before_first_step_body_never_runs(self):
+        log = []
+
+        async def child():
+            log.append("body")
+
+        async def main():
+            t = aio.create_task(child())
+            t.cancel()
+            await aio.sleep(0)
+            await aio.sleep(0)
+            return t.cancelled()
+
+        self.assertTrue(run(main()))
+        self.assertEqual(log, [])
+
+    def test_all_tasks_returns_pending_only(self):
+        async def quick():
+            pass
+
+        async def main():
+            t = aio.create_task(quick())
+            await t
+            s = aio.create_task(aio.sleep(1))
+            tasks = aio.all_tasks()
+            s.cancel()
+            return t in tasks, s in tasks, aio.current_task() in tasks
+
+        self.assertEqual(run(main()), (False, True, True))
+
+    def test_current_task(self):
+        async def main():
+            return aio.current_task()
+
+        loop = aio.new_event_loop()
+        try:
+            t = loop.create_task(main())
+            self.assertIs(loop.run_until_complete(t), t)
+        finally:
+            loop.close()
+
+    def test_task_name(self):
+        async def main():
+            t = aio.create_task(aio.sleep(0), name="worker")
+            n = t.get_name()
+            t.set_name("renamed")
+            await t
+            return n, t.get_name()
+
+        self.assertEqual(run(main()), ("worker", "renamed"))
+
+    def test_unawaited_task_is_kept_alive_by_loop(self):
+        log = []
+
+        async def bg():
+            await aio.sleep(0.01)
+            log.append("bg finished")
+
+        async def main():
+            aio.create_task(bg())
+            gc.collect()
+            # rill's deadlines start from the iteration's cached time, so
+            # leave room for the collection above on a loaded machine
+            await aio.sleep(0.3)
+
+        run(main())
+        self.assertEqual(log, ["bg finished"])
+
+    def test_contextvars_are_copied_into_tasks(self):
+        var = contextvars.ContextVar("var", default="default")
+
+        async def child():
+            v = var.get()
+            var.set("child")
+            return v
+
+        async def main():
+            var.set("main")
+            r = await aio.create_task(child())
+            return r, var.get()
+
+        self.assertEqual(run(main()), ("main", "main"))
+
+
+class Cancellation(unittest.TestCase):
+    """E. cancellation"""
+
+    def test_cancel_returns_true_repeatedly_and_counts(self):
+        async def main():
+            t = aio.create_task(aio.sleep(1))
+            await aio.sleep(0)
+            r = (t.cancel(), t.cancel(), t.cancelling())
+            try:
+                await t
+            except aio.CancelledError:
+                pass
+            return r + (t.cancel(),)
+
+        self.assertEqual(run(main()), (True, True, 2, False))
+
+    def test_cancel_cancels_awaited_future_at_once(self):
+        async def waiter(f):
+            await f
+
+        async def main():
+            f = aio.get_running_loop().create_future()
+            t = aio.create_task(waiter(f))
+            await aio.sleep(0)
+            t.cancel()
+            r = f.cancelled()
+            try:
+                await t
+            except aio.CancelledError:
+                pass
+            return r
+
+        self.assertTrue(run(main()))
+
+    def test_cancel_reaches_awaited_task(self):
+        async def inner():
+            await aio.sleep(10)
+
+        async def outer(t):
+            await t
+
+        async def main():
+            t1 = aio.create_task(inner())
+            t2 = aio.create_task(outer(t1))
+            await aio.sleep(0)
+            await aio.sleep(0)
+            t2.cancel()
+            for _ in range(3):
+                await aio.sleep(0)
+            return t1.cancelled(), t2.cancelled()
+
+        self.assertEqual(run(main()), (True, True))
+
+    def test_cancel_message_reaches_task_and_awaiter_first_wins(self):
+        seen = []
+
+        async def child():
+            try:
+                await aio.sleep(10)
+            except aio.CancelledError as e:
+                seen.append(e.args)
+                raise
+
+        async def main():
+            t = aio.create_task(child())
+            await aio.sleep(0)
+            t.cancel("m1")
+            t.cancel("m2")
+            try:
+                await t
+            except aio.CancelledError as e:
+                seen.append(e.args)
+
+        run(main())
+        self.assertEqual(seen, [("m1",), ("m1",)])
+
+    def test_caught_cancel_finishes_normally(self):
+        async def child():
+            try:
+                await aio.sleep(10)
+            except aio.CancelledError:
+                return "caught"
+
+        async def main():
+            t = aio.create_task(child())
+            await aio.sleep(0)
+            t.cancel()
+            r = await t
+            return r, t.cancelled(), t.cancelling()
+
+        self.assertEqual(run(main()), ("caught", False, 1))
+
+    def test_cancelled_error_is_base_exception(self):
+        self.assertTrue(issubclass(aio.CancelledError, BaseException))
+        self.assertFalse(issubclass(aio.CancelledError, Exception))
+
+    def test_task_raising_cancelled_error_is_cancelled(self):
+        async def child():
+            raise aio.CancelledError()
+
+        async def main():
+            t = aio.create_task(child())
+            try:
+                await t
+            except aio.CancelledError:
+                pass
+            return t.cancelled()
+
+        self.assertTrue(run(main()))
+
+
+class Gather(unittest.TestCase):
+    """F. gather"""
+
+    def test_results_in_argument_order(self):
+        async def after(d, v):
+            await aio.sleep(d)
+            return v
+
+        async def main():
+            return await aio.gather(after(0.03, "a"), after(0.01, "b"), after(0.02, "c"))
+
+        self.assertEqual(run(main()), ["a", "b", "c"])
+
+    def test_gather_of_nothing_is_empty_list(self):
+        async def main():
+            return await aio.gather()
+
+        self.assertEqual(run(main()), [])
+
+    def test_same_awaitable_twice_runs_once(self):
+        runs = []
+
+        async def once():
+            runs.append(1)
+            return 7
+
+        async def main():
+            c = once()
+            return await aio.gather(c, c)
+
+        self.assertEqual(run(main()), [7, 7])
+        self.assertEqual(runs, [1])
+
+    def test_first_error_reaches_awaiter_others_keep_running(self):
+        log = []
+
+        async def fail():
+            await aio.sleep(0.01)
+            raise ValueError("first")
+
+        async def slow():
+            await aio.sleep(0.03)
+            log.append("slow finished")
+
+        async def main():
+            try:
+                await aio.gather(fail(), slow())
+            except ValueError as e:
+                log.append(str(e))
+            await aio.sleep(0.05)
+
+        run(main())
+        self.assertEqual(log, ["first", "slow finished"])
+
+    def test_return_exceptions_puts_errors_in_place(self):
+        async def fail():
+            raise ValueError("x")
+
+        async def ok():
+            return 1
+
+        async def cancelled():
+            await aio.sleep(10)
+
+        async def main():
+            c = aio.create_task(cancelled())
+            await aio.sleep(0)
+            c.cancel()
+            r = await aio.gather(ok(), fail(), c, return_exceptions=True)
+            return [type(x).__name__ if isinstance(x, BaseException) else x for x in r]
+
+        self.assertEqual(run(main()), [1, "ValueError", "CancelledError"])
+
+    def test_cancelling_gather_cancels_every_child(self):
+        async def main():
+            a = aio.create_task(aio.sleep(10))
+            b = aio.create_task(aio.sleep(10))
+            g = aio.gather(a, b)
+            await aio.sleep(0)
+            g.cancel()
+            try:
+                await g
+            except aio.CancelledError:
+                pass
+            return a.cancelled(), b.cancelled()
+
+        self.assertEqual(run(main()), (True, True))
+
+    def test_cancelling_task_awaiting_gather_cancels_children(self):
+        async def main():
+            a = aio.create_task(aio.sleep(10))
+
+            async def waiter():
+                await aio.gather(a, return_exceptions=True)
+
+            w = aio.create_task(waiter())
+            await aio.sleep(0)
+            await aio.sleep(0)
+            w.cancel()
+            try:
+                await w
+            except aio.CancelledError:
+                pass
+            return a.cancelled(), w.cancelled()
+
+        self.assertEqual(run(main()), (True, True))
+
+    def test_child_cancelled_from_outside_raises_cancelled_others_keep_running(self):
+        log = []
+
+        async def slow():
+            await aio.sleep(0.03)
+            log.append("slow finished")
+
+        async def main():
+            a = aio.create_task(aio.sleep(10))
+            b = aio.create_task(slow())
+            g = aio.gather(a, b)
+            await aio.sleep(0)
+            a.cancel()
+            try:
+                await g
+            except aio.CancelledError:
+                log.append("gather raised CancelledError")
+            await aio.sleep(0.05)
+            return g.cancelled()
+
+        self.assertFalse(run(main()))
+        self.assertEqual(log, ["gather raised CancelledError", "slow finished"])
+
+
+class Sleep(unittest.TestCase):
+    """G. sleep"""
+
+    def test_sleep0_alternates_strictly(self):
+        log = []
+
+        async def worker(name):
+            for i in range(3):
+                log.append(f"{name}{i}")
+                await aio.sleep(0)
+
+        async def main():
+            await aio.gather(worker("a"), worker("b"))
+
+        run(main())
+        self.assertEqual(log, ["a0", "b0", "a1", "b1", "a2", "b2"])
+
+    def test_sleep_returns_result(self):
+        async def main():
+            return await aio.sleep(0.01, "r"), await aio.sleep(0, result=5)
+
+        self.assertEqual(run(main()), ("r", 5))
+
+    def test_sleep_lasts_at_least_delay(self):
+        async def main():
+            t0 = time.monotonic()
+            await aio.sleep(0.05)
+            return time.monotonic() - t0
+
+        self.assertGreaterEqual(run(main()), 0.05 - 1e-3)
+
+    def test_negative_sleep_is_one_iteration(self):
+        log = []
+
+        async def other():
+            log.append("other")
+
+        async def main():
+            aio.create_task(other())
+            await aio.sleep(-1)
+            log.append("main")
+
+        run(main())
+        self.assertEqual(log, ["other", "main"])
+
+
+class Timeouts(unittest.TestCase):
+    """H. wait_for, timeout, shield"""
+
+    def test_wait_for_none_is_plain_await(self):
+        async def main():
+            return await aio.wait_for(aio.sleep(0.01, "v"), None)
+
+        self.assertEqual(run(main()), "v")
+
+    def test_wait_for_timeout_cancels_waits_then_raises(self):
+        log = []
+
+        async def inner():
+            try:
+                await aio.sleep(10)
+            except aio.CancelledError:
+                await aio.sleep(0.01)
+                log.append("inner cleaned up")
+                raise
+
+        async def main():
+            try:
+                await aio.wait_for(inner(), 0.02)
+            except TimeoutError:
+                log.append("TimeoutError")
+
+        run(main())
+        self.assertEqual(log, ["inner cleaned up", "TimeoutError"])
+
+    def test_wait_for_zero_raises_timeout(self):
+        async def main():
+            with self.assertRaises(TimeoutError):
+                await aio.wait_for(aio.sleep(1), 0)
+
+        run(main())
+
+    def test_timeout_error_is_builtin(self):
+        self.assertIs(aio.TimeoutError, TimeoutError)
+
+    def test_timeout_context_cancels_and_raises_timeout_error(self):
+        log = []
+
+        async def main():
+            try:
+                async with aio.timeout(0.02):
+                    try:
+                        await aio.sleep(10)
+                    except aio.CancelledError:
+                        log.append("body saw CancelledError")
+                        raise
+            except TimeoutError:
+                log.append("TimeoutError")
+
+        run(main())
+        self.assertEqual(log, ["body saw CancelledError", "TimeoutError"])
+
+    def test_nested_timeouts_are_independent(self):
+        log = []
+
+        async def main():
+            try:
+                async with aio.timeout(0.06):
+                    try:
+                        async with aio.timeout(0.01):
+                            await aio.sleep(10)
+                    except TimeoutError:
+                        log.append("inner")
+                    await aio.sleep(10)
+            except TimeoutError:
+                log.append("outer")
+
+        run(main())
+        self.assertEqual(log, ["inner", "outer"])
+
+    def test_swallowed_cancel_gives_no_timeout_error_but_expired(self):
+        async def main():
+            async with aio.timeout(0.01) as cm:
+                try:
+                    await aio.sleep(10)
+                except aio.CancelledError:
+                    pass
+            return cm.expired()
+
+        self.assertTrue(run(main()))
+
+    def test_timeout_zero_without_await_is_fine_with_await_raises(self):
+        async def main():
+            async with aio.timeout(0):
+                x = 1
+            with self.assertRaises(TimeoutError):
+                async with aio.timeout(0):
+                    await aio.sleep(1)
+            return x
+
+        self.assertEqual(run(main()), 1)
+
+    def test_shield_outer_cancel_leaves_inner_running(self):
+        log = []
+
+        async def inner():
+            await aio.sleep(0.02)
+            log.append("inner done")
+            return 3
+
+        async def main():
+            t = aio.create_task(inner())
+            s = aio.shield(t)
+            await aio.sleep(0)
+            s.cancel()
+            try:
+                await s
+            except aio.CancelledError:
+                log.append("outer cancelled")
+            return await t
+
+        self.assertEqual(run(main()), 3)
+        self.assertEqual(log, ["outer cancelled", "inner done"])
+
+
+class Wait(unittest.TestCase):
+    """I. wait and as_completed"""
+
+    def test_wait_returns_done_and_pending_on_timeout_without_cancelling(self):
+        async def main():
+            a = aio.create_task(aio.sleep(0.01))
+            b = aio.create_task(aio.sleep(1))
+            done, pending = await aio.wait({a, b}, timeout=0.05)
+            r = (done == {a}, pending == {b}, b.cancelled())
+            b.cancel()
+            return r
+
+        self.assertEqual(run(main()), (True, True, False))
+
+    def test_wait_empty_raises_value_error_and_coroutines_type_error(self):
+        async def main():
+            with self.assertRaises(ValueError):
+                await aio.wait([])
+            c = aio.sleep(0)
+            with self.assertRaises(TypeError):
+                await aio.wait([c])
+            if hasattr(c, "close"):
+                c.close()
+
+        run(main())
+
+    def test_wait_first_completed_and_first_exception(self):
+        async def fail():
+            await aio.sleep(0.01)
+            raise ValueError
+
+        async def main():
+            a = aio.create_task(aio.sleep(0.01))
+            b = aio.create_task(aio.sleep(1))
+            done, pending = await aio.wait({a, b}, return_when=aio.FIRST_COMPLETED)
+            r1 = (done == {a}, pending == {b})
+            c = aio.create_task(fail())
+            done, pending = await aio.wait({b, c}, return_when=aio.FIRST_EXCEPTION)
+            r2 = (done == {c}, pending == {b})
+            d = aio.create_task(aio.sleep(0.01))
+            done, pending = await aio.wait({d}, return_when=aio.FIRST_EXCEPTION)
+            b.cancel()
+            return r1, r2, (done == {d}, pending == set())
+
+        self.assertEqual(run(main()), ((True, True), (True, True), (True, True)))
+
+    def test_as_completed_in_completion_order_and_timeout(self):
+        async def after(d, v):
+            await aio.sleep(d)
+            return v
+
+        async def main():
+            out = []
+            for f in aio.as_completed([after(0.03, "c"), after(0.01, "a"), after(0.02, "b")]):
+                out.append(await f)
+            with self.assertRaises(TimeoutError):
+                for f in aio.as_completed([after(1, "x")], timeout=0.01):
+                    await f
+            return out
+
+        self.assertEqual(run(main()), ["a", "b", "c"])
+
+
+class TaskGroups(unittest.TestCase):
+    """J. TaskGroup"""
+
+    def test_exit_waits_for_every_child(self):
+        log = []
+
+        async def child(d):
+            await aio.sleep(d)
+            log.append(d)
+
+        async def main():
+            async with aio.TaskGroup() as tg:
+                tg.create_task(child(0.02))
+                tg.create_task(child(0.01))
+            log.append("exit")
+
+        run(main())
+        self.assertEqual(log, [0.01, 0.02, "exit"])
+
+    def test_first_failure_cancels_others_and_raises_exception_group(self):
+        log = []
+
+        async def fail():
+            await aio.sleep(0.01)
+            raise ValueError("v")
+
+        async def slow():
+            try:
+                await aio.sleep(10)
+            except aio.CancelledError:
+                log.append("slow cancelled")
+                raise
+
+        async def main():
+            try:
+                async with aio.TaskGroup() as tg:
+                    tg.create_task(fail())
+                    tg.create_task(slow())
+                    try:
+                        await aio.sleep(10)
+                    except aio.CancelledError:
+                        log.append("body cancelled")
+                        raise
+            except* ValueError as eg:
+                log.append(("group", [str(e) for e in eg.exceptions]))
+
+        run(main())
+        self.assertEqual(log, ["slow cancelled", "body cancelled", ("group", ["v"])])
+
+    def test_body_exception_cancels_children_and_is_in_group(self):
+        log = []
+
+        async def slow():
+            try:
+                await aio.sleep(10)
+            except aio.CancelledError:
+                log.append("child cancelled")
+                raise
+
+        async def main():
+            try:
+                async with aio.TaskGroup() as tg:
+                    tg.create_task(slow())
+                    await aio.sleep(0)
+                    raise KeyError("body")
+            except* KeyError as eg:
+                log.append(len(eg.exceptions))
+
+        run(main())
+        self.assertEqual(log, ["child cancelled", 1])
+
+    def test_keyboard_interrupt_from_child_is_raised_bare(self):
+        async def kb():
+            raise KeyboardInterrupt
+
+        async def main():
+            try:
+                async with aio.TaskGroup() as tg:
+                    tg.create_task(kb())
+                    await aio.sleep(0.01)
+            except KeyboardInterrupt:
+                return "bare"
+            except BaseExceptionGroup:
+                return "group"
+
+        with self.assertRaises(KeyboardInterrupt):
+            run(main())
+
+    def test_parent_cancel_from_outside_cancels_children_and_propagates(self):
+        log = []
+
+        async def slow():
+            try:
+                await aio.sleep(10)
+            except aio.CancelledError:
+                log.append("child cancelled")
+                raise
+
+        async def body():
+            async with aio.TaskGroup() as tg:
+                tg.create_task(slow())
+                await aio.sleep(10)
+
+        async def main():
+            t = aio.create_task(body())
+            await aio.sleep(0.01)
+            t.cancel()
+            try:
+                await t
+            except aio.CancelledError:
+                log.append("parent cancelled")
+
+        run(main())
+        self.assertEqual(log, ["child cancelled", "parent cancelled"])
+
+    def test_create_task_after_exit_raises_runtime_error(self):
+        async def nop():
+            pass
+
+        async def main():
+            async with aio.TaskGroup() as tg:
+                pass
+            c = nop()
+            with self.assertRaises(RuntimeError):
+                tg.create_task(c)
+            c.close()
+
+        run(main())
+
+
+class Exceptions(unittest.TestCase):
+    """Errors travel as the same object, with their traceback."""
+
+    def test_awaiter_gets_same_exception_object_and_traceback(self):
+        box = {}
+
+        async def child():
+            e = ValueError("boom")
+            box["e"] = e
+            raise e
+
+        async def main():
+            try:
+                await aio.create_task(child())
+            except ValueError as e:
+                return e
+
+        e = run(main())
+        self.assertIs(e, box["e"])
+        names = []
+        tb = e.__traceback__
+        while tb:
+            names.append(tb.tb_frame.f_code.co_name)
+            tb = tb.tb_next
+        self.assertIn("child", names)
+
+    def test_gather_propagates_same_exception_object(self):
+        box = {}
+
+        async def child():
+            box["e"] = KeyError("k")
+            raise box["e"]
+
+        async def main():
+            try:
+                await aio.gather(child())
+            except KeyError as e:
+                return e
+
+        self.assertIs(run(main()), box["e"])
+
+    def test_unretrieved_task_failure_is_reported(self):
+        seen = []
+
+        async def fail():
+            raise ValueError("lost")
+
+        async def main():
+            loop = aio.get_running_loop()
+            loop.set_exception_handler(lambda lp, ctx: seen.append(ctx))
+            aio.create_task(fail())
+            await aio.sleep(0.01)
+            gc.collect()
+            await aio.sleep(0.01)
+
+        run(main())
+        gc.collect()
+        self.assertEqual(len(seen), 1, seen)
+        self.assertIsInstance(seen[0].get("exception"), ValueError)
+
+    def test_pending_task_destroyed_at_close_is_reported(self):
+        seen = []
+
+        async def forever():
+            await aio.sleep(10)
+
+        loop = aio.new_event_loop()
+        loop.set_exception_handler(lambda lp, ctx: seen.append(ctx["message"]))
+
+        async def main():
+            loop.create_task(forever())
+            await aio.sleep(0)
+
+        loop.run_until_complete(main())
+        loop.close()
+        gc.collect()
+        self.assertEqual(len(seen), 1, seen)
+
+
+class BadInput(unittest.TestCase):
+    """Bad input gives a clear Python exception."""
+
+    def test_create_task_non_coroutine_raises_type_error(self):
+        async def main():
+            with self.assertRaises(TypeError):
+                aio.create_task(42)
+            with self.assertRaises(TypeError):
+                aio.create_task(lambda: None)
+
+        run(main())
+
+    def test_awaiting_foreign_object_raises_runtime_error(self):
+        class Foreign:
+            def __await__(self):
+                yield "not a future"
+
+        async def main():
+            with self.assertRaises(RuntimeError):
+                await Foreign()
+
+        run(main())
+
+    @rill_only
+    def test_awaiting_asyncio_future_in_rill_raises_runtime_error(self):
+        import asyncio
+
+        async def main():
+            fut = asyncio.Future(loop=asyncio.new_event_loop())
+            try:
+                with self.assertRaises(RuntimeError) as cm:
+                    await fut
+                self.assertIn("foreign", str(cm.exception))
+            finally:
+                fut.get_loop().close()
+
+        run(main())
+
+    def test_task_awaiting_itself_raises_runtime_error(self):
+        async def main():
+            with self.assertRaises(RuntimeError):
+                await aio.current_task()
+
+        run(main())
+
+    def test_gather_non_awaitable_raises_type_error(self):
+        async def main():
+            with self.assertRaises(TypeError):
+                aio.gather(1)
+
+        run(main())
+
+    def test_sleep_bad_delay_raises_type_error(self):
+        async def main():
+            with self.assertRaises(TypeError):
+                await aio.sleep("x")
+
+        run(main())
+
+
+if __name__ == "__main__":
+    unittest.main()

@@ -1,0 +1,49 @@
+"""The SWIG layer (swig/rill.i + swig/python.i): the handle classes and the
+mapping of the core's status codes to Python exceptions, from its one table."""
+import unittest
+
+from common import IS_RILL
+
+if IS_RILL:
+    import rill
+    from rill import _rill
+
+
+@unittest.skipUnless(IS_RILL, "rill's SWIG module")
+class Swig(unittest.TestCase):
+    def test_error_table_matches_constants(self):
+        self.assertEqual(_rill.ERRORS[_rill.ETIMEDOUT][0], "RILL_ETIMEDOUT")
+        self.assertEqual(_rill.ERRORS[_rill.EINVAL][0], "RILL_EINVAL")
+        self.assertEqual(len(_rill.ERRORS), 12)
+
+    def test_status_code_raises_mapped_exception(self):
+        loop = _rill.Loop()
+        loop.close()
+        with self.assertRaises(RuntimeError):  # RILL_ECLOSED
+            loop.close()
+
+    def test_raw_future_handle(self):
+        loop = _rill.Loop()
+        f = _rill.Future(loop)
+        self.assertEqual(f.state(), _rill.PENDING)
+        f.set_int(42)
+        self.assertEqual(f.kind(), _rill.KIND_INT)
+        with self.assertRaises(rill.InvalidStateError):  # RILL_ESTATE
+            f.set_int(1)
+        g = _rill.Future(loop)
+        self.assertEqual(g.cancel("why"), 1)
+        self.assertEqual(g.error(), _rill.ECANCELLED)
+        self.assertEqual(g.error_message(), "why")
+        del f, g
+        loop.close()
+
+    def test_unknown_code_raises_rill_error_with_code(self):
+        loop = _rill.Loop()
+        f = _rill.Future(loop)
+        f.fail(-1234, "application failure")
+        self.assertEqual(f.error(), -1234)
+        self.assertTrue(issubclass(rill.Error, RuntimeError))
+
+
+if __name__ == "__main__":
+    unittest.main()
