@@ -13,6 +13,7 @@ typedef struct rill__coro {
   rill__ctx caller; /* whoever stepped it this time */
   void *stack;
   int started, finished;
+  rill_future *held; /* rill_await's reference while suspended on it */
 } rill__coro;
 
 static void release_stack(rill_task *t) {
@@ -65,7 +66,12 @@ static void coro_step(rill_task *t, void *arg) {
       rill__future_fail_msg(&t->fut, RILL_ENOMEM, "out of memory for a coroutine stack");
       return;
     }
-    if (rill__ctx_make(&co->ctx, co->stack, size, coro_entry, t) != 0) {
+    /* Cache colouring: stacks are a power-of-two stride apart, so their
+     * tops would all fall in the same cache sets and evict each other on
+     * every switch. Start each one a little lower (< 32 KiB; the pages
+     * above stay untouched). */
+    size_t colour = (size_t)(t->id % 8) * 4096 + (size_t)(t->id % 61) * 64;
+    if (rill__ctx_make(&co->ctx, co->stack, size - colour, coro_entry, t) != 0) {
       rill__stack_put(loop->stacks, co->stack);
       co->stack = NULL;
       rill__future_fail_msg(&t->fut, RILL_ENOMEM, "out of memory for a coroutine context");
@@ -87,7 +93,12 @@ static void coro_step(rill_task *t, void *arg) {
   if (co->finished) release_stack(t);
 }
 
-void rill__coro_destroy(rill_task *t) { release_stack(t); }
+void rill__coro_destroy(rill_task *t) {
+  /* Destroyed while suspended (loop close): it never resumes to drop it. */
+  if (t->coro->held) rill_future_release(t->coro->held);
+  t->coro->held = NULL;
+  release_stack(t);
+}
 
 rill_task *rill_spawn(rill_loop *loop, rill_coro_fn fn, void *arg) {
   if (rill__loop_check(loop)) return NULL;
@@ -130,7 +141,9 @@ int rill_await(rill_future *f) {
     rill_future_release(f);
     return rc;
   }
+  t->coro->held = f;
   suspend(t);
+  t->coro->held = NULL;
   rc = t->deliver_cancel ? RILL_ECANCELLED : rill__future_outcome(f);
   if (t->deliver_cancel && f->state != RILL_PENDING && f->state != RILL_DONE)
     rill__future_mark_retrieved(f);

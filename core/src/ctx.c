@@ -11,7 +11,11 @@
 #include <stdlib.h>
 #include <string.h>
 
-#if !defined(RILL_CTX_UCONTEXT) && !defined(__x86_64__) && !defined(__aarch64__)
+/* The assembly backends cover LP64 ELF targets; anything else (x32, Mach-O,
+ * other CPUs) falls back to ucontext even if the build picked a .S file,
+ * which then assembles to nothing. */
+#if !defined(RILL_CTX_UCONTEXT) &&                                                  \
+    !((defined(__x86_64__) || defined(__aarch64__)) && defined(__LP64__) && defined(__ELF__))
 #define RILL_CTX_UCONTEXT 1
 #endif
 
@@ -137,11 +141,15 @@ static void hook_destroy(rill__ctx *ctx) {
 /* --- first entry ---------------------------------------------------------- */
 
 #if defined(RILL_CTX_HOOKS) || defined(RILL_CTX_UCONTEXT)
-/* Kept at the top of a fresh stack: the first code on that stack must run
- * the arrival hook before entry, so entry is reached through ctx_start. */
+/* How a fresh context reaches entry: through ctx_start, the first code on
+ * the new stack, which runs the arrival hook. With the assembly backends
+ * this sits at the top of the new stack. With ucontext it is on the heap,
+ * because a ucontext_t (4.5 KiB on AArch64) at the top would push the
+ * coroutine's first frames out of the top page, where stack.c looks for
+ * signs of a deep stack. */
 struct ctx_start {
 #ifdef RILL_CTX_UCONTEXT
-  ucontext_t uc; /* the fresh context; dead once started */
+  ucontext_t uc; /* the fresh context */
 #endif
   rill__ctx *ctx;
   void (*entry)(void *);
@@ -153,6 +161,10 @@ static void ctx_start(void *p) {
   rill__ctx *ctx = start->ctx;
   void (*entry)(void *) = start->entry;
   void *arg = start->arg;
+#ifdef RILL_CTX_UCONTEXT
+  ctx->uctx = NULL; /* its registers are loaded; rill__ctx_destroy must not free it */
+  free(start);
+#endif
 #ifdef RILL_CTX_HOOKS
   hook_arrive(ctx);
 #else
@@ -171,20 +183,22 @@ static void ctx_start_uc(unsigned hi, unsigned lo) {
   ctx_start((void *)(((uintptr_t)hi << 16 << 16) | (uintptr_t)lo));
 }
 
+/* The fresh context's ucontext_t is the start block on the heap; uctx
+ * points there until ctx_start frees it. */
 static int backend_make(rill__ctx *ctx, void (*entry)(void *), void *arg) {
-  char *top = (char *)ctx->stack_lo + ctx->stack_size;
-  /* The fresh ucontext lives on the new stack itself, so make never
-   * allocates and destroy never frees. */
-  uintptr_t at = ((uintptr_t)top - sizeof(struct ctx_start)) & ~(uintptr_t)63;
-  struct ctx_start *start = (struct ctx_start *)at;
+  struct ctx_start *start = malloc(sizeof *start);
+  if (!start)
+    return -1;
   start->ctx = ctx;
   start->entry = entry;
   start->arg = arg;
-  if (getcontext(&start->uc) != 0)
+  if (getcontext(&start->uc) != 0) {
+    free(start);
     return -1;
+  }
   start->uc.uc_link = NULL;
   start->uc.uc_stack.ss_sp = ctx->stack_lo;
-  start->uc.uc_stack.ss_size = (size_t)(at - (uintptr_t)ctx->stack_lo);
+  start->uc.uc_stack.ss_size = ctx->stack_size;
   uintptr_t p = (uintptr_t)start;
   makecontext(&start->uc, (void (*)(void))ctx_start_uc, 2, (unsigned)(p >> 16 >> 16),
               (unsigned)p);
@@ -194,7 +208,10 @@ static int backend_make(rill__ctx *ctx, void (*entry)(void *), void *arg) {
 
 /* A suspended context's registers live in a ucontext_t on its own stack, in
  * this frame, which stays alive exactly as long as the context is
- * suspended. That covers the zero-initialised thread-stack ctx too. */
+ * suspended. That covers the zero-initialised thread-stack ctx too. The
+ * frame's address stands in for the saved stack pointer, which the core
+ * compares with the stack's low end (not &uc: under ASan's use-after-return
+ * mode locals live on a fake stack elsewhere). */
 ALWAYS_INLINE void backend_switch(rill__ctx *from, rill__ctx *to) {
   ucontext_t uc;
   /* ASan's swapcontext interceptor clears the shadow of uc_stack if set. */
@@ -202,6 +219,7 @@ ALWAYS_INLINE void backend_switch(rill__ctx *from, rill__ctx *to) {
   uc.uc_stack.ss_size = 0;
   uc.uc_stack.ss_flags = 0;
   from->uctx = &uc;
+  from->sp = __builtin_frame_address(0);
   swapcontext(&uc, to->uctx);
 }
 
@@ -260,6 +278,10 @@ void rill__ctx_destroy(rill__ctx *ctx) {
 #endif
 #ifdef RILL_CTX_HOOKS
   hook_destroy(ctx);
+#endif
+#ifdef RILL_CTX_UCONTEXT
+  if (!ctx->sp) /* never suspended: uctx is NULL or a start block never run */
+    free(ctx->uctx);
 #endif
   ctx->uctx = NULL;
   ctx->sp = NULL;

@@ -1,7 +1,7 @@
 /* ctx.h - internal: machine context switch and pooled coroutine stacks.
  *
  * Backends: ctx/x86_64.S, ctx/aarch64.S (hand-written switch), or
- * ctx_ucontext.c (fallback; forced with -DRILL_CTX_UCONTEXT, and under
+ * the ucontext backend in ctx.c (fallback; forced with -DRILL_CTX_UCONTEXT, and under
  * TSan). ASan fiber hooks and valgrind stack registration live here too, so
  * the rest of the core never thinks about them.
  *

@@ -9,7 +9,10 @@
  *
  * Free stacks form a LIFO list threaded through their lowest bytes (the
  * canary page, which is committed anyway), so the stack reused next is the
- * one whose pages are still hot. Single-threaded by contract: no locks. */
+ * one whose pages are still hot. Once more than 16 MiB of stacks are free,
+ * a returned stack that grew past its top page is trimmed back to its
+ * canary and top pages (MADV_DONTNEED), so a burst of deep coroutines does
+ * not pin its memory forever. Single-threaded by contract: no locks. */
 #include "ctx.h"
 
 #include <errno.h>
@@ -36,11 +39,10 @@ enum {
   /* Target slab size: big enough that slabs are rare, small enough that a
    * pool of a few coroutines does not reserve much address space. */
   SLAB_BYTES = 16 << 20,
-  /* Stacks deeper than this are trimmed on return, but only while more
-   * than TRIM_AFTER stacks are already free: a lone stack reused over and
-   * over (the common spawn-run-finish pattern) is never madvised. */
-  KEEP_BYTES = 16 << 10,
-  TRIM_AFTER = 64,
+  /* Free stacks kept whole, in bytes; past this a returned stack that grew
+   * beyond its top page is trimmed back to it. A lone stack reused over and
+   * over (spawn, run, finish) is never trimmed. */
+  WARM_BYTES = 16 << 20,
 };
 
 /* Distinct words, none zero or pointer-like, so a partial overwrite by a
@@ -53,7 +55,7 @@ static const uint64_t canary[CANARY_WORDS] = {
 struct rill__stack_pool {
   size_t stack_size;
   size_t page_size;
-  size_t keep_bytes;   /* top of a stack never trimmed */
+  size_t trim_after;   /* free stacks kept whole */
   size_t slab_bytes;   /* stacks_per_slab * stack_size */
   void *free_head;     /* LIFO of free stacks, link stored at stack_lo */
   size_t free_count;
@@ -86,7 +88,7 @@ rill__stack_pool *rill__stack_pool_new(size_t stack_size) {
   size_t per_slab = SLAB_BYTES / stack_size;
   pool->stack_size = stack_size;
   pool->page_size = page_size;
-  pool->keep_bytes = (KEEP_BYTES + page_size - 1) & ~(page_size - 1);
+  pool->trim_after = WARM_BYTES / stack_size > 16 ? WARM_BYTES / stack_size : 16;
   pool->slab_bytes = (per_slab ? per_slab : 1) * stack_size;
   return pool;
 }
@@ -150,30 +152,33 @@ void *rill__stack_get(rill__stack_pool *pool) {
   return lo;
 }
 
-/* A deep coroutine left the first page below the kept top dirty. Reading it
- * costs at most a zero-page fault (no RSS) the first time for a stack that
- * never went that deep. */
-NO_ASAN static int went_deep(const char *probe_page_end) {
-  const uint64_t *w = (const uint64_t *)probe_page_end - CANARY_WORDS;
+/* A coroutine that outgrew its top page left frames in the lowest bytes of
+ * that page; a shallow one did not. The page is always resident
+ * (rill__ctx_make wrote the first frame there), so unlike probing the pages
+ * below, which would fault each one in, the check is free. Zeroes the words
+ * for the stack's next use. */
+NO_ASAN static int went_deep(char *top_page) {
+  uint64_t *w = (uint64_t *)top_page;
 #ifdef RILL_STACK_VALGRIND
-  /* Memcheck marked it no-access when the deep frames returned. */
+  /* Memcheck made it no-access when the deep frames returned. */
   VALGRIND_MAKE_MEM_DEFINED(w, CANARY_WORDS * sizeof *w);
 #endif
   uint64_t any = 0;
-  for (int i = 0; i < CANARY_WORDS; i++)
+  for (int i = 0; i < CANARY_WORDS; i++) {
     any |= w[i];
+    w[i] = 0;
+  }
   return any != 0;
 }
 
 void rill__stack_put(rill__stack_pool *pool, void *stack_lo) {
   char *lo = stack_lo;
-  if (pool->free_count >= TRIM_AFTER &&
-      pool->stack_size > pool->keep_bytes + 2 * pool->page_size) {
-    char *trim_end = lo + pool->stack_size - pool->keep_bytes;
-    if (went_deep(trim_end))
-      /* Keep the canary page (rewritten on the next get) and the top. */
-      madvise(lo + pool->page_size, (size_t)(trim_end - lo) - pool->page_size,
-              MADV_DONTNEED);
+  size_t page = pool->page_size;
+  if (pool->free_count >= pool->trim_after && pool->stack_size >= 3 * page) {
+    char *top_page = lo + pool->stack_size - page;
+    if (went_deep(top_page))
+      /* Keep the canary page (rewritten on the next get) and the top page. */
+      madvise(lo + page, (size_t)(top_page - lo) - page, MADV_DONTNEED);
   }
   set_free_link(lo, pool->free_head);
   pool->free_head = lo;

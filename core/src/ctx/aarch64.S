@@ -15,7 +15,7 @@
  * by ret, which BTI does not check. A switch that loads sp is incompatible
  * with a guarded control stack, so GCS is never claimed.
  */
-#if defined(__aarch64__) && defined(__ELF__)
+#if defined(__aarch64__) && defined(__LP64__) && defined(__ELF__)
 
 #if defined(__ARM_FEATURE_BTI_DEFAULT) && __ARM_FEATURE_BTI_DEFAULT == 1
 #define BTI_C hint #34

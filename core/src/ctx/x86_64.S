@@ -11,7 +11,7 @@
  * stack, so the property note below claims IBT only (endbr64 at the entry
  * points; the trampoline is reached by ret, which IBT does not check) and
  * the linker drops SHSTK for the whole library. */
-#if defined(__x86_64__) && defined(__ELF__)
+#if defined(__x86_64__) && defined(__LP64__) && defined(__ELF__)
 
 #if defined(__CET__) && (__CET__ & 1)
 #define ENDBR endbr64
@@ -53,11 +53,20 @@ rill__ctx_asm_switch:
 	stmxcsr	(%rsp)
 	fnstcw	4(%rsp)
 	movq	%rsp, (%rdi)
+	movq	%rsp, %rax		/* the frame just saved, still in cache */
 	/* The target's frame has the same layout, so the CFI stays right. */
 	movq	(%rsi), %rsp
+	/* ldmxcsr and fldcw are slow (fldcw was three quarters of a switch
+	 * here): load them only when the target's differ, which is rare. */
+	movl	(%rsp), %ecx
+	cmpl	(%rax), %ecx
+	je	1f
 	ldmxcsr	(%rsp)
+1:	movzwl	4(%rsp), %ecx
+	cmpw	4(%rax), %cx
+	je	2f
 	fldcw	4(%rsp)
-	addq	$8, %rsp
+2:	addq	$8, %rsp
 	.cfi_adjust_cfa_offset -8
 	popq	%r15
 	.cfi_adjust_cfa_offset -8
