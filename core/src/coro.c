@@ -66,13 +66,7 @@ static void coro_step(rill_task *t, void *arg) {
       rill__future_fail_msg(&t->fut, RILL_ENOMEM, "out of memory for a coroutine stack");
       return;
     }
-    /* Cache colouring: stacks are a power-of-two stride apart, so their
-     * tops would all fall in the same cache sets and evict each other on
-     * every switch. Start each one a little lower (at most an eighth of
-     * the stack; the pages above stay untouched). */
-    size_t colour = ((size_t)(t->id % 8) * 4096 + (size_t)(t->id % 61) * 64) % (size / 8);
-    colour &= ~(size_t)63;
-    if (rill__ctx_make(&co->ctx, co->stack, size - colour, coro_entry, t) != 0) {
+    if (rill__ctx_make(&co->ctx, co->stack, size, coro_entry, t) != 0) {
       rill__stack_put(loop->stacks, co->stack);
       co->stack = NULL;
       rill__future_fail_msg(&t->fut, RILL_ENOMEM, "out of memory for a coroutine context");
