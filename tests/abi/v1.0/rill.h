@@ -123,6 +123,8 @@ typedef void (*rill_free_fn)(void *arg);
  * Both are borrowed for the duration of the call. */
 typedef void (*rill_exception_fn)(rill_loop *loop, const char *message,
                                   rill_future *future, void *arg);
+/* phase: RILL_POLL_BEFORE or RILL_POLL_AFTER (rill_loop_set_poll_hook). */
+typedef void (*rill_poll_fn)(rill_loop *loop, int phase, void *arg);
 
 /* Future states (rill_future_state). */
 enum rill_state { RILL_PENDING = 0, RILL_DONE = 1, RILL_FAILED = 2, RILL_CANCELLED = 3 };
@@ -134,6 +136,8 @@ enum rill_kind {
 #define RILL_GATHER_RETURN_ERRORS 1u
 /* rill_wait modes. */
 enum rill_wait_mode { RILL_WAIT_FIRST_COMPLETED = 0, RILL_WAIT_FIRST_ERROR = 1, RILL_WAIT_ALL = 2 };
+/* Poll hook phases. */
+enum rill_poll_phase { RILL_POLL_BEFORE = 0, RILL_POLL_AFTER = 1 };
 /* A timeout meaning "no deadline" (a positive infinity). */
 #define RILL_FOREVER (1e300 * 1e300)
 
@@ -174,11 +178,18 @@ RILL_API int rill_loop_run_until(rill_loop *loop, rill_future *future);
  * moves due timers and I/O to the ready batch, runs that batch. Returns
  * the number of callbacks and task steps run (>= 0), or a code. */
 RILL_API int rill_loop_run_once(rill_loop *loop, double max_wait_s);
+/* asyncio.run's ending, for hosts and bindings that run the loop
+ * themselves: cancels every pending task, runs the loop until all of them
+ * are done, and reports each failure other than a cancel to the exception
+ * handler ("unhandled failure ... during shutdown"). The loop stays open.
+ * 0, RILL_EBUSY while running, RILL_ECLOSED, RILL_EINVAL. */
+RILL_API int rill_loop_shutdown(rill_loop *loop);
 /* Makes a running loop return after the current iteration. Safe from
  * callbacks and tasks of that loop; a no-op on NULL or an idle loop. */
 RILL_API void rill_loop_stop(rill_loop *loop);
-/* The loop's monotonic time in seconds, cached once per iteration (all
- * deadlines are computed from it). NaN on NULL. */
+/* The loop's monotonic time in seconds (CLOCK_MONOTONIC), read once per
+ * iteration while the loop runs, fresh when it is idle. A timer fires in
+ * the first iteration whose time is at or past its deadline. NaN on NULL. */
 RILL_API double rill_loop_time(rill_loop *loop);
 /* The loop running on this thread, or NULL. Borrowed. */
 RILL_API rill_loop *rill_loop_current(void);
@@ -192,6 +203,14 @@ RILL_API int rill_loop_set_exception_handler(rill_loop *loop, rill_exception_fn 
 /* Passes message (and the future, may be NULL) to the exception handler;
  * for bindings whose callback raised. 0, RILL_EINVAL, RILL_ECLOSED. */
 RILL_API int rill_loop_report(rill_loop *loop, const char *message, rill_future *future);
+
+/* fn(loop, RILL_POLL_BEFORE, arg) runs right before the loop may block in
+ * the kernel waiting for events, fn(loop, RILL_POLL_AFTER, arg) right after;
+ * never around a poll that cannot block. A binding releases its
+ * interpreter lock there (Python's GIL, Ruby's GVL). The hook must not call
+ * into the loop. NULL removes it; the previous free_arg runs. */
+RILL_API int rill_loop_set_poll_hook(rill_loop *loop, rill_poll_fn fn, void *arg,
+                                     rill_free_fn free_arg);
 
 /* Debug mode: every callback or task step that runs longer than the slow
  * duration (default 0.1 s) is reported with the task's name and the time
@@ -225,8 +244,9 @@ RILL_API int rill_loop_set_stack_size(rill_loop *loop, size_t bytes);
  * ECLOSED, in which case free_arg(arg) has NOT been called. */
 RILL_API rill_handle *rill_call_soon(rill_loop *loop, rill_fn fn, void *arg,
                                      rill_free_fn free_arg);
-/* Schedules fn(arg) once delay_s (>= 0, clamped) has passed on the loop's
- * clock; never early; equal deadlines run in the order they were set.
+/* Schedules fn(arg) once delay_s (>= 0, clamped) has passed; never early,
+ * also by the caller's own clock: the deadline is the monotonic clock at
+ * the call plus delay_s. Equal deadlines run in the order they were set.
  * Returns a reference, as rill_call_soon. */
 RILL_API rill_handle *rill_call_later(rill_loop *loop, double delay_s, rill_fn fn,
                                       void *arg, rill_free_fn free_arg);
@@ -257,6 +277,8 @@ RILL_API void rill_handle_release(rill_handle *handle);
 RILL_API rill_future *rill_future_new(rill_loop *loop);
 /* Adds a reference; returns future (NULL stays NULL). */
 RILL_API rill_future *rill_future_retain(rill_future *future);
+/* Drops a reference. Dropping the last one of a failed task whose failure
+ * nobody read reports it to the exception handler first (a fixed point). */
 RILL_API void rill_future_release(rill_future *future);
 /* The loop the future belongs to (borrowed), NULL on NULL. */
 RILL_API rill_loop *rill_future_loop(const rill_future *future);
@@ -293,7 +315,8 @@ RILL_API int rill_future_set_int(rill_future *future, int64_t value);
 RILL_API int rill_future_set_double(rill_future *future, double value);
 RILL_API int rill_future_set_bytes(rill_future *future, const void *data, size_t len);
 /* A value only the owner of tag understands (tag: the address of a
- * binding-owned constant). free_p(p) runs when the future is freed. */
+ * binding-owned constant). free_p(p) runs when the future is freed; if the
+ * call fails, free_p is not called and p stays the caller's. */
 RILL_API int rill_future_set_pointer(rill_future *future, void *p, rill_free_fn free_p,
                                      const void *tag);
 /* Fails the future with code (< 0; RILL_ECANCELLED makes it CANCELLED),
