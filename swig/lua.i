@@ -151,6 +151,7 @@ typedef struct rl_ctx {
   int err_idx;        /* during a report from a Lua callback: its error value */
   unsigned long id;   /* distinguishes runs (rill.get_running_loop) */
   struct rl_ctx *prev;
+  int attached;       /* a host's loop (core.attach_loop), not a rill.run */
   int npool;
   rl_pooled pool[RL_POOL_MAX];
 } rl_ctx;
@@ -171,6 +172,7 @@ typedef struct rl_task {
   int arg_ref;     /* the argument when nargs == 1 */
   int nargs;
   int started;
+  struct rl_ctx *ctx; /* the attached loop's context (core.spawn_on), else NULL */
 } rl_task;
 
 typedef struct rl_box { /* a registry reference freed with a future */
@@ -572,7 +574,7 @@ static void rl_complete_err(lua_State *L, rill_task *t, lua_State *co) {
   }
 }
 
-static void rl_step(rill_task *t, void *arg) {
+static void rl_step_body(rill_task *t, void *arg) {
   rl_task *st = (rl_task *)arg;
   rl_ctx *c = rl_cur;
   lua_State *co, *L, *saved_co;
@@ -610,17 +612,9 @@ static void rl_step(rill_task *t, void *arg) {
     if (status == LUA_YIELD) {
       int op = nres >= 1 ? (int)lua_tointeger(co, -nres) : 0;
       if (op == RL_OP_SLEEP && nres >= 2) {
+        /* rill_task_sleep counts d from the clock at the call (not from
+         * the iteration's cached loop time), as every binding's sleep. */
         double d = lua_tonumber(co, -nres + 1);
-        if (d > 0) {
-          /* rill_task_sleep counts from the loop time cached when this
-           * iteration began; a step that starts late in a long iteration
-           * would sleep less than d of real time. Add that lag. */
-          struct timespec ts;
-          double lag;
-          clock_gettime(CLOCK_MONOTONIC, &ts);
-          lag = ((double)ts.tv_sec + (double)ts.tv_nsec * 1e-9) - rill_loop_time(c->loop);
-          if (lag > 0) d += lag;
-        }
         if ((d > 0 ? rill_task_sleep(t, d) : rill_task_yield(t)) == 0) {
           lua_pop(co, nres);
           return;
@@ -654,6 +648,16 @@ static void rl_step(rill_task *t, void *arg) {
     }
     return;
   }
+}
+
+/* A task of an attached loop runs with that loop's context current, as a
+ * rill.run task runs with its run's: the host drives the loop. */
+static void rl_step(rill_task *t, void *arg) {
+  rl_task *st = (rl_task *)arg;
+  rl_ctx *saved = rl_cur;
+  if (st->ctx) rl_cur = st->ctx;
+  rl_step_body(t, arg);
+  rl_cur = saved;
 }
 
 static int rl_raise_last(lua_State *L) {
@@ -703,6 +707,7 @@ static rill_task *rl_spawn_at(lua_State *L, rill_loop *loop, int fidx, int nargs
   st->arg_ref = arg_ref;
   st->nargs = nargs;
   st->started = 0;
+  st->ctx = (rl_cur && rl_cur->attached) ? rl_cur : NULL;
   t = rill_task_new(loop, rl_step, st, rl_task_free);
   if (!t) {
     int code = rill_last_error();
@@ -1433,6 +1438,7 @@ static int rl_run(lua_State *L) {
   ctx.err_idx = 0;
   ctx.id = ++rl_next_id;
   ctx.prev = rl_cur;
+  ctx.attached = 0;
   ctx.npool = 0;
   top = lua_gettop(L);
   {
@@ -1464,6 +1470,92 @@ static int rl_run(lua_State *L) {
   lua_pushvalue(L, 1);
   lua_call(L, 1, LUA_MULTRET);
   return lua_gettop(L) - 1;
+}
+
+/* ------------------------------------------------------------------ */
+/* Embedding: a host's loop and futures (see examples/polyglot-host)   */
+/* ------------------------------------------------------------------ */
+
+static const char RL_ATTACHED_MT = 0; /* metatable of core.attach_loop's userdata */
+typedef struct rl_attached { rl_ctx *c; } rl_attached;
+
+/* An address given as an integer, a light userdata, or this module's own
+ * SWIG object of type (rill_core.Loop / rill_core.Future). */
+static void *rl_checkaddr(lua_State *L, int idx, swig_type_info *type) {
+  void *p = NULL;
+  if (lua_islightuserdata(L, idx)) p = lua_touserdata(L, idx);
+  else if (lua_type(L, idx) == LUA_TUSERDATA) {
+    if (SWIG_ConvertPtr(L, idx, &p, type, 0) != SWIG_OK) return (void *)(intptr_t)rl_typeerror(L, idx, "address");
+  } else p = (void *)(intptr_t)luaL_checkinteger(L, idx);
+  if (!p) luaL_argerror(L, idx, "NULL address");
+  return p;
+}
+
+static int rl_attached_gc(lua_State *L) {
+  rl_attached *a = (rl_attached *)lua_touserdata(L, 1);
+  if (a && a->c) {
+    rl_ctx *c = a->c;
+    a->c = NULL;
+    while (c->npool > 0) luaL_unref(L, LUA_REGISTRYINDEX, c->pool[--c->npool].ref);
+    if (c->handler_ref != LUA_NOREF) luaL_unref(L, LUA_REGISTRYINDEX, c->handler_ref);
+    free(c);
+  }
+  return 0;
+}
+
+/* core.attach_loop(address) -> an attached loop: the host's rill_loop*,
+ * never closed or freed here. Its tasks (core.spawn_on) run whenever the
+ * host runs the loop. rill.lua keeps it alive for the life of the state. */
+static int rl_attach_loop(lua_State *L) {
+  rill_loop *loop = (rill_loop *)rl_checkaddr(L, 1, SWIGTYPE_p_rill_loop);
+  rl_attached *a;
+  rl_ctx *c;
+  if (rill_loop_is_closed(loop) != 0) {
+    rill_lua_push_error(L, RILL_ECLOSED, "the loop is closed");
+    return lua_error(L);
+  }
+  a = (rl_attached *)lua_newuserdatauv(L, sizeof *a, 0);
+  a->c = NULL;
+  lua_rawgetp(L, LUA_REGISTRYINDEX, &RL_ATTACHED_MT);
+  lua_setmetatable(L, -2);
+  c = (rl_ctx *)malloc(sizeof *c);
+  if (!c) return luaL_error(L, "out of memory");
+  c->loop = loop;
+  c->L = rl_main(L);
+  c->handler_ref = LUA_NOREF;
+  c->err_idx = 0;
+  c->id = ++rl_next_id;
+  c->prev = NULL;
+  c->attached = 1;
+  c->npool = 0;
+  a->c = c;
+  return 1;
+}
+
+/* core.spawn_on(attached, fn, ...) -> task on the attached loop */
+static int rl_spawn_on(lua_State *L) {
+  rl_attached *a = (rl_attached *)rl_testudata(L, 1, &RL_ATTACHED_MT);
+  rill_task *t;
+  if (!a || !a->c) return rl_typeerror(L, 1, "attached loop");
+  t = rl_spawn_at(L, a->c->loop, 2, lua_gettop(L) - 2);
+  ((rl_task *)rill_task_arg(t))->ctx = a->c;
+  return 1;
+}
+
+/* core.future_address(f) -> the rill_future* of a task or future (borrowed) */
+static int rl_future_address(lua_State *L) {
+  lua_pushinteger(L, (lua_Integer)(intptr_t)rl_checkfut(L, 1));
+  return 1;
+}
+
+/* core.wrap_future(address) -> a rill.Future holding its own reference */
+static int rl_wrap_future(lua_State *L) {
+  rill_future *f = rl_testudata(L, 1, &RL_FUT_MT)
+                        ? rl_checkfut(L, 1) /* a rill.Future: one more reference */
+                        : (rill_future *)rl_checkaddr(L, 1, SWIGTYPE_p_rill_future);
+  rl_fut *u = rl_newfut(L);
+  u->f = rill_future_retain(f);
+  return 1;
 }
 
 /* Hands out rill.Future's metatable so rill.lua can give it methods. */
@@ -1523,6 +1615,7 @@ static void rl_init(lua_State *L) {
   lua_pushcfunction(L, rl_err_tostring);
   lua_setfield(L, -2, "__tostring");
   lua_pop(L, 1);
+  rl_new_mt(L, &RL_ATTACHED_MT, rl_attached_gc, "rill.AttachedLoop");
   rl_new_mt(L, &RL_HANDLE_MT, rl_handle_gc, "rill.Handle");
   lua_rawgetp(L, LUA_REGISTRYINDEX, &RL_HANDLE_MT);
   lua_newtable(L);
@@ -1595,3 +1688,7 @@ static void rl_init(lua_State *L) {
 %native(monotonic) int rl_monotonic(lua_State *L);
 %native(is_future) int rl_is_future(lua_State *L);
 %native(new_error) int rl_new_error(lua_State *L);
+%native(attach_loop) int rl_attach_loop(lua_State *L);
+%native(spawn_on) int rl_spawn_on(lua_State *L);
+%native(future_address) int rl_future_address(lua_State *L);
+%native(wrap_future) int rl_wrap_future(lua_State *L);

@@ -343,6 +343,44 @@ function rill.task_group(body, ...)
 end
 
 -- ---------------------------------------------------------------------
+-- Embedding: a loop and futures of the host program (examples/polyglot-host)
+-- ---------------------------------------------------------------------
+
+local attached = {} -- attached loops, alive for the life of the state
+
+--- The host's rill_loop* (an integer address, a light userdata or a
+-- rill_core.Loop) as an attached loop for rill.spawn_on. The host runs the
+-- loop (rill_loop_run & co) and closes and frees it, before it closes this
+-- Lua state.
+function rill.attach_loop(address)
+  local loop = core.attach_loop(address)
+  attached[#attached + 1] = loop
+  return loop
+end
+
+--- Starts fn(...) as a task on an attached loop (it runs when the host runs
+-- the loop; inside it the whole API works: rill.sleep, rill.spawn, ...).
+function rill.spawn_on(loop, fn, ...)
+  if type(fn) ~= "function" then argerror("spawn_on", 2, "function", fn) end
+  return core.spawn_on(loop, fn, ...)
+end
+
+--- The rill_future* address (an integer) of a task or future, for the host
+-- (borrowed: the host retains it with rill_future_retain to keep it).
+function rill.future_address(f)
+  if not is_future(f) then argerror("future_address", 1, "rill task or future", f) end
+  return core.future_address(f)
+end
+
+--- A rill.Future over the host's rill_future* at address (an integer, a
+-- light userdata or a rill_core.Future; retained): await
+-- it with rill.await / f:wait(), or complete it with f:set_result(v) (an
+-- integer, a float or a string travel as the core's int, double, bytes).
+function rill.wrap_future(address)
+  return core.wrap_future(address)
+end
+
+-- ---------------------------------------------------------------------
 -- The running loop
 -- ---------------------------------------------------------------------
 

@@ -358,4 +358,33 @@ T.case("bare_coroutine_yield_in_task", function()
   end)
 end)
 
+T.case("embedding_attached_loop", function()
+  -- A loop the host creates and runs (here rill_core.Loop and run_once):
+  -- rill.attach_loop, rill.spawn_on, rill.future_address, rill.wrap_future.
+  local core = rill.core
+  local host = core.Loop()
+  local loop = rill.attach_loop(host)
+  local t = rill.spawn_on(loop, function(x)
+    rill.sleep(0.01)
+    local inner = rill.spawn(function() return x end) -- the whole API works
+    return inner:wait() * 2
+  end, 21)
+  local hf = core.Future(host) -- a future of the host's
+  local w = rill.wrap_future(hf)
+  local t2 = rill.spawn_on(loop, function() return rill.await(w) end)
+  local t3 = rill.spawn_on(loop, function() return rill.await(rill.wrap_future(rill.future_address(t))) end)
+  while not t:done() do host:run_once(0.1) end
+  T.eq(t:result(), 42)
+  T.ok(math.type == nil or math.type(t:result()) == "integer")
+  T.ok(not t2:done())
+  hf:set_double(2.5)
+  while not (t2:done() and t3:done()) do host:run_once(0.1) end
+  T.eq(t2:result(), 2.5)
+  T.eq(t3:result(), 42)
+  T.eq(type(rill.future_address(t)), "number")
+  t, t2, t3, w, hf = nil, nil, nil, nil, nil
+  collectgarbage()
+  host:close()
+end)
+
 T.main(...)

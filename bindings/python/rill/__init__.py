@@ -174,6 +174,29 @@ def _get_running_loop():
     return _rill._get_running_loop()
 
 
+# ---------------------------------------------------------------- embedding
+# For a program that embeds Python and runs a rill loop itself (see
+# examples/polyglot-host): rill objects over the host's C objects.
+
+
+def _attach_loop(address):
+    """An EventLoop over the host's rill_loop* at address (an int). The host
+    runs the loop (rill_loop_run & co, holding the GIL); this object never
+    closes or frees it, and close() is a no-op. Tasks made with
+    loop.create_task run when the host runs the loop; their
+    _rill_future_address() is the rill_future* the host can gather."""
+    loop = _rill._attach_loop(EventLoop, address)
+    EventLoop.__init__(loop)
+    return loop
+
+
+def _wrap_future(address, loop):
+    """A rill.Future over the rill_future* at address (a future of loop's
+    rill_loop, retained by the returned object): awaiting it gives the
+    value in Python's kind (int, float, bytes, bool, None)."""
+    return _rill._wrap_future(address, loop)
+
+
 def create_task(coro, *, name=None, context=None):
     """Schedule coro on the running loop; it starts in the next iteration."""
     return get_running_loop().create_task(coro, name=name, context=context)

@@ -158,6 +158,7 @@ struct PyLoop {
   PyObject *fatal;  /* KeyboardInterrupt / SystemExit to re-raise from the driver */
   PyTask *tasks;    /* pending Python tasks (borrowed: each owns itself) */
   int stopping, in_dealloc;
+  int borrowed;     /* attached to a host's rill_loop (_attach_loop): never closed or freed here */
   PyObject *weakreflist;
   /* Futures the exception handler retained while reading their failure;
    * released later (see core_exc_handler). */
@@ -851,7 +852,16 @@ static PyObject *future_repr(PyFuture *self) {
   return r;
 }
 
+/* Embedding: the address of the rill_future this object wraps (borrowed:
+ * a host retains it with rill_future_retain to keep it past this object). */
+static PyObject *future_address(PyFuture *self, PyObject *unused) {
+  (void)unused;
+  return PyLong_FromVoidPtr(self->fut);
+}
+
 static PyMethodDef future_methods[] = {
+    {"_rill_future_address", (PyCFunction)future_address, METH_NOARGS,
+     "Embedding: the address of the wrapped rill_future* (borrowed)."},
     {"result", (PyCFunction)future_result, METH_NOARGS, "The result, or raises."},
     {"exception", (PyCFunction)future_exception, METH_NOARGS, "The exception, or None."},
     {"done", (PyCFunction)future_done, METH_NOARGS, NULL},
@@ -1112,8 +1122,13 @@ static void task_step(rill_task *rt, void *arg) {
   PySendResult sr;
   PyTask *outer = current_task;
   current_task = t;
+  /* A loop driven by a host (an attached loop, rill._attach_loop): the
+   * task's loop is the running loop for the step. */
+  PyLoop *outer_loop = running_loop;
+  if (!running_loop) running_loop = t->base.loop;
   if (t->ctx && PyContext_Enter(t->ctx) < 0) {
     current_task = outer;
+    running_loop = outer_loop;
     task_handle_error(t, rt);
     return;
   }
@@ -1141,6 +1156,7 @@ static void task_step(rill_task *rt, void *arg) {
     if (sr == PYGEN_ERROR) PyErr_Restore(et, ev, etb);
   }
   current_task = outer;
+  running_loop = outer_loop;
   switch (sr) {
   case PYGEN_RETURN: {
     PyObject *core_obj;
@@ -1581,7 +1597,7 @@ static void loop_dealloc(PyLoop *self) {
   PyObject_GC_UnTrack(self);
   if (self->weakreflist) PyObject_ClearWeakRefs((PyObject *)self);
   self->in_dealloc = 1;
-  if (self->loop) {
+  if (self->loop && !self->borrowed) {
     rill_loop_free(self->loop);
     self->loop = NULL;
   }
@@ -1729,6 +1745,7 @@ static PyObject *loop_close(PyLoop *self, PyObject *unused) {
     PyErr_SetString(PyExc_RuntimeError, "Cannot close a running event loop");
     return NULL;
   }
+  if (self->borrowed) Py_RETURN_NONE; /* the host closes the loop it attached */
   if (self->loop && rill_loop_is_closed(self->loop) == 0) {
     int rc = rill_loop_close(self->loop);
     flush_deferred(self);
@@ -2218,7 +2235,57 @@ static PyObject *mod_future_info(PyObject *mod, PyObject *f) {
   return PyLong_FromLong(rill_future_state(((PyFuture *)f)->fut));
 }
 
+/* Embedding: _attach_loop(cls, address) -> a cls (a LoopBase subclass)
+ * over the host's rill_loop* at address, which it neither closes nor frees;
+ * the host runs it (rill_loop_run & co, with the GIL held) and frees it
+ * after the last Python object of it is gone or done. */
+static PyObject *mod_attach_loop(PyObject *mod, PyObject *args) {
+  (void)mod;
+  PyTypeObject *type;
+  PyObject *addr;
+  if (!PyArg_ParseTuple(args, "O!O", &PyType_Type, &type, &addr)) return NULL;
+  if (!PyType_IsSubtype(type, &LoopType)) {
+    PyErr_SetString(PyExc_TypeError, "_attach_loop: a LoopBase subclass is required");
+    return NULL;
+  }
+  rill_loop *rl = PyLong_AsVoidPtr(addr);
+  if (!rl) {
+    if (!PyErr_Occurred()) PyErr_SetString(PyExc_ValueError, "_attach_loop: NULL loop address");
+    return NULL;
+  }
+  if (rill_loop_is_closed(rl) != 0) {
+    PyErr_SetString(PyExc_RuntimeError, "Event loop is closed");
+    return NULL;
+  }
+  PyLoop *self = (PyLoop *)type->tp_alloc(type, 0);
+  if (!self) return NULL;
+  self->loop = rl;
+  self->borrowed = 1;
+  return (PyObject *)self;
+}
+
+/* Embedding: _wrap_future(address, loop) -> a rill.Future holding its own
+ * reference to the rill_future* at address (a future of loop's rill_loop). */
+static PyObject *mod_wrap_future(PyObject *mod, PyObject *args) {
+  (void)mod;
+  PyObject *addr, *loopobj;
+  if (!PyArg_ParseTuple(args, "OO!", &addr, &LoopType, &loopobj)) return NULL;
+  rill_future *f = PyLong_AsVoidPtr(addr);
+  if (!f) {
+    if (!PyErr_Occurred()) PyErr_SetString(PyExc_ValueError, "_wrap_future: NULL future address");
+    return NULL;
+  }
+  PyLoop *loop = (PyLoop *)loopobj;
+  if (rill_future_loop(f) != loop->loop) {
+    PyErr_SetString(PyExc_ValueError, "_wrap_future: the future belongs to another loop");
+    return NULL;
+  }
+  return (PyObject *)future_wrap(loop, rill_future_retain(f), FK_PLAIN);
+}
+
 static PyMethodDef module_functions[] = {
+    {"_attach_loop", (PyCFunction)mod_attach_loop, METH_VARARGS, NULL},
+    {"_wrap_future", (PyCFunction)mod_wrap_future, METH_VARARGS, NULL},
     {"get_running_loop", (PyCFunction)mod_get_running_loop, METH_NOARGS,
      "The running rill loop; RuntimeError if none."},
     {"_get_running_loop", (PyCFunction)mod_get_running_loop_or_none, METH_NOARGS, NULL},
