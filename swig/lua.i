@@ -1386,37 +1386,6 @@ static int rl_dump_tasks(lua_State *L) {
   return 1;
 }
 
-static void rl_cancel_leftovers(rl_ctx *c) {
-  rill_loop *loop = c->loop;
-  int n = rill_loop_task_count(loop), i, m;
-  rill_task **ts;
-  rill_future **futs, *all;
-  if (n <= 0) return;
-  ts = (rill_task **)malloc((size_t)n * sizeof *ts);
-  futs = (rill_future **)malloc((size_t)n * sizeof *futs);
-  if (!ts || !futs) { free(ts); free(futs); return; }
-  m = rill_loop_tasks(loop, ts, (size_t)n);
-  for (i = 0; i < m; i++) futs[i] = rill_future_retain(rill_task_future(ts[i]));
-  for (i = 0; i < m; i++) rill_task_cancel(rill_task_from_future(futs[i]), NULL);
-  all = rill_gather(loop, (size_t)m, futs, RILL_GATHER_RETURN_ERRORS);
-  if (all) {
-    rill_loop_run_until(loop, all);
-    for (i = 0; i < m; i++) {
-      if (rill_future_state(futs[i]) == RILL_FAILED) {
-        char buf[256];
-        snprintf(buf, sizeof buf, "unhandled error of task %s during rill.run() shutdown",
-                 rill_task_name(rill_task_from_future(futs[i])));
-        rill_loop_report(loop, buf, futs[i]);
-        rill_future_error(futs[i]);
-      }
-    }
-    rill_future_release(all);
-  }
-  for (i = 0; i < m; i++) rill_future_release(futs[i]);
-  free(futs);
-  free(ts);
-}
-
 /* core.run(fn, ...): a new loop, fn(...) as its main task, run to the end;
  * leftovers cancelled; the loop closed. Returns fn's results or raises
  * its error (the same value). */
@@ -1459,7 +1428,7 @@ static int rl_run(lua_State *L) {
   rill_task_set_name(rill_task_from_future(mf), "main");
   rill_loop_set_exception_handler(loop, rl_exception_handler, &ctx, NULL);
   rill_loop_run_until(loop, mf);
-  rl_cancel_leftovers(&ctx);
+  rill_loop_shutdown(ctx.loop); /* asyncio.run's epilogue, done by the core */
   rill_loop_close(loop);
   rill_loop_free(loop);
   rl_cur = ctx.prev;

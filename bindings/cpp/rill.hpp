@@ -836,33 +836,6 @@ template <class F> handle schedule(rill_loop *loop, double delay, F &&fn) {
   return handle(h);
 }
 
-// asyncio.run's epilogue: cancel every task left and run them to their end;
-// failures other than the cancel go to the loop's exception handler.
-inline void cancel_leftovers(rill_loop *loop) {
-  int n = rill_loop_task_count(loop);
-  if (n <= 0) return;
-  std::vector<rill_task *> tasks(static_cast<std::size_t>(n));
-  n = rill_loop_tasks(loop, tasks.data(), tasks.size());
-  if (n <= 0) return;
-  tasks.resize(static_cast<std::size_t>(n));
-  std::vector<rill_future *> futs;
-  for (rill_task *t : tasks) futs.push_back(rill_future_retain(rill_task_future(t)));
-  for (rill_task *t : tasks) rill_task_cancel(t, nullptr);
-  future_ref all(rill_gather(loop, futs.size(), futs.data(), RILL_GATHER_RETURN_ERRORS));
-  if (all.f) {
-    rill_loop_run_until(loop, all.f);
-    for (std::size_t i = 0; i < futs.size(); i++) {
-      if (rill_future_state(futs[i]) == RILL_FAILED) {
-        std::string what = "unhandled failure of task ";
-        what += rill_task_name(tasks[i]);
-        what += " during rill::run() shutdown: ";
-        what += rill_future_error_message(futs[i]);
-        rill_loop_report(loop, what.c_str(), futs[i]);
-      }
-    }
-  }
-  for (rill_future *f : futs) rill_future_release(f);
-}
 } // namespace detail
 
 // An event loop of its own (rill_loop_new); closed and freed on destruction.
@@ -938,7 +911,7 @@ template <class T> T run(task<T> main) {
   main.start(l.native());
   rill_task_set_name(main.native(), "main");
   int rc = rill_loop_run_until(l.native(), main.native_future());
-  detail::cancel_leftovers(l.native());
+  rill_loop_shutdown(l.native()); // asyncio.run's epilogue, done by the core
   if (!main.done()) detail::throw_code(rc < 0 ? rc : RILL_ESTATE, "the loop stopped before main finished");
   return main.result();
 }
