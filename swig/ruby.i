@@ -942,34 +942,6 @@ static VALUE m_running_loop(VALUE self) {
 
 /* ---- Rill.run ---- */
 
-static void rr_cancel_leftovers(rloop *lp) {
-  rill_loop *loop = lp->loop;
-  int n = rill_loop_task_count(loop);
-  if (n <= 0) return;
-  rill_task **ts = malloc((size_t)n * sizeof *ts);
-  rill_future **futs = malloc((size_t)n * sizeof *futs);
-  if (!ts || !futs) { free(ts); free(futs); return; }
-  int m = rill_loop_tasks(loop, ts, (size_t)n);
-  for (int i = 0; i < m; i++) futs[i] = rill_future_retain(rill_task_future(ts[i]));
-  for (int i = 0; i < m; i++) rill_task_cancel(ts[i], NULL);
-  rill_future *all = rill_gather(loop, (size_t)m, futs, RILL_GATHER_RETURN_ERRORS);
-  if (all) {
-    rill_loop_run_until(loop, all);
-    for (int i = 0; i < m; i++) {
-      if (rill_future_state(futs[i]) == RILL_FAILED) {
-        char buf[300];
-        snprintf(buf, sizeof buf, "unhandled exception in task %s during Rill.run() shutdown",
-                 rill_task_name(rill_task_from_future(futs[i])));
-        rill_loop_report(loop, buf, futs[i]);
-      }
-    }
-    rill_future_release(all);
-  }
-  for (int i = 0; i < m; i++) rill_future_release(futs[i]);
-  free(ts);
-  free(futs);
-}
-
 /* The interrupt watchdog: while the loop waits in its poll (holding the
  * GVL), Ruby cannot act on Ctrl+C; this timer lets it, every 0.2 s. As in
  * asyncio, the first interrupt cancels the main task and Rill.run raises
@@ -1017,7 +989,7 @@ static VALUE run_body(VALUE p) {
   c->rc = rill_loop_run_until(c->lp->loop, f);
   c->main_done = rill_future_done(f) == 1;
   if (c->main_done) rill_future_error(f); /* retrieved: run returns/raises it */
-  rr_cancel_leftovers(c->lp);
+  rill_loop_shutdown(c->lp->loop); /* asyncio.run's epilogue, done by the core */
   c->lp->watch = 0;
   c->lp->main_task = NULL;
   rr_flush_reports();
