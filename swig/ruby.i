@@ -810,17 +810,7 @@ static VALUE m_sleep(VALUE self, VALUE secs) {
   double d = NUM2DBL(secs);
   if (isnan(d)) rb_raise(rb_eArgError, "sleep: seconds is NaN");
   rtask *rt = rr_current_rtask("Rill.sleep");
-  if (d > 0) {
-    /* The core's deadline is the iteration's cached time + d; when this
-     * iteration has run long (e.g. starting thousands of fibers), that
-     * would end the sleep early by the task's own clock. Add the lag (the
-     * loop clock is CLOCK_MONOTONIC) so a sleep never lasts less than d. */
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    double lag = ((double)ts.tv_sec + (double)ts.tv_nsec * 1e-9) -
-                 rill_loop_time(rill_future_loop(rill_task_future(rt->task)));
-    if (lag > 0) d += lag;
-  }
+  /* The core counts d from the clock at this call: never early. */
   int rc = d > 0 ? rill_task_sleep(rt->task, d) : rill_task_yield(rt->task);
   if (rc) rr_raise(rc);
   rb_fiber_yield(0, NULL);
