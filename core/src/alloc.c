@@ -7,7 +7,16 @@
  * pages, carved by size class with per-class free lists. Every object holds
  * a reference to its loop, so the chunks are unmapped when the loop's last
  * reference goes. Under ASan or valgrind the allocator steps aside (plain
- * malloc) so those tools still see every object. */
+ * malloc) so those tools still see every object.
+ *
+ * Memory goes back too: each chunk counts its live objects; once two
+ * chunks are empty, a sweep drops their objects from the free lists and
+ * unmaps them (the chunk being carved is kept). A sweep costs one pass
+ * over the free lists, and needs at least a chunk's worth of frees since
+ * the last one emptied a chunk, so it is rare. */
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -21,6 +30,9 @@
 #if __has_feature(address_sanitizer) || __has_feature(memory_sanitizer)
 #define RILL__ARENA_OFF 1
 #endif
+#endif
+#if !defined(RILL__ARENA_OFF) && defined(RILL_FAULT_INJECTION)
+#define RILL__ARENA_OFF 1 /* every object through the counted malloc */
 #endif
 #ifndef RILL__ARENA_OFF
 #define RILL__ARENA_OFF 0
@@ -38,6 +50,7 @@ typedef struct free_obj {
 
 typedef struct chunk {
   struct chunk *next;
+  size_t live; /* objects handed out and not yet returned */
 } chunk;
 
 struct rill__arena {
@@ -45,7 +58,14 @@ struct rill__arena {
   free_obj *free[CLASSES];
   char *bump, *bump_end;
   chunk *chunks;
+  chunk *bump_chunk; /* the chunk being carved */
+  size_t empty;      /* chunks whose live count fell to 0 */
 };
+
+/* Chunks are CHUNK_SIZE-aligned (map_huge), so an object finds its own. */
+static chunk *chunk_of(void *p) {
+  return (chunk *)((uintptr_t)p & ~(uintptr_t)(CHUNK_SIZE - 1));
+}
 
 static void *map_huge(size_t size) {
   /* Over-map by one chunk so the region can be aligned to 2 MiB (a huge
@@ -85,6 +105,7 @@ void *rill__alloc(rill_loop *loop, size_t size) {
   free_obj *obj = a->free[cls];
   if (obj) {
     a->free[cls] = obj->next;
+    if (chunk_of(obj)->live++ == 0) a->empty--;
     return obj;
   }
   size_t rounded = (cls + 1) * GRANULE;
@@ -92,14 +113,42 @@ void *rill__alloc(rill_loop *loop, size_t size) {
     chunk *c = map_huge(CHUNK_SIZE);
     if (!c) return NULL;
     c->next = a->chunks;
+    c->live = 0;
+    a->empty++; /* empty until the carve below */
     a->chunks = c;
+    a->bump_chunk = c;
     /* The chunk header takes the first granule. */
     a->bump = (char *)c + GRANULE * ((sizeof(chunk) + GRANULE - 1) / GRANULE);
     a->bump_end = (char *)c + CHUNK_SIZE;
   }
   void *p = a->bump;
   a->bump += rounded;
+  if (a->bump_chunk->live++ == 0) a->empty--;
   return p;
+}
+
+/* Unmaps every empty chunk but the one being carved, after dropping its
+ * objects from the free lists. */
+static void sweep(rill__arena *a) {
+  for (size_t cls = 0; cls < CLASSES; cls++) {
+    free_obj **link = &a->free[cls];
+    while (*link) {
+      chunk *c = chunk_of(*link);
+      if (c->live == 0 && c != a->bump_chunk) *link = (*link)->next;
+      else link = &(*link)->next;
+    }
+  }
+  a->empty = 0;
+  for (chunk **link = &a->chunks; *link;) {
+    chunk *c = *link;
+    if (c->live == 0 && c != a->bump_chunk) {
+      *link = c->next;
+      munmap(c, CHUNK_SIZE);
+    } else {
+      if (c->live == 0) a->empty++;
+      link = &c->next;
+    }
+  }
 }
 
 void rill__dealloc(rill_loop *loop, void *p, size_t size) {
@@ -113,6 +162,7 @@ void rill__dealloc(rill_loop *loop, void *p, size_t size) {
   free_obj *obj = p;
   obj->next = a->free[cls];
   a->free[cls] = obj;
+  if (--chunk_of(p)->live == 0 && ++a->empty >= 2) sweep(a);
 }
 
 void *rill__alloc_array(size_t size) {
@@ -128,4 +178,48 @@ void rill__free_array(void *p, size_t size) {
     return;
   }
   munmap(p, (size + CHUNK_SIZE - 1) & ~(CHUNK_SIZE - 1));
+}
+
+/* ---------------------------------------------------------------- */
+/* libev's allocator                                                  */
+
+/* Given back to the system when libev cannot get memory, so that the
+ * retry (and whatever the caller does about RILL_ENOMEM) has some room. */
+#define RESERVE_SIZE ((size_t)256 << 10)
+static void *_Atomic reserve;
+static _Thread_local int ev_oom;
+static pthread_once_t ev_alloc_once = PTHREAD_ONCE_INIT;
+
+static void *ev_alloc(void *ptr, long size) {
+  if (size <= 0) {
+    free(ptr);
+    return NULL;
+  }
+  void *p = realloc(ptr, (size_t)size);
+  if (RILL__LIKELY(p != NULL)) return p;
+  ev_oom = 1;
+  free(atomic_exchange(&reserve, NULL));
+  if ((p = realloc(ptr, (size_t)size))) return p;
+  /* libev cannot go on without it (it would abort itself). */
+  fprintf(stderr, "rill: out of memory inside libev (%ld bytes), aborting\n", size);
+  abort();
+}
+
+static void install_once(void) { ev_set_allocator(ev_alloc); }
+
+void rill__ev_allocator_install(void) {
+  pthread_once(&ev_alloc_once, install_once);
+#ifndef RILL_FAULT_INJECTION /* there, every allocation is counted */
+  if (!atomic_load(&reserve)) {
+    void *r = malloc(RESERVE_SIZE);
+    void *expected = NULL;
+    if (r && !atomic_compare_exchange_strong(&reserve, &expected, r)) free(r);
+  }
+#endif
+}
+
+int rill__ev_oom_take(void) {
+  int was = ev_oom;
+  ev_oom = 0;
+  return was;
 }

@@ -13,6 +13,7 @@ typedef struct rill__coro {
   rill__ctx caller; /* whoever stepped it this time */
   void *stack;
   int started, finished;
+  int guarded; /* debug mode when it started: the guard page is filled */
   rill_future *held; /* rill_await's reference while suspended on it */
 } rill__coro;
 
@@ -73,6 +74,10 @@ static void coro_step(rill_task *t, void *arg) {
       return;
     }
     co->started = 1;
+    if (loop->debug) {
+      rill__stack_fill_page(co->stack);
+      co->guarded = 1;
+    }
   }
   rill__ctx_switch(&co->caller, &co->ctx);
   /* Overflow check: the saved stack pointer on every switch (free), the
@@ -80,6 +85,7 @@ static void coro_step(rill_task *t, void *arg) {
    * cold cache line per coroutine, too dear for every switch). */
   int overflow = co->ctx.sp && (char *)co->ctx.sp < (char *)co->stack + 4096;
   if (co->finished || t->fut.loop->debug) overflow |= !rill__stack_ok(co->stack);
+  if (co->guarded) overflow |= !rill__stack_page_ok(co->stack);
   if (RILL__UNLIKELY(overflow)) {
     fprintf(stderr, "rill: stack overflow in coroutine task %s (stack size %zu bytes)\n",
             rill__task_name(t), rill__stack_pool_stack_size(t->fut.loop->stacks));

@@ -39,6 +39,11 @@ void *rill__stack_get(rill__stack_pool *pool);
 void rill__stack_put(rill__stack_pool *pool, void *stack_lo);
 /* 1 if the canary at the low end of the stack is intact. */
 int rill__stack_ok(const void *stack_lo);
+/* Debug mode: the whole lowest page of the stack (past the canary) is
+ * filled with a pattern, and checked at every switch out, so frames that
+ * skip over the 64-byte canary are caught too. */
+void rill__stack_fill_page(void *stack_lo);
+int rill__stack_page_ok(const void *stack_lo);
 
 /* Prepares ctx so that the first rill__ctx_switch to it calls entry(arg) on
  * the stack [stack_lo, stack_lo + size). entry must never return: it ends

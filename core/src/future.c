@@ -80,10 +80,26 @@ static void destroy(rill_future *f) {
   rill__loop_release(loop);
 }
 
+/* Futures whose last reference went while another was being destroyed:
+ * destroyed by the outermost release, one after the other, so a chain of
+ * any depth (source, inner, awaited) costs no stack. Linked through
+ * unr_next, unused once the last reference is gone. */
+static _Thread_local rill_future *dying;
+static _Thread_local int destroying;
+
 void rill_future_release(rill_future *f) {
   if (!f) return;
   if (--f->refs == 0) {
-    destroy(f);
+    f->unr_next = dying;
+    dying = f;
+    if (destroying) return;
+    destroying = 1;
+    while (dying) {
+      rill_future *g = dying;
+      dying = g->unr_next;
+      destroy(g);
+    }
+    destroying = 0;
   } else if (f->refs == 1 && f->in_unretrieved_list) {
     /* Only the unretrieved list holds it now: nobody can ever read the
      * failure, so this is the fixed point at which it is reported. */
@@ -131,6 +147,8 @@ static int check_settable(rill_future *f) {
   rill_task *t = rill__as_task(f);
   if (t && t->fut.loop->current_task != t)
     return rill__fail(RILL_ESTATE, "a task's future is completed by the task's own step only");
+  if (t && t->arranged)
+    return rill__fail(RILL_ESTATE, "the task's resumption is arranged: it cannot complete in the same step");
   if (f->type != &rill__plain_future_type && !t)
     return rill__fail(RILL_ESTATE, "a %s completes by itself", f->type->name);
   return RILL_OK;
@@ -205,8 +223,9 @@ static char *dup_message(const char *msg) {
 }
 
 int rill__future_fail_msg(rill_future *f, int code, const char *msg) {
-  char *copy = NULL;
-  if (msg && !(copy = dup_message(msg))) return rill__fail(RILL_ENOMEM, "out of memory copying a message");
+  /* Completes f whatever happens: without its message if that cannot be
+   * copied (the code is what matters; a task must not stay pending). */
+  char *copy = msg ? dup_message(msg) : NULL;
   f->err = code;
   f->err_msg = copy;
   if (code == RILL_ECANCELLED) {
@@ -221,12 +240,16 @@ int rill_future_fail(rill_future *f, int code, const char *message, void *payloa
                      rill_free_fn free_payload, const void *tag) {
   int rc = check_settable(f);
   if (!rc && code >= 0) rc = rill__fail(RILL_EINVAL, "a failure code must be negative");
+  char *copy = NULL;
+  if (!rc && message && !(copy = dup_message(message)))
+    rc = rill__fail(RILL_ENOMEM, "out of memory copying a message");
   if (!rc) {
     f->payload = payload;
     f->free_payload = free_payload;
     f->payload_tag = tag;
-    rc = rill__future_fail_msg(f, code, message);
-    if (rc) f->free_payload = NULL, f->payload = NULL;
+    f->err = code;
+    f->err_msg = copy;
+    rill__future_finish(f, code == RILL_ECANCELLED ? RILL_CANCELLED : RILL_FAILED);
   }
   if (rc && free_payload) free_payload(payload);
   return rc;

@@ -210,7 +210,7 @@ rill_future *rill_wait(rill_loop *loop, size_t n, rill_future *const futs[], int
   if (!m) return NULL;
   m->mode = mode;
   m->timer.node.run = wait_timer_run;
-  if (isfinite(timeout_s)) {
+  if (!(isinf(timeout_s) && timeout_s > 0)) { /* -inf: expires at once, like wait_for */
     if (rill__timer_start(loop, &m->timer, rill__clock() + (timeout_s > 0 ? timeout_s : 0)) != RILL_OK) {
       rill_future_cancel(&m->fut);
       rill_future_release(&m->fut);

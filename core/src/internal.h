@@ -247,4 +247,13 @@ RILL__HIDDEN void rill__task_run_step(rill_task *t);
 RILL__HIDDEN size_t rill__multi_count(rill_future *f);
 RILL__HIDDEN rill_future *rill__multi_child(rill_future *f, size_t i);
 
+/* ---- reliability (rel-fixes): libev's allocator (alloc.c) ----
+ * libev aborts when its allocator returns NULL. rill's allocator retries
+ * once from a reserve instead, and records the failure for the calling
+ * thread; rill_loop_new and the run functions take it and return
+ * RILL_ENOMEM. Installed once per process by rill_loop_new. */
+RILL__HIDDEN void rill__ev_allocator_install(void);
+/* 1 if a libev allocation failed in this thread since the last call. */
+RILL__HIDDEN int rill__ev_oom_take(void);
+
 #endif

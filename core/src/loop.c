@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "internal.h"
 
@@ -23,6 +24,7 @@ struct rill_handle {
   void *arg;
   rill_free_fn free_arg;
   int cancelled, finished, is_timer;
+  int running; /* fn is executing: a cancel from inside defers free_arg */
   rill__timer timer; /* timer.node is the ready-queue node for both kinds */
 };
 
@@ -92,7 +94,15 @@ rill_loop *rill_loop_new(void) {
     rill__fail(RILL_ENOMEM, "out of memory creating a loop");
     return NULL;
   }
+  rill__ev_allocator_install();
+  rill__ev_oom_take();
   loop->ev = ev_loop_new(EVFLAG_AUTO | EVFLAG_NOENV);
+  if (loop->ev && rill__ev_oom_take()) { /* libev ran out of memory inside */
+    ev_loop_destroy(loop->ev);
+    free(loop);
+    rill__fail(RILL_ENOMEM, "out of memory creating a loop (libev)");
+    return NULL;
+  }
   if (!loop->ev) {
     free(loop);
     rill__fail(RILL_ESYS, "ev_loop_new failed");
@@ -117,6 +127,20 @@ rill_loop *rill_loop_new(void) {
   ev_async_init(&loop->async, async_cb);
   ev_async_start(loop->ev, &loop->async);
   ev_init(&loop->wake_timer, wake_timer_cb);
+  /* Let libev size its watcher arrays now, so an iteration seldom needs to
+   * allocate; a failure here is this function's ENOMEM. */
+  ev_timer_set(&loop->wake_timer, 3600., 0.);
+  ev_timer_start(loop->ev, &loop->wake_timer);
+  ev_timer_stop(loop->ev, &loop->wake_timer);
+  if (rill__ev_oom_take()) {
+    ev_async_stop(loop->ev, &loop->async);
+    ev_loop_destroy(loop->ev);
+    pthread_mutex_destroy(&loop->ts_lock);
+    rill__arena_free(loop->arena);
+    free(loop);
+    rill__fail(RILL_ENOMEM, "out of memory creating a loop (libev)");
+    return NULL;
+  }
   loop->now = rill__clock();
   const char *dbg = getenv("RILL_DEBUG");
   loop->debug = dbg && dbg[0] == '1';
@@ -231,10 +255,32 @@ int rill_loop_close(rill_loop *loop) {
   return RILL_OK;
 }
 
+/* A rill_loop_free called from inside a run of this thread's loop: the
+ * run function closes and frees the loop just before it returns. */
+static _Thread_local rill_loop *free_after_run;
+
 void rill_loop_free(rill_loop *loop) {
   if (!loop) return;
-  if (!loop->closed && rill_loop_close(loop) != RILL_OK) return; /* running: refuse */
+  if (loop->running) {
+    if (loop == rill__tls_loop) {
+      /* Deferred (documented in rill.h): stop now, free when the run ends. */
+      free_after_run = loop;
+      loop->stopping = 1;
+      return;
+    }
+    fprintf(stderr, "rill: rill_loop_free: the loop is running in another thread; not freed\n");
+    rill__fail(RILL_EBUSY, "the loop is running in another thread");
+    return;
+  }
+  if (!loop->closed && rill_loop_close(loop) != RILL_OK) return;
   rill__loop_release(loop);
+}
+
+/* The end of every run function: a free requested while it ran. */
+static void end_run(rill_loop *loop) {
+  if (free_after_run != loop) return;
+  free_after_run = NULL;
+  rill_loop_free(loop);
 }
 
 /* ---------------------------------------------------------------- */
@@ -317,12 +363,22 @@ static void leave(rill_loop *loop) {
   rill__tls_loop = NULL;
 }
 
+/* libev could not allocate inside the iteration (it recovered through the
+ * reserve, see alloc.c): the run stops with RILL_ENOMEM, the loop intact. */
+static int ev_oom_stop(void) {
+  return rill__ev_oom_take() ? rill__fail(RILL_ENOMEM, "out of memory inside libev") : RILL_OK;
+}
+
 int rill_loop_run(rill_loop *loop) {
   int rc = enter(loop);
   if (rc) return rc;
-  while (!loop->stopping && has_work(loop)) iterate(loop, INFINITY);
+  while (!loop->stopping && has_work(loop)) {
+    iterate(loop, INFINITY);
+    if ((rc = ev_oom_stop())) break;
+  }
   leave(loop);
-  return RILL_OK;
+  end_run(loop);
+  return rc;
 }
 
 int rill_loop_run_until(rill_loop *loop, rill_future *future) {
@@ -335,11 +391,16 @@ int rill_loop_run_until(rill_loop *loop, rill_future *future) {
     rill_future_release(future);
     return rc;
   }
-  while (!loop->stopping && future->state == RILL_PENDING) iterate(loop, INFINITY);
+  while (!loop->stopping && future->state == RILL_PENDING) {
+    iterate(loop, INFINITY);
+    if ((rc = ev_oom_stop())) break;
+  }
   leave(loop);
-  if (future->state == RILL_PENDING) rc = rill__fail(RILL_ESTATE, "the loop stopped before the future was done");
+  if (rc) ; /* RILL_ENOMEM from libev */
+  else if (future->state == RILL_PENDING) rc = rill__fail(RILL_ESTATE, "the loop stopped before the future was done");
   else rc = rill__future_outcome(future);
   rill_future_release(future);
+  end_run(loop);
   return rc;
 }
 
@@ -348,7 +409,9 @@ int rill_loop_run_once(rill_loop *loop, double max_wait_s) {
   int rc = enter(loop);
   if (rc) return rc;
   int n = iterate(loop, max_wait_s);
+  if ((rc = ev_oom_stop())) n = rc;
   leave(loop);
+  end_run(loop);
   return n;
 }
 
@@ -430,7 +493,12 @@ int rill_loop_set_stack_size(rill_loop *loop, size_t bytes) {
   if (rc) return rc;
   if (bytes < 16 * 1024) return rill__fail(RILL_EINVAL, "stack size must be at least 16 KiB");
   if (bytes > ((size_t)1 << 30)) return rill__fail(RILL_EINVAL, "stack size must be at most 1 GiB");
-  if (loop->stacks && rill__stack_pool_stack_size(loop->stacks) != bytes) {
+  /* Compare as the pool rounds (to whole pages), so a size accepted once
+   * is accepted again. */
+  long page = sysconf(_SC_PAGESIZE);
+  size_t ps = page > 0 ? (size_t)page : 4096;
+  size_t rounded = (bytes + ps - 1) & ~(ps - 1);
+  if (loop->stacks && rill__stack_pool_stack_size(loop->stacks) != rounded) {
     /* New coroutines take stacks from a fresh pool once the old one is
      * idle; keep it simple: only allowed before the first coroutine. */
     return rill__fail(RILL_ESTATE, "the stack size is fixed once a coroutine has run");
@@ -464,6 +532,7 @@ static void handle_run(rill__node *node, int discard) {
   rill_handle *h = RILL__CONTAINER(node, rill_handle, timer.node);
   if (!discard && !h->cancelled) {
     rill_loop *loop = h->loop;
+    h->running = 1;
     if (RILL__UNLIKELY(loop->debug)) {
       double t0 = rill__clock();
       h->fn(h->arg);
@@ -473,6 +542,7 @@ static void handle_run(rill__node *node, int discard) {
     } else {
       h->fn(h->arg);
     }
+    h->running = 0;
   }
   handle_finish(h);
   handle_release_internal(h); /* the loop's reference */
@@ -494,7 +564,7 @@ static rill_handle *handle_new(rill_loop *loop, rill_fn fn, void *arg, rill_free
   h->fn = fn;
   h->arg = arg;
   h->free_arg = free_arg;
-  h->cancelled = h->finished = h->is_timer = 0;
+  h->cancelled = h->finished = h->is_timer = h->running = 0;
   h->timer.heap_index = RILL__NOT_IN_HEAP;
   h->timer.when = NAN;
   h->timer.node.run = handle_run;
@@ -542,6 +612,7 @@ rill_handle *rill_call_later(rill_loop *loop, double delay_s, rill_fn fn, void *
 void rill_handle_cancel(rill_handle *h) {
   if (!h || h->cancelled || h->finished) return;
   h->cancelled = 1;
+  if (h->running) return; /* its own callback: free_arg once it returns */
   if (h->timer.heap_index != RILL__NOT_IN_HEAP) {
     rill__timer_stop(h->loop, &h->timer);
     handle_finish(h);

@@ -192,3 +192,26 @@ NO_ASAN int rill__stack_ok(const void *stack_lo) {
     diff |= w[i] ^ canary[i];
   return diff == 0;
 }
+
+/* Debug mode's guard area: the lowest page past the canary. A constant
+ * pattern that no frame is likely to write whole. 4 KiB per check, only
+ * in debug mode. */
+#define GUARD_WORD 0xdeadc0dedeadc0deu
+#define GUARD_BYTES 4096
+
+NO_ASAN void rill__stack_fill_page(void *stack_lo) {
+  uint64_t *w = (uint64_t *)stack_lo + CANARY_WORDS;
+  for (size_t i = 0; i < GUARD_BYTES / 8 - CANARY_WORDS; i++)
+    w[i] = GUARD_WORD;
+}
+
+NO_ASAN int rill__stack_page_ok(const void *stack_lo) {
+  const uint64_t *w = (const uint64_t *)stack_lo + CANARY_WORDS;
+#ifdef RILL_STACK_VALGRIND
+  VALGRIND_MAKE_MEM_DEFINED(w, GUARD_BYTES - CANARY_WORDS * 8);
+#endif
+  uint64_t diff = 0;
+  for (size_t i = 0; i < GUARD_BYTES / 8 - CANARY_WORDS; i++)
+    diff |= w[i] ^ GUARD_WORD;
+  return diff == 0;
+}

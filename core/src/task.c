@@ -167,7 +167,10 @@ void rill__task_run_step(rill_task *t) {
     rill_future_release(t->awaiting);
     t->awaiting = NULL;
   }
-  if (t->must_cancel) {
+  /* deliver_cancel set outside a step: a cancel that stopped the task's
+   * timer is delivered even if uncancelled since (asyncio cancels the
+   * sleep's future; timers never fire early). */
+  if (t->must_cancel || t->deliver_cancel) {
     t->must_cancel = 0;
     t->deliver_cancel = 1;
   }
@@ -252,7 +255,11 @@ int rill_task_sleep(rill_task *t, double seconds) {
 /* ---------------------------------------------------------------- */
 /* Cancellation                                                       */
 
-int rill_task_cancel(rill_task *t, const char *message) {
+/* Cancels t alone. If t awaits a pending task, returns 1 and sets *next
+ * to it: the caller cancels that one next (no recursion, so a chain of
+ * awaiting tasks of any depth costs no stack). */
+static int cancel_one(rill_task *t, const char *message, rill_task **next) {
+  *next = NULL;
   int rc = check_task_open(t);
   if (rc) return rc;
   if (t->fut.state != RILL_PENDING) return 0;
@@ -263,15 +270,22 @@ int rill_task_cancel(rill_task *t, const char *message) {
     }
   }
   switch (t->wait) {
-  case RILL__T_FUTURE:
+  case RILL__T_FUTURE: {
+    rill_task *inner = rill__as_task(t->awaiting);
+    if (inner && t->awaiting->state == RILL_PENDING && !t->awaiting->loop->closed) {
+      *next = inner;
+      return 1;
+    }
     if (rill_future_cancel_msg(t->awaiting, t->cancel_msg) == 1) return 1;
     t->must_cancel = 1;
     return 1;
+  }
   case RILL__T_TIMER:
     t->must_cancel = 1;
     if (t->timer.heap_index != RILL__NOT_IN_HEAP) { /* not yet fired: wake now */
       rill__timer_stop(t->fut.loop, &t->timer);
       t->wait = RILL__T_READY;
+      t->deliver_cancel = 1; /* committed: uncancel cannot undo it */
       rill__schedule(t->fut.loop, &t->wake);
     }
     return 1;
@@ -279,6 +293,19 @@ int rill_task_cancel(rill_task *t, const char *message) {
     t->must_cancel = 1;
     return 1;
   }
+}
+
+int rill_task_cancel(rill_task *t, const char *message) {
+  rill_task *next;
+  int first = cancel_one(t, message, &next);
+  while (next) {
+    rill_task *outer = t;
+    t = next;
+    /* As rill_future_cancel_msg(awaited) would: if the awaited task cannot
+     * take the cancel, the awaiting one gets it at its next step. */
+    if (cancel_one(t, outer->cancel_msg, &next) != 1) outer->must_cancel = 1;
+  }
+  return first;
 }
 
 static int task_cancel_hook(rill_future *f, const char *msg) {
@@ -289,7 +316,7 @@ int rill_task_cancel_requested(rill_task *t) {
   int rc = check_task(t);
   if (rc) return rc;
   if (t->fut.loop->current_task == t && t->wait == RILL__T_RUNNING) return t->deliver_cancel;
-  return t->must_cancel;
+  return t->must_cancel || t->deliver_cancel; /* the latter: committed by a stopped timer */
 }
 
 const char *rill_task_cancel_message(rill_task *t) {
@@ -345,9 +372,19 @@ rill_task *rill_current_task(void) {
 
 void rill__task_destroy_pending(rill_task *t) {
   rill_loop *loop = t->fut.loop;
+  rill_task_retain(t); /* the handler may complete or cancel what it awaits */
   rill__report(loop, &t->fut, "task %s was destroyed while pending", rill__task_name(t));
+  if (t->fut.state != RILL_PENDING) { /* the handler finished it (not possible today) */
+    rill_task_release(t);
+    return;
+  }
   unlink_pending(t);
   rill__timer_stop(loop, &t->timer);
+  /* Whatever the handler did may have scheduled the task's own nodes
+   * (its awaited future completed, its timer stopped by a cancel): they
+   * must not outlive it in the ready queue. */
+  rill__queue_remove(&loop->ready, &t->wake);
+  rill__queue_remove(&loop->ready, &t->timer.node);
   if (t->awaiting) {
     rill__future_remove_node(t->awaiting, &t->wake);
     rill_future_release(t->awaiting);
@@ -363,6 +400,7 @@ void rill__task_destroy_pending(rill_task *t) {
     f(t->arg);
   }
   rill_future_release(&t->fut); /* the loop's reference */
+  rill_task_release(t);
 }
 
 /* ---------------------------------------------------------------- */

@@ -61,6 +61,12 @@ static void wait_for_timer_run(rill__node *node, int discard) {
 static int wait_for_cancel(rill_future *f, const char *msg) {
   wait_for *w = (wait_for *)f;
   w->cancel_requested = 1;
+  /* Kept for the wait_for's own cancellation (as gather keeps it); if it
+   * cannot be copied the cancel still goes through, without it. */
+  if (msg && !f->err_msg) {
+    size_t n = strlen(msg) + 1;
+    if ((f->err_msg = malloc(n))) memcpy(f->err_msg, msg, n);
+  }
   rill_future_cancel_msg(w->inner, msg);
   return 1; /* ends CANCELLED once inner has finished */
 }
@@ -178,7 +184,7 @@ static void timeout_disarm(rill_timeout *to) {
 }
 
 static int timeout_arm(rill_timeout *to, double delay_s) {
-  if (!isfinite(delay_s)) return RILL_OK;
+  if (isinf(delay_s) && delay_s > 0) return RILL_OK; /* RILL_FOREVER; -inf: at once */
   double when = rill__clock() + (delay_s > 0 ? delay_s : 0);
   int rc = rill__timer_start(to->loop, &to->timer, when);
   if (!rc) to->refs++;
@@ -284,7 +290,7 @@ rill_future *rill_sleep_future(rill_loop *loop, double seconds) {
   if (!s) return NULL;
   s->timer.heap_index = RILL__NOT_IN_HEAP;
   s->timer.node.run = sleep_timer_run;
-  if (!isfinite(seconds)) return &s->fut; /* RILL_FOREVER: never, until cancelled */
+  if (isinf(seconds) && seconds > 0) return &s->fut; /* RILL_FOREVER: never, until cancelled */
   if (rill__timer_start(loop, &s->timer, rill__clock() + (seconds > 0 ? seconds : 0)) != RILL_OK) {
     rill_future_release(&s->fut);
     return NULL;
