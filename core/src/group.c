@@ -59,6 +59,16 @@ rill_group *rill_group_new(rill_loop *loop, rill_task *parent) {
     rill__fail(RILL_ENOMEM, "out of memory creating a group");
     return NULL;
   }
+  /* The join future is made now, so that leaving the group (join, and
+   * rill_group_wait) cannot fail for want of memory with children left
+   * running. */
+  g->join = (join_future *)rill__future_alloc(loop, &join_type, sizeof(join_future));
+  if (!g->join) {
+    free(g);
+    return NULL;
+  }
+  g->join->group = g;
+  g->join->cancel_requested = 0;
   g->refs = 1;
   g->loop = loop;
   rill__loop_retain(loop);
@@ -73,7 +83,7 @@ static void abort_children(rill_group *g) {
 }
 
 static void maybe_complete_join(rill_group *g) {
-  if (!g->join || g->pending || g->join->fut.state != RILL_PENDING) return;
+  if (!g->joined || !g->join || g->pending || g->join->fut.state != RILL_PENDING) return;
   if (g->join->cancel_requested) rill__future_cancel_plain(&g->join->fut, NULL);
   else rill__future_finish(&g->join->fut, RILL_DONE);
 }
@@ -187,12 +197,8 @@ rill_future *rill_group_join(rill_group *g, int body_rc) {
     rill__fail(RILL_EINVAL, "body_rc must be 0 or a negative code");
     return NULL;
   }
-  if (g->join) return &g->join->fut;
-  join_future *j = (join_future *)rill__future_alloc(g->loop, &join_type, sizeof(join_future));
-  if (!j) return NULL;
-  j->group = g;
-  j->cancel_requested = 0;
-  g->join = j;
+  join_future *j = g->join; /* made by rill_group_new */
+  if (g->joined) return &j->fut;
   g->joined = 1;
   g->body_rc = body_rc;
   if (body_rc == RILL_ECANCELLED) g->propagate_cancel = 1;
