@@ -1,5 +1,6 @@
 /* future.c - futures: one-way state, values, failures, done callbacks. */
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -17,13 +18,27 @@ typedef struct done_cb {
 
 /* ---------------------------------------------------------------- */
 
+/* A freed future has its type cleared (destroy), a word that neither the
+ * arena's nor malloc's free-list links overwrite: a double release or a
+ * use after free is caught here, while the memory is not reused, with a
+ * clear message instead of silent corruption. */
+static void dead_future(const rill_future *f, const char *what) {
+  fprintf(stderr, "rill: %s: future %p was already freed (double release or use after free)\n",
+          what, (const void *)f);
+  abort();
+}
+#define CHECK_ALIVE(f, what) \
+  do { if (RILL__UNLIKELY(!(f)->type)) dead_future(f, what); } while (0)
+
 int rill__future_check(const rill_future *f) {
   if (!f) return rill__fail(RILL_EINVAL, "future is NULL");
+  CHECK_ALIVE(f, "rill_future_*");
   return RILL_OK;
 }
 
 int rill__future_check_open(const rill_future *f) {
   if (!f) return rill__fail(RILL_EINVAL, "future is NULL");
+  CHECK_ALIVE(f, "rill_future_*");
   if (f->loop->closed) return rill__fail(RILL_ECLOSED, "the future's loop is closed");
   return RILL_OK;
 }
@@ -56,7 +71,9 @@ rill_future *rill_future_new(rill_loop *loop) {
 }
 
 rill_future *rill_future_retain(rill_future *f) {
-  if (f) f->refs++;
+  if (!f) return f;
+  CHECK_ALIVE(f, "rill_future_retain");
+  f->refs++;
   return f;
 }
 
@@ -76,6 +93,7 @@ static void destroy(rill_future *f) {
   if (f->all_prev) f->all_prev->all_next = f->all_next;
   else loop->futures = f->all_next;
   if (f->all_next) f->all_next->all_prev = f->all_prev;
+  f->type = NULL; /* dead: see CHECK_ALIVE */
   rill__dealloc(loop, f, f->alloc_size);
   rill__loop_release(loop);
 }
@@ -89,6 +107,7 @@ static _Thread_local int destroying;
 
 void rill_future_release(rill_future *f) {
   if (!f) return;
+  CHECK_ALIVE(f, "rill_future_release");
   if (--f->refs == 0) {
     f->unr_next = dying;
     dying = f;

@@ -512,9 +512,20 @@ void rill_free(void *p) { free(p); }
 /* ---------------------------------------------------------------- */
 /* Handles                                                            */
 
+/* As futures (future.c): a freed handle has fn cleared, a word the
+ * free-list links leave alone, so a double release or a use after free
+ * is reported while the memory is not reused. */
+static void check_handle_alive(const rill_handle *h, const char *what) {
+  if (RILL__LIKELY(h->fn != NULL)) return;
+  fprintf(stderr, "rill: %s: handle %p was already freed (double release or use after free)\n",
+          what, (const void *)h);
+  abort();
+}
+
 static void handle_release_internal(rill_handle *h) {
   if (--h->refs > 0) return;
   rill_loop *loop = h->loop;
+  h->fn = NULL; /* dead: see check_handle_alive */
   rill__dealloc(loop, h, sizeof *h);
   rill__loop_release(loop);
 }
@@ -610,6 +621,7 @@ rill_handle *rill_call_later(rill_loop *loop, double delay_s, rill_fn fn, void *
 }
 
 void rill_handle_cancel(rill_handle *h) {
+  if (h) check_handle_alive(h, "rill_handle_cancel");
   if (!h || h->cancelled || h->finished) return;
   h->cancelled = 1;
   if (h->running) return; /* its own callback: free_arg once it returns */
@@ -625,6 +637,7 @@ void rill_handle_cancel(rill_handle *h) {
 
 int rill_handle_cancelled(const rill_handle *h) {
   if (!h) return rill__fail(RILL_EINVAL, "handle is NULL");
+  check_handle_alive(h, "rill_handle_cancelled");
   return h->cancelled ? 1 : 0;
 }
 
@@ -637,7 +650,9 @@ double rill_handle_when(const rill_handle *h) {
 }
 
 void rill_handle_release(rill_handle *h) {
-  if (h) handle_release_internal(h);
+  if (!h) return;
+  check_handle_alive(h, "rill_handle_release");
+  handle_release_internal(h);
 }
 
 /* ---------------------------------------------------------------- */

@@ -63,11 +63,12 @@ rill_task *rill_task_new(rill_loop *loop, rill_step_fn step, void *arg, rill_fre
 
 static int check_task(const rill_task *t) {
   if (!t) return rill__fail(RILL_EINVAL, "task is NULL");
-  return RILL_OK;
+  return rill__future_check(&t->fut); /* aborts on a freed task */
 }
 
 static int check_task_open(const rill_task *t) {
   if (!t) return rill__fail(RILL_EINVAL, "task is NULL");
+  rill__future_check(&t->fut); /* aborts on a freed task */
   if (t->fut.loop->closed) return rill__fail(RILL_ECLOSED, "the task's loop is closed");
   return RILL_OK;
 }
@@ -83,7 +84,7 @@ rill_task *rill_task_from_future(rill_future *f) {
 }
 
 rill_task *rill_task_retain(rill_task *t) {
-  if (t) t->fut.refs++;
+  if (t) rill_future_retain(&t->fut);
   return t;
 }
 
