@@ -518,6 +518,55 @@ RILL_API size_t rill_group_count(rill_group *group);
 RILL_API rill_task *rill_group_child(rill_group *group, size_t index);
 RILL_API void rill_group_release(rill_group *group);
 
+/* ------------------------------------------------------------------ */
+/* Reliability notes (1.1): behaviours the functions above guarantee    */
+/* ------------------------------------------------------------------ */
+/* - rill_loop_free called from inside a callback, task or coroutine of
+ *   the running loop (same thread) is deferred: the loop stops after the
+ *   current batch, and the run function closes and frees it just before
+ *   it returns (rill_loop_run_until then returns RILL_ESTATE if its
+ *   future is still pending). The loop pointer is invalid once that run
+ *   function returns. From another thread it is refused (RILL_EBUSY, and
+ *   a line on stderr). rill_loop_close from inside is RILL_EBUSY.
+ * - Out of memory inside libev: rill_loop_new installs (once per process,
+ *   ev_set_allocator) an allocator that, instead of libev's abort, frees
+ *   a 256 KiB reserve, retries, and records the failure; rill_loop_new
+ *   then returns NULL with RILL_ENOMEM, and rill_loop_run / _run_until /
+ *   _run_once return RILL_ENOMEM (the loop intact: run it again or close
+ *   it). Only if the retry fails too does the process abort, with a
+ *   message. An application that installs its own libev allocator later
+ *   replaces rill's.
+ * - Delays and timeouts (call_later/call_at, sleeps, sleep futures,
+ *   rill_wait, wait_for, timeout scopes): -inf, like any negative value,
+ *   means "now"; +inf (RILL_FOREVER) means never; NaN is RILL_EINVAL.
+ * - A task woken from a sleep by a cancel gets the cancel even if it is
+ *   uncancelled before it runs (asyncio cancels the sleep's future);
+ *   a sleep never ends early with RILL_OK.
+ * - A step that arranged its resumption (rill_task_wait/_yield/_sleep)
+ *   cannot complete its own future in the same step: RILL_ESTATE.
+ * - rill_handle_cancel from inside the handle's own callback: the
+ *   callback's free_arg runs after the callback returns.
+ * - Double release / use after free of a future, task or handle aborts
+ *   with "rill: <function>: ... was already freed (double release or use
+ *   after free)" as long as its memory has not been reused (always on:
+ *   one load of a word the free lists leave alone).
+ * - C coroutine stack overflow: every switch out checks the saved stack
+ *   pointer; in debug mode (RILL_DEBUG=1 or rill_loop_set_debug) the
+ *   64-byte canary and a 4 KiB guard pattern at the low end of the stack
+ *   are checked at every switch out too, and an overflow aborts with
+ *   "rill: stack overflow in coroutine task NAME". Outside debug mode the
+ *   canary is checked only when the coroutine ends, and an overflow that
+ *   returned before switching out may go unseen. Trade-off: there are no
+ *   guard pages (a PROT_NONE page per stack is a VMA each, and
+ *   vm.max_map_count = 65530 would cap a process near 32,000
+ *   coroutines), and reading a cold cache line at every switch is kept
+ *   for debug mode.
+ * - Cancelling through a chain of awaiting tasks, and releasing chains of
+ *   futures (sources, inners), use no stack per level: any depth is fine
+ *   from a coroutine with a small stack.
+ * - The small-object arena gives memory back: once two of its 2 MiB
+ *   chunks are empty they are unmapped. */
+
 #ifdef __cplusplus
 }
 #endif

@@ -301,6 +301,55 @@ void CoroutinesScenario() {
   CheckOutcome(rill_task_future(main_task), "main");
 }
 
+// Arrays that grow: the timer heap past 64, a group's children past 8, a
+// gather of 100, thread-safe submissions, a shutdown.
+int Quick(void *) { return rill_sleep(0.001); }
+
+void GrowthScenario() {
+  Scope s;
+  if (!NewLoop(s)) return;
+  rill_loop *loop = s.loop;
+  for (int i = 0; i < 100; i++) {
+    rill_handle *h = rill_call_later(loop, 0.001 + i * 1e-5, [](void *) {}, nullptr, FreeCount);
+    NEED(h);
+    g_run->frees_expected++;
+    rill_handle_release(h);
+  }
+  for (int i = 0; i < 3; i++) {
+    if (rill_call_soon_threadsafe(loop, [](void *) {}, nullptr, FreeCount) == RILL_OK)
+      g_run->frees_expected++;
+    else
+      Failed("rill_call_soon_threadsafe");
+  }
+  std::vector<rill_future *> futs;
+  for (int i = 0; i < 100; i++) {
+    rill_future *f = s.Hold(rill_future_new(loop));
+    NEED(f);
+    futs.push_back(f);
+  }
+  rill_future *g = s.Hold(rill_gather(loop, futs.size(), futs.data(), 0));
+  NEED(g);
+  rill_group *grp = rill_group_new(loop, nullptr);
+  NEED(grp);
+  for (int i = 0; i < 20; i++) {
+    rill_task *c = rill_group_spawn(grp, Quick, nullptr);
+    if (c) rill_task_release(c);
+    else Failed("rill_group_spawn");
+  }
+  rill_future *j = rill_group_join(grp, 0);
+  if (!j) Failed("rill_group_join");
+  for (auto *f : futs) rill_future_set_none(f);
+  if (j) RunUntil(loop, j);
+  RunAll(loop);
+  if (j && rill_future_done(j)) {
+    int rc = rill_group_finish(grp, rill_future_error(j));
+    if (rc != RILL_OK && rc != RILL_EGROUP) g_run->Error("group finish " + std::to_string(rc));
+  }
+  rill_group_release(grp);
+  CheckOutcome(g, "gather");
+  if (rill_loop_shutdown(loop) != RILL_OK) Failed("rill_loop_shutdown");
+}
+
 void RunScenario() {
   int rc = rill_run([](void *) { return rill_sleep(0.001); }, nullptr);
   if (rc != RILL_OK) Failed("rill_run");
@@ -356,6 +405,7 @@ TEST(Oom, SweepEveryAllocation) {
   SweepScenario("tasks", TasksScenario, total);
   SweepScenario("coroutines", CoroutinesScenario, total);
   SweepScenario("rill_run", RunScenario, total);
+  SweepScenario("growth", GrowthScenario, total);
   std::printf("[ oom      ] %ld runs, %ld with an injected failure, %zu distinct allocation sites\n",
               total.runs, total.failing, total.sites.size());
   EXPECT_GT(total.sites.size(), 10u);
