@@ -412,3 +412,45 @@ TEST(Oom, SweepEveryAllocation) {
 }
 
 }  // namespace
+
+namespace {
+
+// libev's allocations: rill_loop_new and an iteration give RILL_ENOMEM
+// instead of libev's abort.
+TEST(Oom, LibevFailureInLoopNewIsEnomem) {
+  long base = rill__fault_live();
+  for (long n = 1; n <= 8; n++) {
+    rill__fault_arm(n);
+    rill_loop *l = rill_loop_new();
+    long injected = rill__fault_failed();
+    rill__fault_arm(0);
+    if (!l) {
+      EXPECT_EQ(rill_last_error(), RILL_ENOMEM) << "N=" << n;
+      EXPECT_EQ(injected, 1) << "N=" << n;
+    } else {
+      EXPECT_EQ(injected, 0) << "N=" << n << ": a failure was swallowed";
+      rill_loop_free(l);
+    }
+    EXPECT_EQ(rill__fault_live(), base) << "N=" << n;
+  }
+}
+
+TEST(Oom, LibevFailureInsideAnIterationIsEnomemAndTheLoopGoesOn) {
+  rill_loop *l = rill_loop_new();
+  ASSERT_NE(l, nullptr);
+  static int runs;
+  runs = 0;
+  rill_handle_release(rill_call_later(l, 0.001, [](void *) { runs++; }, nullptr, nullptr));
+  // The first event libev delivers makes it allocate its pending array.
+  rill__fault_arm(1);
+  int rc = rill_loop_run(l);
+  long injected = rill__fault_failed();
+  rill__fault_arm(0);
+  ASSERT_EQ(injected, 1) << "libev did not allocate inside the iteration";
+  EXPECT_EQ(rc, RILL_ENOMEM);
+  EXPECT_EQ(rill_loop_run(l), RILL_OK);
+  EXPECT_EQ(runs, 1);
+  rill_loop_free(l);
+}
+
+}  // namespace
