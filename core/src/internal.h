@@ -223,6 +223,7 @@ struct rill_task {
   int wait;               /* enum rill__task_wait */
   int cancelling;
   unsigned must_cancel : 1, deliver_cancel : 1, arranged : 1, in_list : 1;
+  unsigned forwarding : 1; /* rill_task_cancel is passing a cancel on from it */
   char *cancel_msg;
   char *name;
   uint64_t id;

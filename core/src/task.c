@@ -264,6 +264,19 @@ static int cancel_one(rill_task *t, const char *message, rill_task **next) {
   int rc = check_task_open(t);
   if (rc) return rc;
   if (t->fut.state != RILL_PENDING) return 0;
+  if (t->forwarding && t->wait == RILL__T_FUTURE) {
+    /* The cancel came back to a task it is being passed on from: t waits
+     * on something that waits on t (a gather of itself, two tasks awaiting
+     * each other). Passing it on again would never end, and the cycle
+     * would never complete: t stops waiting and sees the cancel at its
+     * await point now. Not a new request: the count stays. */
+    t->deliver_cancel = 1;
+    if (rill__future_remove_node(t->awaiting, &t->wake)) {
+      t->wait = RILL__T_READY;
+      rill__schedule(t->fut.loop, &t->wake);
+    }
+    return 1;
+  }
   if (t->cancelling++ == 0 && message && !t->cancel_msg) {
     if (!(t->cancel_msg = dup_string(message))) {
       t->cancelling--;
@@ -272,6 +285,7 @@ static int cancel_one(rill_task *t, const char *message, rill_task **next) {
   }
   switch (t->wait) {
   case RILL__T_FUTURE: {
+    t->forwarding = 1;
     rill_task *inner = rill__as_task(t->awaiting);
     if (inner && t->awaiting->state == RILL_PENDING && !t->awaiting->loop->closed) {
       *next = inner;
@@ -297,7 +311,7 @@ static int cancel_one(rill_task *t, const char *message, rill_task **next) {
 }
 
 int rill_task_cancel(rill_task *t, const char *message) {
-  rill_task *next;
+  rill_task *next, *first_task = t;
   int first = cancel_one(t, message, &next);
   while (next) {
     rill_task *outer = t;
@@ -306,6 +320,9 @@ int rill_task_cancel(rill_task *t, const char *message) {
      * take the cancel, the awaiting one gets it at its next step. */
     if (cancel_one(t, outer->cancel_msg, &next) != 1) outer->must_cancel = 1;
   }
+  /* Unmark the chain: the same awaiting links, up to the first task left
+   * unmarked (where a cycle closed, or where the chain ended). */
+  for (t = first_task; t && t->forwarding; t = rill__as_task(t->awaiting)) t->forwarding = 0;
   return first;
 }
 
