@@ -20,8 +20,10 @@
  *  - every call returns what the contract allows (a code, never a crash).
  *
  * Two front ends share the interpreter:
- *  - rill_fuzz_ops [--seed S] [--programs P] [--ops N]: P programs of about
- *    N operations each from a seeded PRNG (what ctest runs, bounded);
+ *  - rill_fuzz_ops [--seed S] [--programs P] [--ops N] [--only K]: P programs
+ *    of about N operations each from a seeded PRNG (what ctest runs,
+ *    bounded); --only K replays program K of that seed (timers make a
+ *    replay close to, not exactly, the first run);
  *  - LLVMFuzzerTestOneInput when built with -fsanitize=fuzzer (RILL_LIBFUZZER).
  */
 #include <math.h>
@@ -109,11 +111,17 @@ static void track_run(tracked *t) {
 typedef struct tstate tstate;
 static rill_loop *loop;
 static rill_future *futs[FUT_SLOTS];   /* one reference each */
-/* Creation order of what each slot holds. A task only awaits futures older
- * than itself, so the program builds no wait cycle (a task awaiting a gather
- * of itself deadlocks in asyncio too; that is the program's bug, not the
- * loop's). */
+/* Creation order of what each slot holds. A task mostly awaits futures
+ * older than itself; in a program of cycles mode, one time in eight it
+ * awaits any future, so wait cycles form (a task awaiting a gather of
+ * itself, two tasks awaiting each other) and the end phase's cancel must
+ * unwind them. A program either builds cycles or uses task groups, not
+ * both: a cycle through a group's join never unwinds once the group is
+ * aborting, in asyncio too (a second cancel of the join is not passed on
+ * to the children), so such a program would hang by its own fault. */
 static uint64_t fut_seq[FUT_SLOTS], seq_counter;
+static unsigned char fut_join[FUT_SLOTS]; /* for the hang report */
+static int cycles_mode;
 static rill_task *tasks[TASK_SLOTS];   /* one reference each */
 static rill_handle *handles[HANDLE_SLOTS];
 static int finishing;                  /* end phase: tasks complete when stepped */
@@ -137,8 +145,9 @@ static rill_future *some_future(void) {
   int i = some_slot();
   return i < 0 ? NULL : futs[i];
 }
-/* A pool future created before seq, or NULL. */
+/* A pool future created before seq (see fut_seq), or NULL. */
 static rill_future *older_future(uint64_t seq) {
+  if (cycles_mode && next(8) == 0) return some_future();
   int start = (int)next(FUT_SLOTS);
   for (int k = 0; k < FUT_SLOTS; k++) {
     int i = (start + k) % FUT_SLOTS;
@@ -155,8 +164,19 @@ static void put_future_seq(rill_future *f, uint64_t seq) {
   }
   futs[i] = f;
   fut_seq[i] = seq;
+  fut_join[i] = 0;
 }
 static void put_future(rill_future *f) { put_future_seq(f, ++seq_counter); }
+static void put_join(rill_future *f) {
+  int i = free_slot((void **)futs, FUT_SLOTS);
+  if (i < 0) {
+    rill_future_release(f);
+    return;
+  }
+  futs[i] = f;
+  fut_seq[i] = ++seq_counter;
+  fut_join[i] = 1;
+}
 
 static void op(void);
 
@@ -223,7 +243,7 @@ static void step(rill_task *task, void *arg) {
   int cancel = rill_task_cancel_requested(task);
   CHECK(cancel == 0 || cancel == 1, "cancel_requested gave a code", cancel);
   if (!isnan(s->sleep_until) && !cancel)
-    CHECK(getenv("FZ_NOEARLY") || now() >= s->sleep_until, "a task sleep ended early", s->steps);
+    CHECK(now() >= s->sleep_until, "a task sleep ended early", s->steps);
   s->sleep_until = NAN;
   rill_future *self = rill_task_future(task);
   if (finishing || s->steps > 200) {
@@ -343,7 +363,7 @@ static int coro_body(cstate *c) {
       double d = delays[c->script[i] / 5 % 5];
       double t0 = now();
       rc = rill_sleep(d);
-      if (rc == 0) CHECK(getenv("FZ_NOEARLY") || now() >= t0 + d, "a coroutine sleep ended early", i);
+      if (rc == 0) CHECK(now() >= t0 + d, "a coroutine sleep ended early", i);
       break;
     }
     case 2: { /* await a pool future, retained for the await */
@@ -579,6 +599,7 @@ static void op_combinator(void) {
 static void op_group(void) {
   /* A group with a parent task of the pool, two step children, joined at
    * once with a body code: exercises add/join/finish/cancel paths. */
+  if (cycles_mode) return;
   int slot = used_slot((void **)tasks, TASK_SLOTS);
   rill_task *parent = slot < 0 ? NULL : tasks[slot];
   rill_group *g = rill_group_new(loop, next(2) ? parent : NULL);
@@ -602,7 +623,7 @@ static void op_group(void) {
   }
   if (next(2)) {
     rill_future *j = rill_group_join(g, next(2) ? 0 : -1000);
-    if (j) put_future(rill_future_retain(j)); /* borrowed: keep our own ref */
+    if (j) put_join(rill_future_retain(j)); /* borrowed: keep our own ref */
   }
   (void)rill_group_count(g);
   (void)rill_group_error_count(g);
@@ -658,7 +679,8 @@ static void op(void) {
   }
   case 3: {
     int i = some_slot();
-    if (i >= 0) put_future_seq(rill_future_retain(futs[i]), fut_seq[i]);
+    if (i >= 0 && fut_join[i]) put_join(rill_future_retain(futs[i]));
+    else if (i >= 0) put_future_seq(rill_future_retain(futs[i]), fut_seq[i]);
     break;
   }
   case 4: op_on_done(); break;
@@ -687,6 +709,7 @@ static int run_program(const uint8_t *data, size_t len) {
   loop = rill_loop_new();
   CHECK(loop != NULL, "loop_new", 0);
   CHECK(rill_loop_set_exception_handler(loop, on_report, NULL, NULL) == 0, "handler", 0);
+  cycles_mode = next(4) == 0;
   while (!spent()) op();
 
   /* End phase: every task finishes when next stepped; shutdown cancels the
@@ -736,10 +759,28 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
 #else
 /* A program that runs longer than this has hung (every delay is <= 2 ms):
  * say what is pending, then fail. Diagnostics only, so not signal-safe. */
+static const char *state_name(rill_future *f) {
+  static const char *const names[] = {"pending", "done", "failed", "cancelled"};
+  int st = rill_future_state(f);
+  return st >= 0 && st <= 3 ? names[st] : "?";
+}
 static void on_hang(int sig) {
   (void)sig;
   fprintf(stderr, "fuzz_ops: invariant broken: a program hung; pending tasks:\n%s\n",
           loop ? rill_loop_dump_tasks(loop) : "(no loop)");
+  for (int i = 0; i < FUT_SLOTS; i++) {
+    rill_future *f = futs[i];
+    if (!f || rill_future_state(f) != RILL_PENDING) continue;
+    rill_task *t = rill_task_from_future(f);
+    fprintf(stderr, "  pool[%d] %p pending%s%s%s, %zu children:", i, (void *)f, t ? " task " : "",
+            t ? rill_task_name(t) : "", fut_join[i] ? " (join)" : "", rill_gather_count(f));
+    for (size_t k = 0; k < rill_gather_count(f); k++) {
+      rill_future *c = rill_gather_child(f, k);
+      rill_task *ct = rill_task_from_future(c);
+      fprintf(stderr, " %p %s%s%s", (void *)c, state_name(c), ct ? " " : "", ct ? rill_task_name(ct) : "");
+    }
+    fprintf(stderr, "\n");
+  }
   abort();
 }
 
@@ -752,13 +793,14 @@ static uint64_t rng(void) { /* splitmix64 */
 }
 
 int main(int argc, char **argv) {
-  unsigned long long seed = 1, programs = 100, ops = 1000;
+  unsigned long long seed = 1, programs = 100, ops = 1000, only = ~0ull;
   for (int i = 1; i + 1 < argc; i += 2) {
     if (!strcmp(argv[i], "--seed")) seed = strtoull(argv[i + 1], NULL, 10);
     else if (!strcmp(argv[i], "--programs")) programs = strtoull(argv[i + 1], NULL, 10);
     else if (!strcmp(argv[i], "--ops")) ops = strtoull(argv[i + 1], NULL, 10);
+    else if (!strcmp(argv[i], "--only")) only = strtoull(argv[i + 1], NULL, 10);
     else {
-      fprintf(stderr, "usage: %s [--seed S] [--programs P] [--ops N]\n", argv[0]);
+      fprintf(stderr, "usage: %s [--seed S] [--programs P] [--ops N] [--only K]\n", argv[0]);
       return 2;
     }
   }
@@ -769,7 +811,8 @@ int main(int argc, char **argv) {
   double t0 = now();
   signal(SIGALRM, on_hang);
   for (unsigned long long p = 0; p < programs; p++) {
-    alarm(getenv("FZ_ALARM") ? atoi(getenv("FZ_ALARM")) : 20);
+    alarm(getenv("RILL_FUZZ_ALARM") ? (unsigned)atoi(getenv("RILL_FUZZ_ALARM")) : 20);
+    if (only != ~0ull && p != only) continue; /* replay one program */
     rng_state = seed * 1000003ull + p;
     for (size_t i = 0; i < len; i++) buf[i] = (uint8_t)rng();
     if (getenv("RILL_FUZZ_VERBOSE")) fprintf(stderr, "program %llu (seed %llu)\n", p, seed);
