@@ -98,4 +98,30 @@ if command -v cpack >/dev/null && command -v dpkg-deb >/dev/null; then
     -Wl,-rpath,"$droot/lib" || fail "seed against the .deb contents"
   "$work/seed_deb" >/dev/null || fail "seed run against the .deb contents"
 fi
+
+# 7-9. Each language's own installer, offline, into a directory of its own;
+#      the seed then runs from the installed copy, outside the source tree.
+seed_ok() { tail -n1 | grep -q "Task B finished"; }
+if /usr/bin/python3 -c "import setuptools, wheel" 2>/dev/null; then
+  /usr/bin/python3 -m pip install --no-build-isolation --no-deps --target "$work/py" \
+    "$src/bindings/python" >"$work/pip.log" 2>&1 || { tail -n 30 "$work/pip.log"; fail "pip install"; }
+  (cd "$work" && PYTHONPATH="$work/py" /usr/bin/python3 "$src/examples/seed.py") | seed_ok \
+    || fail "seed.py from the pip-installed package"
+  echo "pip install --no-build-isolation --target: seed.py ran from the installed package"
+fi
+if command -v luarocks >/dev/null && command -v lua5.4 >/dev/null; then
+  (cd "$src" && luarocks --lua-version 5.4 make --tree "$work/rocks" rill-*.rockspec) \
+    >"$work/luarocks.log" 2>&1 || { tail -n 30 "$work/luarocks.log"; fail "luarocks make"; }
+  (cd "$work" && eval "$(luarocks --lua-version 5.4 --tree "$work/rocks" path)" &&
+    lua5.4 "$src/examples/seed.lua") | seed_ok || fail "seed.lua from the luarocks tree"
+  echo "luarocks make --tree: seed.lua ran from the rock"
+fi
+if command -v gem >/dev/null; then
+  (mkdir -p "$work/gem" && cd "$src" && gem build rill.gemspec -o "$work/gem/rill.gem" && cd "$work/gem" &&
+    gem install --local --no-document --install-dir "$work/gems" ./rill.gem) \
+    >"$work/gem.log" 2>&1 || { tail -n 30 "$work/gem.log"; fail "gem build/install"; }
+  (cd "$work" && GEM_PATH="$work/gems" ruby "$src/examples/seed.rb") | seed_ok \
+    || fail "seed.rb from the installed gem"
+  echo "gem build + gem install --install-dir: seed.rb ran from the gem"
+fi
 echo "install test passed"
