@@ -56,6 +56,37 @@ class KeyboardInterruptInATask(unittest.TestCase):
         self.assertEqual(err, "")
 
 
+class Handles(unittest.TestCase):
+    def test_callback_cancelling_its_own_handle_keeps_its_arguments(self):
+        async def main():
+            loop = aio.get_running_loop()
+            seen = []
+            fut = loop.create_future()
+
+            def cb(x, y):
+                handle.cancel()
+                seen.append((x, y))  # its arguments, after the cancel
+                fut.set_result(None)
+
+            handle = loop.call_soon(cb, "arg", [1, 2])
+            later_fut = loop.create_future()
+
+            def later_cb(x):
+                later.cancel()
+                seen.append(x)
+                later_fut.set_result(None)
+
+            later = loop.call_later(0.001, later_cb, {"k": "v"})
+            await fut
+            await later_fut
+            return seen, handle.cancelled(), later.cancelled()
+
+        seen, c1, c2 = run(main())
+        self.assertEqual(seen, [("arg", [1, 2]), {"k": "v"}])
+        self.assertTrue(c1)
+        self.assertTrue(c2)
+
+
 class MinusInfinityTimeouts(unittest.TestCase):
     def test_wait_for_with_minus_inf_times_out_at_once(self):
         async def main():
