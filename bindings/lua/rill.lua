@@ -62,7 +62,9 @@ local function raise(code, msg)
 end
 
 local function argerror(fname, n, what, v)
-  error(("bad argument #%d to 'rill.%s' (%s expected, got %s)"):format(n, fname, what, type(v)), 3)
+  -- A NaN is a number: say what is wrong with it, not "got number".
+  local got = v ~= v and "NaN" or type(v)
+  error(("bad argument #%d to 'rill.%s' (%s expected, got %s)"):format(n, fname, what, got), 3)
 end
 
 -- ---------------------------------------------------------------------

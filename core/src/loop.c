@@ -391,12 +391,18 @@ int rill_loop_run_until(rill_loop *loop, rill_future *future) {
     rill_future_release(future);
     return rc;
   }
+  int oom = 0;
   while (!loop->stopping && future->state == RILL_PENDING) {
     iterate(loop, INFINITY);
-    if ((rc = ev_oom_stop())) break;
+    /* Taken every iteration; it ends the run only if the future is not
+     * done (then its outcome is the answer). */
+    if (rill__ev_oom_take() && future->state == RILL_PENDING) {
+      oom = 1;
+      break;
+    }
   }
   leave(loop);
-  if (rc) ; /* RILL_ENOMEM from libev */
+  if (oom) rc = rill__fail(RILL_ENOMEM, "out of memory inside libev");
   else if (future->state == RILL_PENDING) rc = rill__fail(RILL_ESTATE, "the loop stopped before the future was done");
   else rc = rill__future_outcome(future);
   rill_future_release(future);

@@ -165,6 +165,11 @@ static void finish_done_task(rill_task *t) {
 void rill__task_run_step(rill_task *t) {
   rill_loop *loop = t->fut.loop;
   if (t->awaiting) {
+    /* Woken by the awaited future but about to be told of a cancel: the
+     * failure counts as read by this task, as asyncio's wake-up reads the
+     * result before it throws CancelledError in (no "never retrieved"). */
+    if ((t->must_cancel || t->deliver_cancel) && t->awaiting->state == RILL_FAILED)
+      rill__future_mark_retrieved(t->awaiting);
     rill_future_release(t->awaiting);
     t->awaiting = NULL;
   }

@@ -454,3 +454,89 @@ TEST(Oom, LibevFailureInsideAnIterationIsEnomemAndTheLoopGoesOn) {
 }
 
 }  // namespace
+
+namespace {
+
+// For N = 1.. until the run no longer reaches N: body(loop) with the Nth
+// allocation failing; check(loop) after; no leak.
+void SweepSmall(const char *name, const std::function<void(rill_loop *)> &setup,
+                const std::function<void(rill_loop *, long)> &check) {
+  long n = 1;
+  for (; n < 200; n++) {
+    long base = rill__fault_live();
+    rill_loop *l = rill_loop_new();
+    ASSERT_NE(l, nullptr);
+    rill_loop_set_exception_handler(l, QuietHandler, nullptr, nullptr);
+    rill__fault_arm(n);
+    setup(l);
+    long injected = rill__fault_failed();
+    rill__fault_arm(0);
+    check(l, n);
+    rill_loop_free(l);
+    EXPECT_EQ(rill__fault_live(), base) << name << " N=" << n;
+    if (!injected || ::testing::Test::HasFailure()) break;
+  }
+  std::printf("[ oom      ] %s: %ld allocation points\n", name, n - 1);
+}
+
+TEST(Oom, StepTaskThatNeitherWaitsNorCompletesEndsEvenWithoutMemoryForItsMessage) {
+  rill_task *t = nullptr;
+  SweepSmall(
+      "estate message",
+      [&](rill_loop *l) {
+        t = rill_task_new(l, [](rill_task *, void *) {}, nullptr, nullptr);
+        if (t) rill_loop_run(l);
+      },
+      [&](rill_loop *, long n) {
+        if (!t) return;
+        EXPECT_EQ(rill_future_state(rill_task_future(t)), RILL_FAILED) << "N=" << n;
+        EXPECT_EQ(rill_future_error(rill_task_future(t)), RILL_ESTATE) << "N=" << n;
+        rill_task_release(t);
+      });
+}
+
+TEST(Oom, CoroutineReturningAnApplicationCodeEndsWithItEvenWithoutMemoryForItsMessage) {
+  rill_task *t = nullptr;
+  SweepSmall(
+      "coroutine -1000",
+      [&](rill_loop *l) {
+        t = rill_spawn(l, [](void *) { return -1000; }, nullptr);
+        if (t) rill_loop_run(l);
+      },
+      [&](rill_loop *, long n) {
+        if (!t) return;
+        EXPECT_EQ(rill_future_state(rill_task_future(t)), RILL_FAILED) << "N=" << n;
+        int code = rill_future_error(rill_task_future(t));
+        EXPECT_TRUE(code == -1000 || code == RILL_ENOMEM) << "N=" << n << " code " << code;
+        rill_task_release(t);
+      });
+}
+
+TEST(Oom, WaitForWhoseTimerCannotBeAllocatedFailsWithEnomemAndLeavesTheInnerAlone) {
+  rill_future *inner = nullptr, *w = nullptr;
+  SweepSmall(
+      "wait_for",
+      [&](rill_loop *l) {
+        inner = rill_future_new(l);
+        if (!inner) return;
+        w = rill_wait_for(l, inner, 0.001);
+        if (!w) {
+          EXPECT_EQ(rill_last_error(), RILL_ENOMEM);
+        }
+      },
+      [&](rill_loop *l, long n) {
+        if (!inner) return;
+        if (w) {  // it completes: timed out (or ENOMEM inside the run)
+          int rc = rill_loop_run_until(l, w);
+          if (rc == RILL_ENOMEM && !rill_future_done(w)) rc = rill_loop_run_until(l, w);
+          EXPECT_NE(rill_future_state(w), RILL_PENDING) << "N=" << n;
+          rill_future_release(w);
+        } else {  // state unchanged: inner is still pending and completes normally
+          EXPECT_EQ(rill_future_state(inner), RILL_PENDING) << "N=" << n;
+          EXPECT_EQ(rill_future_set_none(inner), RILL_OK) << "N=" << n;
+        }
+        rill_future_release(inner);
+      });
+}
+
+}  // namespace

@@ -483,3 +483,36 @@ TEST(ReliabilityDeath, StackOverflowInDebugModeIsReportedAtTheSwitch) {
 }
 
 }  // namespace
+
+namespace {
+
+class ReliabilityRetrieve : public RillTest {};
+
+// Python's spurious "failure was never retrieved" after a KeyboardInterrupt
+// in a child: the awaiting task is cancelled after the child it awaits
+// failed; its wake-up counts as reading the failure (asyncio's __wakeup
+// calls future.result() before throwing CancelledError in).
+TEST_F(ReliabilityRetrieve, AwaiterCancelledAfterItsAwaitedTaskFailedRetrievesTheFailure) {
+  rill_task *child = NewTask([](rill_task *self) {
+    rill_future_fail(rill_task_future(self), -1000, "boom", nullptr, nullptr, nullptr);
+  });
+  int steps = 0, cancel_seen = -1;
+  rill_task *parent = NewTask([&](rill_task *self) {
+    if (steps++ == 0) {
+      ASSERT_EQ(rill_task_wait(self, rill_task_future(child)), RILL_OK);
+      return;
+    }
+    cancel_seen = rill_task_cancel_requested(self);
+    rill_future_fail(rill_task_future(self), RILL_ECANCELLED, nullptr, nullptr, nullptr, nullptr);
+  });
+  rill_task_release(child);  // only the parent reads it
+  ASSERT_EQ(rill_loop_run_once(loop, 0), 2);  // both step; child fails, parent's wake queued
+  EXPECT_EQ(rill_task_cancel(parent, nullptr), 1);  // child done: the cancel waits for the step
+  Run();
+  EXPECT_EQ(cancel_seen, 1);
+  EXPECT_EQ(rill_future_state(rill_task_future(parent)), RILL_CANCELLED);
+  rill_task_release(parent);
+  // TearDown: no "never retrieved" report.
+}
+
+}  // namespace
