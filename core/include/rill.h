@@ -518,6 +518,57 @@ RILL_API size_t rill_group_count(rill_group *group);
 RILL_API rill_task *rill_group_child(rill_group *group, size_t index);
 RILL_API void rill_group_release(rill_group *group);
 
+/* ------------------------------------------------------------------ */
+/* 1.1: the thread pool (to_thread / run_in_executor)                   */
+/* ------------------------------------------------------------------ */
+
+/* Where a work function writes its outcome (opaque; valid during the
+ * call only). */
+typedef struct rill_work rill_work;
+/* Runs on a pool thread: must not touch the loop or its objects; gives its
+ * outcome with the rill_work_* setters (none set = RILL_NONE). */
+typedef void (*rill_work_fn)(rill_work *work, void *arg);
+
+/* Runs fn(work, arg) on the loop's thread pool and returns a future (a
+ * reference) that gets the outcome fn wrote. Cancelling the future before
+ * fn started means fn never runs; after it started, fn runs to its end
+ * (rill_work_cancelled tells it) and its outcome is dropped. free_arg(arg)
+ * runs on the loop's thread once fn ran or never will (also at loop
+ * close). NULL on bad input, RILL_ECLOSED, RILL_ENOMEM, RILL_ESYS (then
+ * free_arg is not called). */
+RILL_API rill_future *rill_run_in_thread(rill_loop *loop, rill_work_fn fn, void *arg,
+                                         rill_free_fn free_arg);
+/* From the work function: its outcome, as the rill_future_set_* and
+ * rill_future_fail setters (bytes and the message are copied; a pointer
+ * or payload is freed with its free function if nobody reads it). One
+ * outcome per job: RILL_ESTATE if already set (then the caller keeps p;
+ * rill_work_fail frees its payload on any failure). RILL_EINVAL on NULL. */
+RILL_API int rill_work_set_none(rill_work *work);
+RILL_API int rill_work_set_bool(rill_work *work, int value);
+RILL_API int rill_work_set_int(rill_work *work, int64_t value);
+RILL_API int rill_work_set_double(rill_work *work, double value);
+RILL_API int rill_work_set_bytes(rill_work *work, const void *data, size_t len);
+RILL_API int rill_work_set_pointer(rill_work *work, void *p, rill_free_fn free_p,
+                                   const void *tag);
+RILL_API int rill_work_fail(rill_work *work, int code, const char *message, void *payload,
+                            rill_free_fn free_payload, const void *tag);
+/* From the work function: 1 if its future was cancelled (the outcome will
+ * be dropped; a long job may stop early), 0 if not, RILL_EINVAL. */
+RILL_API int rill_work_cancelled(const rill_work *work);
+/* The most threads the loop's pool runs at once (1..1024; default
+ * min(32, cores + 4)). Threads start lazily, one per job that finds none
+ * idle; lowering the size does not stop threads already started. */
+RILL_API int rill_loop_set_thread_pool_size(rill_loop *loop, int max_threads);
+/* loop's jobs go to with's pool from now on (each loop has its own pool by
+ * default). Both loops must be open and owned by the calling thread when
+ * it is called; RILL_ESTATE if loop has jobs in flight. The pool's threads
+ * are joined when the last loop sharing it closes. */
+RILL_API int rill_loop_share_thread_pool(rill_loop *loop, rill_loop *with);
+/* (rill_loop_shutdown, 1.1: after the tasks, it also runs the loop until
+ * every thread job has completed and joins the pool's threads, as
+ * asyncio's shutdown_default_executor; rill_loop_close drops jobs not yet
+ * started and waits for running ones.) */
+
 #ifdef __cplusplus
 }
 #endif

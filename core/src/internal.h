@@ -114,6 +114,9 @@ struct rill_loop {
   rill__stack_pool *stacks;
   size_t stack_size;
   rill__arena *arena;
+
+  /* 1.1: I/O, threads, signals, processes */
+  struct rill__executor *executor; /* pool.c: this loop's side of its thread pool */
 };
 
 /* initial-exec: no __tls_get_addr call on the hot path (8 bytes of static
@@ -246,5 +249,13 @@ RILL__HIDDEN void rill__task_run_step(rill_task *t);
 /* ---- groups of children (gather.c) shared by gather and wait ---- */
 RILL__HIDDEN size_t rill__multi_count(rill_future *f);
 RILL__HIDDEN rill_future *rill__multi_child(rill_future *f, size_t i);
+
+/* ---- 1.1: the thread pool (pool.c) ---- */
+typedef struct rill__executor rill__executor;
+/* rill_loop_shutdown: runs the loop until every thread job completed, then
+ * joins the pool's threads. rill_loop_close: drops queued jobs, waits for
+ * running ones, frees the loop's side of the pool. */
+RILL__HIDDEN int rill__pool_shutdown(rill_loop *loop);
+RILL__HIDDEN void rill__pool_close(rill_loop *loop);
 
 #endif

@@ -160,6 +160,7 @@ int rill_loop_close(rill_loop *loop) {
   if (loop->closed) return rill__fail(RILL_ECLOSED, "the loop is already closed");
   if (loop->running) return rill__fail(RILL_EBUSY, "cannot close a running loop");
   rill__loop_retain(loop); /* keep the shell while objects die */
+  rill__pool_close(loop);  /* 1.1: no thread job runs for a closed loop */
 
   /* Drop the ready batch first: it may hold a pending task's wake node,
    * and destroying the task below can free it. */

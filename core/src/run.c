@@ -9,7 +9,7 @@ int rill_loop_shutdown(rill_loop *loop) {
   if (rc) return rc;
   if (loop->running) return rill__fail(RILL_EBUSY, "cannot shut down a running loop");
   int n = loop->task_count;
-  if (n <= 0) return RILL_OK;
+  if (n <= 0) return rill__pool_shutdown(loop);
   rill_future **futs = malloc((size_t)n * sizeof *futs);
   if (!futs) return rill__fail(RILL_ENOMEM, "out of memory shutting down");
   int i = 0;
@@ -31,7 +31,8 @@ int rill_loop_shutdown(rill_loop *loop) {
   free(futs);
   /* One round, as asyncio.run: tasks started by the clean-up are left to
    * loop close, which reports and destroys them. */
-  return all ? RILL_OK : rill_last_error();
+  if (!all) return rill_last_error();
+  return rill__pool_shutdown(loop); /* 1.1: shutdown_default_executor */
 }
 
 int rill_run(rill_coro_fn fn, void *arg) {
