@@ -82,7 +82,12 @@ RILL_API const char *rill_version_string(void);
   XX(EEXCEPTION, -9, "a task raised a language exception (see the payload)") \
   XX(EINTR, -10, "interrupted by a signal")                                  \
   XX(ESYS, -11, "a system call failed")                                      \
-  XX(EGROUP, -12, "one or more tasks of a group failed")
+  XX(EGROUP, -12, "one or more tasks of a group failed")                     \
+  /* 1.1, io-sys: -40.. (DNS, signals, processes) */                        \
+  XX(ENOHOST, -40, "no such host")                                          \
+  XX(EDNS, -41, "name resolution failed")                                   \
+  XX(ESIGBUSY, -42, "the signal is already watched by another loop")        \
+  XX(ESPAWN, -43, "the process could not be started")
 
 enum rill_status {
   RILL_OK = 0,
@@ -568,6 +573,38 @@ RILL_API int rill_loop_share_thread_pool(rill_loop *loop, rill_loop *with);
  * every thread job has completed and joins the pool's threads, as
  * asyncio's shutdown_default_executor; rill_loop_close drops jobs not yet
  * started and waits for running ones.) */
+
+/* ------------------------------------------------------------------ */
+/* 1.1: DNS (getaddrinfo / getnameinfo on the thread pool)              */
+/* ------------------------------------------------------------------ */
+
+struct addrinfo;
+struct sockaddr;
+
+/* Resolves host and/or service (as getaddrinfo(3); hints may be NULL and
+ * may set only ai_flags/family/socktype/protocol) on the loop's thread
+ * pool. Returns a future (a reference) whose value is the addrinfo list,
+ * read with rill_future_addrinfo and freed (freeaddrinfo) with the future.
+ * It fails with RILL_ENOHOST (the name does not exist), RILL_EDNS (the
+ * resolution failed: no server, unknown service, ...; the message says
+ * which, naming host and service) or RILL_ENOMEM. Cancelling it drops the
+ * result. NULL on bad input (both NULL), RILL_ECLOSED, RILL_ENOMEM. */
+RILL_API rill_future *rill_getaddrinfo(rill_loop *loop, const char *host, const char *service,
+                                       const struct addrinfo *hints);
+/* The addrinfo list of a DONE rill_getaddrinfo future (borrowed, valid
+ * while the future is); NULL if the future is not such a result. */
+RILL_API const struct addrinfo *rill_future_addrinfo(const rill_future *future);
+/* getnameinfo(3) of addr (copied; addrlen bytes, at most a
+ * sockaddr_storage) with NI_* flags, on the pool. Returns a future (a
+ * reference) read with rill_future_nameinfo; failures as rill_getaddrinfo.
+ * NULL on bad input, RILL_ECLOSED, RILL_ENOMEM. */
+RILL_API rill_future *rill_getnameinfo(rill_loop *loop, const struct sockaddr *addr,
+                                       size_t addrlen, int flags);
+/* Host and service names of a DONE rill_getnameinfo future (borrowed,
+ * valid while the future is; either out pointer may be NULL). 0,
+ * RILL_ESTATE if not DONE, RILL_ETYPE if not such a result, RILL_EINVAL. */
+RILL_API int rill_future_nameinfo(const rill_future *future, const char **host,
+                                  const char **service);
 
 #ifdef __cplusplus
 }
