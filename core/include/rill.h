@@ -606,6 +606,49 @@ RILL_API rill_future *rill_getnameinfo(rill_loop *loop, const struct sockaddr *a
 RILL_API int rill_future_nameinfo(const rill_future *future, const char **host,
                                   const char **service);
 
+/* ------------------------------------------------------------------ */
+/* 1.1: signals                                                         */
+/* ------------------------------------------------------------------ */
+
+typedef struct rill_signal rill_signal;
+typedef void (*rill_signal_fn)(rill_signal *sig, int signum, void *arg);
+
+/* Calls fn(sig, signum, arg) on the loop's thread, in the iteration after
+ * signum arrives (deliveries before it runs are coalesced into one call),
+ * until rill_signal_stop. A signal is watched by one loop at a time
+ * (RILL_ESIGBUSY if another loop watches it); a loop may have several
+ * watchers of one signal. The first watcher installs rill's handler, the
+ * last one stopped restores the previous disposition. An active watcher
+ * does not keep rill_loop_run going. Returns a reference
+ * (rill_signal_release; releasing does not stop it); NULL on bad input
+ * (SIGKILL, SIGSTOP, out of range), RILL_ECLOSED, RILL_ENOMEM, RILL_ESYS. */
+RILL_API rill_signal *rill_signal_start(rill_loop *loop, int signum, rill_signal_fn fn,
+                                        void *arg, rill_free_fn free_arg);
+/* Stops the watcher (free_arg runs now); a no-op if stopped already. Loop
+ * close stops every watcher. 0 or RILL_EINVAL. */
+RILL_API int rill_signal_stop(rill_signal *sig);
+/* 1 while the watcher is started, 0 once stopped, RILL_EINVAL. */
+RILL_API int rill_signal_active(const rill_signal *sig);
+RILL_API void rill_signal_release(rill_signal *sig);
+
+/* asyncio.run's Ctrl+C, once for every language's run: while armed, the
+ * first SIGINT cancels task (message "interrupted by SIGINT") within one
+ * wake-up of the loop, waiting or busy; a second SIGINT ends the process
+ * at once by SIGINT's default action. Arming installs rill's SIGINT
+ * handler whatever the current one is (callers check that first, as
+ * asyncio does); task == NULL disarms, restores the previous disposition
+ * and returns how many SIGINTs came while armed (0 = none). Arming again
+ * replaces the task. 0 (armed), RILL_ESIGBUSY (another loop watches
+ * SIGINT), RILL_EINVAL, RILL_ECLOSED. rill_run arms it for its main
+ * task when SIGINT has its default disposition, and returns RILL_EINTR
+ * when SIGINT cancelled main and main ended cancelled. */
+RILL_API int rill_loop_cancel_on_sigint(rill_loop *loop, rill_task *task);
+/* Wakes the loop: a wait in progress (rill_loop_run_once, or the poll of
+ * run/run_until) ends and the poll hook's RILL_POLL_AFTER runs, so a
+ * binding can check its language's pending signals. Async-signal-safe and
+ * callable from any thread while the loop is alive; NULL is a no-op. */
+RILL_API void rill_loop_interrupt(rill_loop *loop);
+
 #ifdef __cplusplus
 }
 #endif

@@ -117,6 +117,9 @@ struct rill_loop {
 
   /* 1.1: I/O, threads, signals, processes */
   struct rill__executor *executor; /* pool.c: this loop's side of its thread pool */
+  struct rill__signals *signals;   /* signal.c: watchers, the SIGINT-cancelled task */
+  _Atomic uint64_t sig_pending;    /* signal.c: bit signum-1 set by the handler */
+  atomic_int intr_pending;         /* signal.c: a signal or rill_loop_interrupt came */
 };
 
 /* initial-exec: no __tls_get_addr call on the hot path (8 bytes of static
@@ -257,5 +260,13 @@ typedef struct rill__executor rill__executor;
  * running ones, frees the loop's side of the pool. */
 RILL__HIDDEN int rill__pool_shutdown(rill_loop *loop);
 RILL__HIDDEN void rill__pool_close(rill_loop *loop);
+
+/* ---- 1.1: signals (signal.c) ---- */
+/* Loop thread, when intr_pending is set (drain of the thread-safe queue):
+ * schedules the callbacks of the signals that came, cancels the task armed
+ * with rill_loop_cancel_on_sigint on SIGINT. */
+RILL__HIDDEN void rill__signal_dispatch(rill_loop *loop);
+/* Loop close: stops every watcher, disarms the SIGINT cancel. */
+RILL__HIDDEN void rill__signal_close(rill_loop *loop);
 
 #endif

@@ -161,6 +161,7 @@ int rill_loop_close(rill_loop *loop) {
   if (loop->running) return rill__fail(RILL_EBUSY, "cannot close a running loop");
   rill__loop_retain(loop); /* keep the shell while objects die */
   rill__pool_close(loop);  /* 1.1: no thread job runs for a closed loop */
+  rill__signal_close(loop); /* 1.1: signal handlers restored */
 
   /* Drop the ready batch first: it may hold a pending task's wake node,
    * and destroying the task below can free it. */
@@ -248,6 +249,8 @@ static void drain_threadsafe(rill_loop *loop) {
   atomic_store_explicit(&loop->ts_pending, 0, memory_order_relaxed);
   pthread_mutex_unlock(&loop->ts_lock);
   for (; it; it = it->next) rill__schedule(loop, &it->node);
+  /* 1.1: a signal or rill_loop_interrupt raised ts_pending too. */
+  if (atomic_load_explicit(&loop->intr_pending, memory_order_acquire)) rill__signal_dispatch(loop);
 }
 
 static int has_work(const rill_loop *loop) {
