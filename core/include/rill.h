@@ -649,6 +649,59 @@ RILL_API int rill_loop_cancel_on_sigint(rill_loop *loop, rill_task *task);
  * callable from any thread while the loop is alive; NULL is a no-op. */
 RILL_API void rill_loop_interrupt(rill_loop *loop);
 
+/* ------------------------------------------------------------------ */
+/* 1.1: processes                                                       */
+/* ------------------------------------------------------------------ */
+
+typedef struct rill_process rill_process;
+/* What a child's stdin/stdout/stderr is (rill_process_spawn's stdio). */
+enum rill_stdio_mode {
+  RILL_STDIO_INHERIT = 0, /* the parent's */
+  RILL_STDIO_PIPE = 1,    /* a pipe; the parent's end: rill_process_fd */
+  RILL_STDIO_DEVNULL = 2, /* /dev/null */
+  RILL_STDIO_STDOUT = 3   /* stderr only: where stdout goes */
+};
+
+/* Starts argv[0] (searched in PATH when it has no '/') with argv, the
+ * environment envp (NULL: the parent's), in cwd (NULL: the parent's), with
+ * stdio[0..2] (NULL: all inherited). The child starts with no signal
+ * blocked and every signal at its default action; it inherits no fd rill
+ * made. Pipe ends of the parent are non-blocking and close-on-exec. It is
+ * reaped by pid (a pidfd where the kernel has one), on any loop, never
+ * with waitpid(-1); a running child counts as loop work for rill_loop_run.
+ * Loop close kills (SIGKILL) and reaps children still running. Returns a
+ * reference (rill_process_release); NULL on bad input (no argv[0], a bad
+ * mode), RILL_ECLOSED, RILL_ESPAWN (the program could not start: the
+ * message names it and the errno text), RILL_ESYS, RILL_ENOMEM. */
+RILL_API rill_process *rill_process_spawn(rill_loop *loop, const char *const argv[],
+                                          const char *const envp[], const char *cwd,
+                                          const int stdio[3]);
+/* The child's pid, or RILL_EINVAL. */
+RILL_API int rill_process_pid(const rill_process *process);
+/* The parent's end of pipe which (0 stdin, 1 stdout, 2 stderr), owned by
+ * the process object (closed when it is freed): borrowed. RILL_ESTATE if
+ * that stdio is not a pipe or was taken, RILL_EINVAL. */
+RILL_API int rill_process_fd(const rill_process *process, int which);
+/* The same fd, now the caller's to close (e.g. to wrap it in a stream). */
+RILL_API int rill_process_take_fd(rill_process *process, int which);
+/* A future (a reference) DONE with the exit status as an INT: the exit
+ * code, or -N if signal N ended the child (asyncio's returncode).
+ * Cancelling it cancels only this wait, never the process or other
+ * waits. NULL on bad input. */
+RILL_API rill_future *rill_process_wait(rill_process *process);
+/* The exit status (as above) once the child was reaped: 0 and *out,
+ * RILL_ESTATE while it runs, RILL_EINVAL. */
+RILL_API int rill_process_returncode(const rill_process *process, int *out);
+/* Sends signum (0 only checks) to the child (through its pidfd where there
+ * is one: never to a recycled pid). 0, RILL_ESTATE once it was reaped,
+ * RILL_EINVAL, RILL_ESYS. */
+RILL_API int rill_process_send_signal(rill_process *process, int signum);
+/* rill_process_send_signal(process, SIGKILL). */
+RILL_API int rill_process_kill(rill_process *process);
+/* Drops the caller's reference; a running child stays watched (and is
+ * reaped) by its loop. */
+RILL_API void rill_process_release(rill_process *process);
+
 #ifdef __cplusplus
 }
 #endif

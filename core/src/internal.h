@@ -120,6 +120,7 @@ struct rill_loop {
   struct rill__signals *signals;   /* signal.c: watchers, the SIGINT-cancelled task */
   _Atomic uint64_t sig_pending;    /* signal.c: bit signum-1 set by the handler */
   atomic_int intr_pending;         /* signal.c: a signal or rill_loop_interrupt came */
+  rill_process *processes;         /* process.c: children not yet reaped */
 };
 
 /* initial-exec: no __tls_get_addr call on the hot path (8 bytes of static
@@ -268,5 +269,9 @@ RILL__HIDDEN void rill__pool_close(rill_loop *loop);
 RILL__HIDDEN void rill__signal_dispatch(rill_loop *loop);
 /* Loop close: stops every watcher, disarms the SIGINT cancel. */
 RILL__HIDDEN void rill__signal_close(rill_loop *loop);
+
+/* ---- 1.1: processes (process.c) ---- */
+/* Loop close: kills (SIGKILL) and reaps every child still running. */
+RILL__HIDDEN void rill__process_close(rill_loop *loop);
 
 #endif

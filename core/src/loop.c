@@ -162,6 +162,7 @@ int rill_loop_close(rill_loop *loop) {
   rill__loop_retain(loop); /* keep the shell while objects die */
   rill__pool_close(loop);  /* 1.1: no thread job runs for a closed loop */
   rill__signal_close(loop); /* 1.1: signal handlers restored */
+  rill__process_close(loop); /* 1.1: children killed and reaped: no zombie */
 
   /* Drop the ready batch first: it may hold a pending task's wake node,
    * and destroying the task below can free it. */
