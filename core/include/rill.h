@@ -702,6 +702,25 @@ RILL_API int rill_process_kill(rill_process *process);
  * reaped) by its loop. */
 RILL_API void rill_process_release(rill_process *process);
 
+/* ------------------------------------------------------------------ */
+/* 1.1: embedding in a host's poll set                                  */
+/* ------------------------------------------------------------------ */
+
+/* The loop's pollable backend fd (libev's epoll/kqueue fd; borrowed: the
+ * loop closes it). It is readable when the loop has I/O, a thread-safe
+ * call, a signal or an interrupt to handle; a host adds it to its own poll
+ * set, waits at most rill_loop_backend_timeout(), then calls
+ * rill_loop_run_once(loop, 0). From this call on every iteration also
+ * collects pending events without blocking. RILL_ESYS if the backend has
+ * no fd, RILL_EINVAL, RILL_ECLOSED. */
+RILL_API int rill_loop_backend_fd(rill_loop *loop);
+/* How long the host may wait on the backend fd before calling
+ * rill_loop_run_once: 0 when work is ready, the time to the next timer,
+ * RILL_FOREVER when only I/O can wake the loop. Call it right before
+ * each wait: it also hands libev's pending fd changes to the kernel (and
+ * collects events already there). NaN on bad input. */
+RILL_API double rill_loop_backend_timeout(rill_loop *loop);
+
 #ifdef __cplusplus
 }
 #endif

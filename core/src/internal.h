@@ -121,6 +121,9 @@ struct rill_loop {
   _Atomic uint64_t sig_pending;    /* signal.c: bit signum-1 set by the handler */
   atomic_int intr_pending;         /* signal.c: a signal or rill_loop_interrupt came */
   rill_process *processes;         /* process.c: children not yet reaped */
+  int backend_exposed;             /* embed.c: a host polls the backend fd itself */
+  atomic_int wake_fd;              /* embed.c: eventfd every wake-up writes once exposed */
+  ev_io wake_io;
 };
 
 /* initial-exec: no __tls_get_addr call on the hot path (8 bytes of static
@@ -273,5 +276,14 @@ RILL__HIDDEN void rill__signal_close(rill_loop *loop);
 /* ---- 1.1: processes (process.c) ---- */
 /* Loop close: kills (SIGKILL) and reaps every child still running. */
 RILL__HIDDEN void rill__process_close(rill_loop *loop);
+/* The longest a host may wait before the children need a look (the
+ * waitpid poll without pidfd), or +inf. */
+RILL__HIDDEN double rill__process_timeout(rill_loop *loop);
+
+/* ---- 1.1: embedding (embed.c) ---- */
+/* Wakes the loop from any thread or a signal handler: ev_async_send, plus
+ * the eventfd a host polling the backend fd hears. */
+RILL__HIDDEN void rill__loop_wake(rill_loop *loop);
+RILL__HIDDEN void rill__embed_close(rill_loop *loop);
 
 #endif

@@ -306,3 +306,9 @@ void rill__process_close(rill_loop *loop) {
     try_reap(p, 1);
   }
 }
+
+double rill__process_timeout(rill_loop *loop) {
+  for (rill_process *p = loop->processes; p; p = p->next)
+    if (p->pidfd < 0) return 0.02; /* the waitpid poll of the fallback */
+  return 1e300 * 1e300;
+}

@@ -52,7 +52,7 @@ static void post(rill_loop *loop, uint64_t bits) {
   if (bits) atomic_fetch_or_explicit(&loop->sig_pending, bits, memory_order_release);
   atomic_store_explicit(&loop->intr_pending, 1, memory_order_release);
   atomic_store_explicit(&loop->ts_pending, 1, memory_order_release);
-  ev_async_send(loop->ev, &loop->async);
+  rill__loop_wake(loop);
 }
 
 static void on_signal(int signum) {
