@@ -159,6 +159,7 @@ TEST_F(Signal, BadInput) {
   EXPECT_FAILS_WITH(rill_loop_cancel_on_sigint(other, u), RILL_ESIGBUSY);
   EXPECT_EQ(rill_loop_cancel_on_sigint(loop, nullptr), 0);
   Run();
+  EXPECT_EQ(rill_loop_run(other), RILL_OK);
   rill_task_release(u);
   rill_loop_free(other);
   rill_task_release(t);
@@ -207,7 +208,7 @@ TEST_F(Sigint, RillRunCancelsAWaitingMainWithin50ms) {
   int rc = rill_run(MainSleepsLong, nullptr);
   th.join();
   EXPECT_EQ(rc, RILL_EINTR) << rill_err_name(rc);
-  EXPECT_LT(g_seen.load() - g_sent.load(), 0.05) << "main saw RILL_ECANCELLED at its await point";
+  EXPECT_LT(g_seen.load() - g_sent.load(), LateSlack() > 1 ? LateSlack() / 3 : 0.05) << "main saw RILL_ECANCELLED at its await point";
   EXPECT_GE(g_seen.load(), g_sent.load());
   EXPECT_EQ(CurrentHandler(SIGINT), SIG_DFL) << "restored after run";
 }
@@ -218,7 +219,7 @@ TEST_F(Sigint, RillRunCancelsABusyMainWithin50ms) {
   int rc = rill_run(MainSpins, nullptr);
   th.join();
   EXPECT_EQ(rc, RILL_EINTR);
-  EXPECT_LT(g_seen.load() - g_sent.load(), 0.05);
+  EXPECT_LT(g_seen.load() - g_sent.load(), LateSlack() > 1 ? LateSlack() / 3 : 0.05);
 }
 
 TEST_F(Sigint, AMainThatCatchesTheCancelEndsWithItsOwnCode) {
