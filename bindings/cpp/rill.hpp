@@ -11,6 +11,9 @@
 //   co_await rill::gather(a(), b())              std::tuple of the results
 //   co_await rill::wait_for(a(), 2s)             throws rill::timeout_error
 //   rill::run(main())                            asyncio.run; main's value
+//   co_await rill::to_thread(fn)                 fn() on the loop's thread pool
+//   rill::signal_watcher, co_await wait_signal   per-loop signal callbacks
+//   rill::process::spawn(argv), co_await p.wait() child processes
 //
 // Values travel as rill's native kinds so that other languages can read
 // them: void (none), bool, integers (int64), floating point (double),
@@ -36,6 +39,7 @@
 #define RILL_HPP
 
 #include <rill.h>
+#include <signal.h>
 
 #include <chrono>
 #include <coroutine>
@@ -43,6 +47,7 @@
 #include <cstdint>
 #include <exception>
 #include <mutex>
+#include <optional>
 #include <new>
 #include <stdexcept>
 #include <string>
@@ -904,17 +909,233 @@ template <class T> task<T> spawn(task<T> t) {
 
 // asyncio.run: a new loop, main as its main task, run until it is done;
 // then every task left is cancelled and run to its end, and the loop is
-// closed. Returns main's value or throws what main threw.
+// closed. Returns main's value or throws what main threw. While main runs,
+// SIGINT (if it has its default disposition) cancels main and a second one
+// ends the program (the core's rill_loop_cancel_on_sigint); when main then
+// ends cancelled, run throws rill::error with RILL_EINTR.
 template <class T> T run(task<T> main) {
   if (rill_loop_current()) throw error(RILL_EBUSY, "rill::run() cannot be called from a running loop");
   loop l;
   main.start(l.native());
   rill_task_set_name(main.native(), "main");
+  struct sigaction cur;
+  bool armed = sigaction(SIGINT, nullptr, &cur) == 0 && cur.sa_handler == SIG_DFL &&
+               !(cur.sa_flags & SA_SIGINFO) && rill_loop_cancel_on_sigint(l.native(), main.native()) == RILL_OK;
   int rc = rill_loop_run_until(l.native(), main.native_future());
+  bool interrupted = armed && rill_loop_cancel_on_sigint(l.native(), nullptr) > 0;
   rill_loop_shutdown(l.native()); // asyncio.run's epilogue, done by the core
   if (!main.done()) detail::throw_code(rc < 0 ? rc : RILL_ESTATE, "the loop stopped before main finished");
+  if (interrupted && main.cancelled()) throw error(RILL_EINTR, "main was cancelled by SIGINT");
   return main.result();
 }
+
+// ---------------------------------------------------------------------------
+// Threads, signals, processes (1.1)
+// ---------------------------------------------------------------------------
+
+namespace detail {
+// Stores a T as the outcome of a pool job (as value_traits does for futures).
+template <class T> int work_set(rill_work *w, T &&v) {
+  using U = std::remove_cvref_t<T>;
+  if constexpr (std::is_same_v<U, bool>) return rill_work_set_bool(w, v ? 1 : 0);
+  else if constexpr (is_int_v<U>) return rill_work_set_int(w, static_cast<int64_t>(v));
+  else if constexpr (std::is_floating_point_v<U>) return rill_work_set_double(w, static_cast<double>(v));
+  else if constexpr (std::is_same_v<U, std::string> || std::is_same_v<U, bytes>)
+    return rill_work_set_bytes(w, v.data(), v.size());
+  else if constexpr (std::is_same_v<U, none>) return rill_work_set_none(w);
+  else {
+    U *p = new U(std::forward<T>(v));
+    int rc = rill_work_set_pointer(w, p, &delete_value<U>, &value_tag<U>);
+    if (rc < 0) delete p;
+    return rc;
+  }
+}
+
+// Runs on a pool thread: the callable's value, or its exception as the
+// failure (the same object reaches the awaiting task).
+template <class R, class Fn> void thread_work(rill_work *w, void *arg) noexcept {
+  Fn &fn = *static_cast<Fn *>(arg);
+  try {
+    if constexpr (std::is_void_v<R>) {
+      fn();
+      rill_work_set_none(w);
+    } else {
+      work_set(w, fn());
+    }
+  } catch (...) {
+    std::exception_ptr e = std::current_exception();
+    int code = RILL_EEXCEPTION;
+    std::string message = "a C++ exception of unknown type";
+    try {
+      throw;
+    } catch (const error &x) {
+      code = x.code() < 0 ? x.code() : RILL_EEXCEPTION;
+      message = x.what();
+    } catch (const std::exception &x) {
+      message = x.what();
+    } catch (...) {
+    }
+    auto *payload = new (std::nothrow) std::exception_ptr(std::move(e));
+    if (payload)
+      rill_work_fail(w, code, message.c_str(), payload, &delete_exception_ptr, &exception_tag);
+    else
+      rill_work_fail(w, code, message.c_str(), nullptr, nullptr, nullptr);
+  }
+}
+
+template <class Fn> rill_future *submit_to_thread(rill_loop *l, Fn &&fn) {
+  using F = std::decay_t<Fn>;
+  using R = std::invoke_result_t<F &>;
+  auto *arg = new F(std::forward<Fn>(fn));
+  rill_future *f = rill_run_in_thread(l, &thread_work<R, F>, arg, &delete_value<F>);
+  if (!f) {
+    delete arg;
+    throw_last();
+  }
+  return f;
+}
+
+template <class Fn> using thread_result_t = std::invoke_result_t<std::decay_t<Fn> &>;
+} // namespace detail
+
+// asyncio.to_thread: co_await rill::to_thread(fn) runs fn() on the running
+// loop's thread pool and gives its value (or rethrows its exception, the
+// same object). fn must not touch the loop. Cancelling the awaiting task
+// before fn started means fn never runs; after, fn runs to its end and its
+// value is dropped. fn is destroyed on the loop's thread.
+template <class Fn>
+task<detail::thread_result_t<Fn>> to_thread(Fn fn) {
+  using R = detail::thread_result_t<Fn>;
+  rill_loop *l = rill_loop_current();
+  if (!l) throw error(RILL_ESTATE, "rill::to_thread() needs a running loop");
+  auto f = future<R>::adopt(detail::submit_to_thread(l, std::move(fn)));
+  if constexpr (std::is_void_v<R>) co_await f;
+  else co_return co_await f;
+}
+
+// A signal watcher on a loop (rill_signal_start): fn(signum) runs on the
+// loop's thread after each arrival (coalesced); stopped on destruction.
+class signal_watcher {
+ public:
+  signal_watcher() noexcept = default;
+  template <class F> signal_watcher(rill_loop *l, int signum, F &&fn) {
+    using Fn = std::decay_t<F>;
+    auto *arg = new Fn(std::forward<F>(fn));
+    s_ = rill_signal_start(l, signum, &on_signal<Fn>, arg, &detail::delete_value<Fn>);
+    if (!s_) {
+      delete arg;
+      detail::throw_last();
+    }
+  }
+  signal_watcher(signal_watcher &&o) noexcept : s_(std::exchange(o.s_, nullptr)) {}
+  signal_watcher &operator=(signal_watcher &&o) noexcept {
+    if (this != &o) {
+      reset();
+      s_ = std::exchange(o.s_, nullptr);
+    }
+    return *this;
+  }
+  ~signal_watcher() { reset(); }
+  void stop() noexcept { rill_signal_stop(s_); }
+  bool active() const noexcept { return s_ && rill_signal_active(s_) == 1; }
+
+ private:
+  template <class Fn> static void on_signal(rill_signal *, int signum, void *arg) noexcept {
+    try {
+      (*static_cast<Fn *>(arg))(signum);
+    } catch (const std::exception &e) {
+      rill_loop_report(rill_loop_current(), e.what(), nullptr);
+    } catch (...) {
+      rill_loop_report(rill_loop_current(), "a signal callback threw a C++ exception", nullptr);
+    }
+  }
+  void reset() noexcept {
+    if (!s_) return;
+    rill_signal_stop(s_);
+    rill_signal_release(s_);
+    s_ = nullptr;
+  }
+  rill_signal *s_ = nullptr;
+};
+
+// co_await rill::wait_signal(SIGTERM): resumes once signum arrives (on the
+// running loop); gives signum.
+inline task<int> wait_signal(int signum) {
+  rill_loop *l = rill_loop_current();
+  if (!l) throw error(RILL_ESTATE, "rill::wait_signal() needs a running loop");
+  future<int> got(l);
+  signal_watcher w(l, signum, [got](int s) mutable {
+    if (!got.done()) got.set_value(s);
+  });
+  co_return co_await got;
+}
+
+// How rill::process::spawn starts a child.
+struct process_options {
+  std::vector<std::string> env; // used when inherit_env is false
+  bool inherit_env = true;
+  std::string cwd; // empty: the parent's
+  int stdio[3] = {RILL_STDIO_INHERIT, RILL_STDIO_INHERIT, RILL_STDIO_INHERIT};
+};
+
+// A child process (rill_process_spawn). Dropping it neither kills nor
+// forgets the child: its loop reaps it (and kills it at loop close).
+class process {
+ public:
+  using options = process_options;
+
+  process() noexcept = default;
+  process(process &&o) noexcept : p_(std::exchange(o.p_, nullptr)) {}
+  process &operator=(process &&o) noexcept {
+    if (this != &o) {
+      rill_process_release(p_);
+      p_ = std::exchange(o.p_, nullptr);
+    }
+    return *this;
+  }
+  ~process() { rill_process_release(p_); }
+
+  // Starts argv on l (default: the running loop); throws rill::error
+  // (RILL_ESPAWN when the program could not start).
+  static process spawn(const std::vector<std::string> &argv, const process_options &o = {},
+                       rill_loop *l = rill_loop_current()) {
+    if (!l) throw error(RILL_ESTATE, "rill::process::spawn() needs a loop");
+    std::vector<const char *> av, ev;
+    for (auto &a : argv) av.push_back(a.c_str());
+    av.push_back(nullptr);
+    for (auto &e : o.env) ev.push_back(e.c_str());
+    ev.push_back(nullptr);
+    process p;
+    p.p_ = rill_process_spawn(l, av.data(), o.inherit_env ? nullptr : ev.data(),
+                              o.cwd.empty() ? nullptr : o.cwd.c_str(), o.stdio);
+    if (!p.p_) detail::throw_last();
+    return p;
+  }
+
+  rill_process *native() const noexcept { return p_; }
+  int pid() const { return detail::check(rill_process_pid(p_)); }
+  // The parent's end of pipe which (borrowed; the process closes it).
+  int fd(int which) const { return detail::check(rill_process_fd(p_, which)); }
+  // The same, now the caller's to close.
+  int take_fd(int which) { return detail::check(rill_process_take_fd(p_, which)); }
+  void send_signal(int signum) { detail::check(rill_process_send_signal(p_, signum)); }
+  void kill() { detail::check(rill_process_kill(p_)); }
+  // The exit status once reaped (exit code, or -N for signal N).
+  std::optional<int> returncode() const {
+    int rc = 0;
+    if (rill_process_returncode(p_, &rc) != RILL_OK) return std::nullopt;
+    return rc;
+  }
+  // co_await p.wait(): the exit status; cancelling it leaves the child be.
+  future<int> wait() const {
+    rill_future *f = rill_process_wait(p_);
+    if (!f) detail::throw_last();
+    return future<int>::adopt(f);
+  }
+
+ private:
+  rill_process *p_ = nullptr;
+};
 
 } // namespace rill
 
