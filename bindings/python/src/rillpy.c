@@ -187,7 +187,7 @@ struct PyTask {
   rill_task *task;
   PyObject *coro, *ctx, *pending_exc;
   PyTask *prev, *next;
-  unsigned char in_list, send_marker, ctx_untracked;
+  unsigned char in_list, send_marker, ctx_untracked, stepped;
 };
 
 typedef struct {
@@ -1003,6 +1003,14 @@ static void task_free_arg(void *arg) {
   PyTask *t = arg;
   task_unlink(t);
   Py_CLEAR(t->pending_exc);
+  if (!t->stepped && t->coro) { /* never started: close it, no "never awaited" warning */
+    PyObject *et, *ev, *etb;
+    PyErr_Fetch(&et, &ev, &etb);
+    PyObject *r = PyObject_CallMethod(t->coro, "close", NULL);
+    if (!r) PyErr_Clear();
+    Py_XDECREF(r);
+    PyErr_Restore(et, ev, etb);
+  }
   /* A pending task is owned by the loop and can never be garbage, so the
    * collector only sees it from now on (fewer objects to traverse). */
   if (t->ctx_untracked) {
@@ -1120,6 +1128,7 @@ static void task_step(rill_task *rt, void *arg) {
   PyTask *t = arg;
   PyObject *res = NULL;
   PySendResult sr;
+  t->stepped = 1;
   PyTask *outer = current_task;
   current_task = t;
   /* A loop driven by a host (an attached loop, rill._attach_loop): the
@@ -1240,7 +1249,10 @@ static PyObject *task_create(PyLoop *loop, PyObject *coro, PyObject *name, PyObj
       t->ctx_untracked = 1;
     }
   }
-  rill_task *rt = rill_task_new(loop->loop, task_step, t, task_free_arg);
+  /* Cancelled before its first step, the core ends it without a step
+   * (asyncio: the coroutine never runs); task_free_arg closes it. */
+  rill_task *rt = rill_task_new_v2(loop->loop, task_step, t, task_free_arg,
+                                   RILL_TASK_SKIP_CANCELLED_START);
   if (!rt) {
     Py_DECREF(t);
     return raise_last();
@@ -1990,41 +2002,48 @@ static PyObject *group_add(PyGroup *self, PyObject *task) {
   Py_RETURN_NONE;
 }
 
-static PyObject *group_join(PyGroup *self, PyObject *rc) {
+/* exit(body_rc) -> the future to await once (rill_group_exit). */
+static PyObject *group_exit(PyGroup *self, PyObject *rc) {
   long r = PyLong_AsLong(rc);
   if (r == -1 && PyErr_Occurred()) return NULL;
-  rill_future *j = rill_group_join(self->g, (int)r);
-  if (!j) return raise_last();
-  return (PyObject *)future_wrap(self->loop, rill_future_retain(j), FK_PLAIN);
+  rill_future *f = rill_group_exit(self->g, (int)r);
+  if (!f) return raise_last();
+  return (PyObject *)future_wrap(self->loop, rill_future_retain(f), FK_PLAIN);
 }
 
-static PyObject *group_finish(PyGroup *self, PyObject *rc) {
-  long r = PyLong_AsLong(rc);
-  if (r == -1 && PyErr_Occurred()) return NULL;
-  return PyLong_FromLong(rill_group_finish(self->g, (int)r));
-}
-
-static PyObject *group_errors(PyGroup *self, PyObject *unused) {
-  (void)unused;
-  size_t n = rill_group_error_count(self->g);
+/* result(await_rc, body_exc) -> (rc, errors): the core's outcome and its
+ * ordered error list, the body's own entry being body_exc. */
+static PyObject *group_result(PyGroup *self, PyObject *args) {
+  int await_rc;
+  PyObject *body_exc;
+  if (!PyArg_ParseTuple(args, "iO", &await_rc, &body_exc)) return NULL;
+  int rc = rill_group_exit_result(self->g, await_rc);
+  if (rc == RILL_ESTATE || rc == RILL_EINVAL) return rillpy_raise_code(rc);
+  size_t n = rill_group_exit_error_count(self->g);
   PyObject *list = PyList_New((Py_ssize_t)n);
   if (!list) return NULL;
   for (size_t i = 0; i < n; i++) {
-    PyObject *e = outcome_exc(rill_task_future(rill_group_error_child(self->g, i)));
+    rill_task *child = NULL;
+    PyObject *e;
+    if (rill_group_exit_error(self->g, i, &child) == 1) {
+      e = outcome_exc(rill_task_future(child));
+    } else {
+      Py_INCREF(body_exc);
+      e = body_exc;
+    }
     if (!e) {
       Py_DECREF(list);
       return NULL;
     }
     PyList_SET_ITEM(list, (Py_ssize_t)i, e);
   }
-  return list;
+  return Py_BuildValue("(iN)", rc, list);
 }
 
 static PyMethodDef group_methods[] = {
     {"add", (PyCFunction)group_add, METH_O, NULL},
-    {"join", (PyCFunction)group_join, METH_O, NULL},
-    {"finish", (PyCFunction)group_finish, METH_O, NULL},
-    {"errors", (PyCFunction)group_errors, METH_NOARGS, NULL},
+    {"exit", (PyCFunction)group_exit, METH_O, NULL},
+    {"result", (PyCFunction)group_result, METH_VARARGS, NULL},
     {NULL, NULL, 0, NULL}};
 
 static PyTypeObject GroupType = {
