@@ -124,6 +124,7 @@ struct rill_loop {
   int backend_exposed;             /* embed.c: a host polls the backend fd itself */
   atomic_int wake_fd;              /* embed.c: eventfd every wake-up writes once exposed */
   ev_io wake_io;
+  struct rill__binding *bindings; /* per-binding state and handlers (binding.c) */
 };
 
 /* initial-exec: no __tls_get_addr call on the hot path (8 bytes of static
@@ -190,6 +191,7 @@ struct rill_future {
   rill_free_fn free_payload;
   const void *payload_tag;
   rill_future *source; /* retained: outcome (value or failure) read from it */
+  const void *owner;   /* rill_future_set_owner: whose exception handler */
 };
 
 extern const rill__future_type rill__plain_future_type;
@@ -234,6 +236,7 @@ struct rill_task {
   int cancelling;
   unsigned must_cancel : 1, deliver_cancel : 1, arranged : 1, in_list : 1;
   unsigned forwarding : 1; /* rill_task_cancel is passing a cancel on from it */
+  unsigned skip_cancelled_start : 1; /* RILL_TASK_SKIP_CANCELLED_START, until the first step */
   char *cancel_msg;
   char *name;
   uint64_t id;
@@ -295,5 +298,12 @@ RILL__HIDDEN double rill__process_timeout(rill_loop *loop);
  * the eventfd a host polling the backend fd hears. */
 RILL__HIDDEN void rill__loop_wake(rill_loop *loop);
 RILL__HIDDEN void rill__embed_close(rill_loop *loop);
+/* ---- per-binding state and exception handlers (binding.c) ---- */
+struct rill__binding;
+/* Passes a report to the handler of the binding owning future, if one is
+ * set; 1 if it did, 0 if the loop's handler must take it. */
+RILL__HIDDEN int rill__binding_report(rill_loop *loop, const char *message, rill_future *future);
+/* Loop close: frees every binding's state and handler (after the reports). */
+RILL__HIDDEN void rill__bindings_close(rill_loop *loop);
 
 #endif
