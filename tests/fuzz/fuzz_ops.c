@@ -5,7 +5,9 @@
  * pool of futures, tasks, coroutines and handles of one loop: create,
  * retain/release, complete, cancel/uncancel with messages, await, gather,
  * wait, wait_for, shield, sleep futures, timeout scopes, task groups,
- * handles, thread-safe calls, run_once, stop, close from inside a callback.
+ * handles, thread-safe calls, run_once, stop, close from inside a callback;
+ * and from 1.1 jobs on the thread pool, DNS look-ups of localhost, signal
+ * watchers with raise(), short child processes.
  * Callbacks and task steps read further operations from the same stream, so
  * the API is also exercised re-entrantly. At the end every task is told to
  * finish, the loop is shut down, closed and freed, and the pool released.
@@ -31,6 +33,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <netdb.h>
 #include <signal.h>
 #include <time.h>
 #include <unistd.h>
@@ -663,10 +666,80 @@ static void op_loop(void) {
   }
 }
 
+/* ---- 1.1: the thread pool, DNS, signals, processes ---- */
+
+static void work_fn(rill_work *w, void *arg) {
+  tracked *t = arg;
+  /* A pool thread: it only writes its outcome (never the loop). */
+  switch (t->deadline > 0 ? 0 : 1) {
+  case 0: rill_work_set_int(w, 42); break;
+  default: rill_work_fail(w, -1000, "job failed", NULL, NULL, NULL);
+  }
+}
+
+static void op_thread(void) {
+  tracked *t = track_new('W');
+  t->deadline = next(2) ? 1.0 : 0.0; /* which outcome (not a deadline here) */
+  rill_future *f = rill_run_in_thread(loop, work_fn, t, track_free);
+  if (!f) {
+    t->frees = 1;
+    return;
+  }
+  t->given = 1;
+  if (next(3) == 0) rill_future_cancel(f);
+  put_future(f);
+}
+
+static void op_dns(void) {
+  struct addrinfo hints;
+  memset(&hints, 0, sizeof hints);
+  hints.ai_socktype = SOCK_STREAM;
+  hints.ai_flags = next(2) ? AI_NUMERICHOST : 0;
+  rill_future *f = rill_getaddrinfo(loop, next(2) ? "127.0.0.1" : "localhost", "80", &hints);
+  if (f && next(4) == 0) rill_future_cancel(f);
+  put_future(f);
+}
+
+static rill_signal *sigs[4];
+static void signal_fn(rill_signal *sig, int signum, void *arg) {
+  (void)sig, (void)signum;
+  track_run(arg);
+  /* runs once per delivery batch: a one-shot count does not fit here */
+  ((tracked *)arg)->runs = 0;
+}
+
+static void op_signal(void) {
+  unsigned k = next(4);
+  if (!sigs[k]) {
+    tracked *t = track_new('G');
+    sigs[k] = rill_signal_start(loop, k % 2 ? SIGUSR1 : SIGUSR2, signal_fn, t, track_free);
+    if (sigs[k]) t->given = 1;
+    else t->frees = 1;
+  } else if (next(2)) {
+    raise(k % 2 ? SIGUSR1 : SIGUSR2);
+  } else {
+    rill_signal_stop(sigs[k]);
+    rill_signal_release(sigs[k]);
+    sigs[k] = NULL;
+  }
+}
+
+static void op_process(void) {
+  if (next(16)) return; /* a fork is dear: one time in sixteen */
+  static const char *const true_argv[] = {"/bin/true", NULL};
+  static const char *const sleep_argv[] = {"/bin/sleep", "0.002", NULL};
+  int stdio[3] = {RILL_STDIO_DEVNULL, RILL_STDIO_DEVNULL, RILL_STDIO_DEVNULL};
+  rill_process *p = rill_process_spawn(loop, next(2) ? true_argv : sleep_argv, NULL, NULL, stdio);
+  if (!p) return;
+  if (next(3) == 0) rill_process_kill(p);
+  if (next(2)) put_future(rill_process_wait(p));
+  rill_process_release(p);
+}
+
 static void op(void) {
   if (spent()) return;
   n_ops++;
-  switch (next(16)) {
+  switch (next(20)) {
   case 0: put_future(rill_future_new(loop)); break;
   case 1: op_future_set(); break;
   case 2: {
@@ -693,6 +766,10 @@ static void op(void) {
   case 11: op_combinator(); break;
   case 12: op_group(); break;
   case 13: op_threadsafe(); break;
+  case 14: op_thread(); break;
+  case 15: op_dns(); break;
+  case 16: op_signal(); break;
+  case 17: op_process(); break;
   default: op_loop(); break;
   }
 }
@@ -723,6 +800,11 @@ static int run_program(const uint8_t *data, size_t len) {
   for (int i = 0; i < HANDLE_SLOTS; i++) {
     rill_handle_release(handles[i]);
     handles[i] = NULL;
+  }
+  for (int i = 0; i < 4; i++) {
+    if (sigs[i]) rill_signal_stop(sigs[i]);
+    rill_signal_release(sigs[i]);
+    sigs[i] = NULL;
   }
   for (int i = 0; i < TASK_SLOTS; i++) {
     rill_task_release(tasks[i]);

@@ -9,7 +9,7 @@
 #
 # The full run (10 million operations, issue 17):
 #   tests/fuzz/run.sh asan build/fuzz-asan --seed 7 --programs 4500 --ops 3000
-# (what ctest fuzz_ops_asan runs; other seeds: other programs)
+# (ctest fuzz_ops_asan runs the first 1,200 of those programs)
 # Exit 77 (skipped) when clang is missing.
 set -eu
 mode=$1 out=$2
