@@ -12,7 +12,7 @@ Write asyncio code with ``rill.`` instead of ``asyncio.``::
 The semantics (scheduling order, cancellation, gather, timeouts, task
 groups) live in the C core, librill.so.1; this package converts values and
 errors and drives coroutines. The task step, Future.__await__ and sleep are C
-(rill/_rill, see bindings/python/src/rillpy.c).
+(rill/_rill, see bindings/python/src/: one file per concern).
 
 CancelledError and InvalidStateError are asyncio's own classes, so
 ``except asyncio.CancelledError`` and code written for asyncio keep working;
