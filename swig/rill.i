@@ -62,6 +62,9 @@ RILL_ERRNO_MAP(RILL__ERR_CONST)
  * (struct_method) cannot collide with the real rill_* functions. */
 %rename("%(strip:[m_])s", regextarget=1) "^m_";
 
+/* A language whose runtime has its own Loop and Future types (Python's
+ * rillpy) defines RILL_SWIG_OWN_HANDLES: no duplicate classes then. */
+#ifndef RILL_SWIG_OWN_HANDLES
 /* Constructors give NULL on failure: raise instead of returning nil/None. */
 %exception rill_loop::rill_loop {
   $action
@@ -119,3 +122,4 @@ typedef struct rill_future {} rill_future;
   int m_error() { return rill_future_error($self); }
   const char *m_error_message() { return rill_future_error_message($self); }
 }
+#endif /* RILL_SWIG_OWN_HANDLES */

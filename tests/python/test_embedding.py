@@ -22,6 +22,7 @@ def _librill():
     lib.rill_future_retain.restype = vp
     lib.rill_future_retain.argtypes = [vp]
     lib.rill_future_set_double.argtypes = [vp, ctypes.c_double]
+    lib.rill_future_set_int.argtypes = [vp, ctypes.c_int64]
     lib.rill_future_int.argtypes = [vp, ctypes.POINTER(ctypes.c_int64)]
     lib.rill_loop_run_until.argtypes = [vp, vp]
     lib.rill_future_state.argtypes = [vp]
@@ -70,6 +71,65 @@ class Embedding(unittest.TestCase):
         for f in (tf, t2f, hf):
             lib.rill_future_release(f)
         del task, t2, wrapped, loop
+        lib.rill_loop_free(rl)
+
+
+
+
+@unittest.skipUnless(IS_RILL, "rill's embedding API")
+class PublicEmbedding(unittest.TestCase):
+    """The public shape (as Lua's): attach_loop, future_address, wrap_future
+    without a loop argument; reports about Python's tasks on an attached
+    loop reach Python's handler (the core's per-binding handler)."""
+
+    def test_public_names_and_the_loop_found_from_the_future(self):
+        lib = _librill()
+        rl = lib.rill_loop_new()
+        loop = rill.attach_loop(rl)
+        self.assertIs(rill._attach_loop, rill.attach_loop)
+        hf = lib.rill_future_new(rl)
+        wrapped = rill.wrap_future(hf)  # the loop comes from the rill_loop's binding state
+        self.assertIs(wrapped.get_loop(), loop)
+
+        async def waiter():
+            return await wrapped
+
+        t = loop.create_task(waiter())
+        tf = lib.rill_future_retain(rill.future_address(t))
+        lib.rill_loop_run_once(rl, 0.0)
+        self.assertEqual(lib.rill_future_set_int(hf, 5), 0)
+        self.assertEqual(lib.rill_loop_run_until(rl, tf), 0)
+        self.assertEqual(t.result(), 5)
+        with self.assertRaises(RuntimeError):
+            rill.attach_loop(rl)  # one Python loop per rill_loop
+        for f in (tf, hf):
+            lib.rill_future_release(f)
+        del t, wrapped, loop
+        lib.rill_loop_free(rl)
+
+    def test_python_reports_on_an_attached_loop_reach_pythons_handler(self):
+        lib = _librill()
+        rl = lib.rill_loop_new()
+        loop = rill.attach_loop(rl)
+        seen = []
+        loop.set_exception_handler(lambda l, ctx: seen.append(ctx))
+
+        async def fails():
+            raise ValueError("lost")
+
+        t = loop.create_task(fails())
+        tf = lib.rill_future_retain(rill.future_address(t))
+        lib.rill_loop_run.argtypes = [ctypes.c_void_p]
+        lib.rill_loop_run(rl)  # (run_until would read, so retrieve, the failure)
+        self.assertEqual(seen, [])
+        del t
+        import gc
+        gc.collect()
+        lib.rill_future_release(tf)  # the last reference: the unretrieved failure is reported
+        lib.rill_loop_run_once(rl, 0.0)
+        self.assertEqual(len(seen), 1)
+        self.assertIsInstance(seen[0].get("exception"), ValueError)
+        del loop
         lib.rill_loop_free(rl)
 
 

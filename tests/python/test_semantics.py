@@ -118,6 +118,38 @@ class Run(unittest.TestCase):
         self.assertLess(time.monotonic() - t0, 2)
         self.assertEqual(log, ["main cancelled"])
 
+    def test_ctrl_c_from_another_process_reaches_a_waiting_run_within_50ms(self):
+        import subprocess
+        import sys
+
+        log = []
+
+        async def main():
+            # The loop waits in the kernel (nothing due for 10 s) when the
+            # signal comes from a child process.
+            try:
+                await aio.sleep(10)
+            except aio.CancelledError:
+                log.append("main cancelled")
+                raise
+
+        child = subprocess.Popen(
+            [sys.executable, "-c",
+             "import os, signal, sys, time\n"
+             "time.sleep(0.3)\n"
+             "print(time.monotonic(), flush=True)\n"
+             "os.kill(int(sys.argv[1]), signal.SIGINT)\n", str(os.getpid())],
+            stdout=subprocess.PIPE, text=True)
+        try:
+            with self.assertRaises(KeyboardInterrupt):
+                run(main())
+            got = time.monotonic()
+        finally:
+            out, _ = child.communicate(timeout=10)
+        sent = float(out.split()[0])  # CLOCK_MONOTONIC: one clock for both processes
+        self.assertEqual(log, ["main cancelled"])
+        self.assertLess(got - sent, 0.05)
+
 
 class Loop(unittest.TestCase):
     """B. loop scheduling and time"""

@@ -12,7 +12,7 @@ Write asyncio code with ``rill.`` instead of ``asyncio.``::
 The semantics (scheduling order, cancellation, gather, timeouts, task
 groups) live in the C core, librill.so.1; this package converts values and
 errors and drives coroutines. The task step, Future.__await__ and sleep are C
-(rill/_rill, see bindings/python/src/rillpy.c).
+(rill/_rill, see bindings/python/src/: one file per concern).
 
 CancelledError and InvalidStateError are asyncio's own classes, so
 ``except asyncio.CancelledError`` and code written for asyncio keep working;
@@ -179,22 +179,38 @@ def _get_running_loop():
 # examples/polyglot-host): rill objects over the host's C objects.
 
 
-def _attach_loop(address):
-    """An EventLoop over the host's rill_loop* at address (an int). The host
-    runs the loop (rill_loop_run & co, holding the GIL); this object never
-    closes or frees it, and close() is a no-op. Tasks made with
-    loop.create_task run when the host runs the loop; their
-    _rill_future_address() is the rill_future* the host can gather."""
+def attach_loop(address):
+    """An EventLoop over the host's rill_loop* at address (an int), the same
+    shape as Lua's rill.attach_loop. The host runs the loop (rill_loop_run &
+    co, holding the GIL); this object never closes or frees it, and close()
+    is a no-op. Tasks made with loop.create_task run when the host runs the
+    loop; rill.future_address(task) is the rill_future* the host can gather.
+    Reports about Python's tasks go to this loop's exception handler, other
+    languages' to theirs (the core's per-binding handlers)."""
     loop = _rill._attach_loop(EventLoop, address)
     EventLoop.__init__(loop)
     return loop
 
 
-def _wrap_future(address, loop):
-    """A rill.Future over the rill_future* at address (a future of loop's
-    rill_loop, retained by the returned object): awaiting it gives the
-    value in Python's kind (int, float, bytes, bool, None)."""
+def future_address(fut):
+    """The rill_future* (an int, borrowed) of a rill Future or Task: the host
+    keeps it with rill_future_retain."""
+    return fut._rill_future_address()
+
+
+def wrap_future(address, loop=None):
+    """A rill.Future over the rill_future* at address, retained by the
+    returned object: awaiting it gives the value in Python's kind (int,
+    float, bytes, bool, None). loop: the Python loop of the future's
+    rill_loop, found by itself when omitted."""
+    if loop is None:
+        return _rill._wrap_future(address)
     return _rill._wrap_future(address, loop)
+
+
+# The 1.0 spellings.
+_attach_loop = attach_loop
+_wrap_future = wrap_future
 
 
 def create_task(coro, *, name=None, context=None):

@@ -160,24 +160,8 @@ void core_exc_handler(rill_loop *rl, const char *message, rill_future *fut, void
     Py_XDECREF(m);
     if (fut) {
       int st = rill_future_state(fut);
-      /* Reading the failure marks it retrieved, which can drop the core's
-       * last reference while the core still uses fut after this handler
-       * returns (future.c rill_future_release, loop close). Keep fut alive
-       * and release it once the core is done with it. */
-      if (st == RILL_FAILED && loop) {
-        if (loop->ndeferred == loop->capdeferred) {
-          size_t cap = loop->capdeferred ? loop->capdeferred * 2 : 8;
-          rill_future **d = PyMem_Realloc(loop->deferred, cap * sizeof *d);
-          if (d) {
-            loop->deferred = d;
-            loop->capdeferred = cap;
-          }
-        }
-        if (loop->ndeferred < loop->capdeferred)
-          loop->deferred[loop->ndeferred++] = rill_future_retain(fut);
-        else
-          st = RILL_PENDING; /* cannot keep it: do not touch the failure */
-      }
+      /* The view is borrowed for this call: the core holds its own
+       * reference around every handler call (rill.h conventions). */
       if (st == RILL_FAILED) {
         PyObject *payload = rill_future_error_payload(fut, PYTAG);
         if (payload) {

@@ -182,6 +182,7 @@ PyObject *loop_new(PyTypeObject *type, PyObject *args, PyObject *kw) {
   }
   rill_loop_set_exception_handler(self->loop, core_exc_handler, self, NULL);
   rill_loop_set_poll_hook(self->loop, loop_poll_hook, NULL, NULL);
+  rill_loop_set_binding(self->loop, PYTAG, self, NULL); /* rill.wrap_future finds it */
   return (PyObject *)self;
 }
 
@@ -189,12 +190,14 @@ void loop_dealloc(PyLoop *self) {
   PyObject_GC_UnTrack(self);
   if (self->weakreflist) PyObject_ClearWeakRefs((PyObject *)self);
   self->in_dealloc = 1;
+  if (self->loop && rill_loop_binding(self->loop, PYTAG) == self) {
+    rill_loop_set_binding(self->loop, PYTAG, NULL, NULL);
+    rill_loop_set_binding_exception_handler(self->loop, PYTAG, NULL, NULL, NULL);
+  }
   if (self->loop && !self->borrowed) {
     rill_loop_free(self->loop);
     self->loop = NULL;
   }
-  flush_deferred(self);
-  PyMem_Free(self->deferred);
   Py_CLEAR(self->fatal);
   Py_TYPE(self)->tp_free((PyObject *)self);
 }
@@ -248,7 +251,6 @@ int loop_drive(PyLoop *self, PyFuture *fu) {
     if (self->stopping) break;
     int n = rill_loop_run_once(self->loop, 0.25); /* the poll hook releases the GIL */
     gil_take();
-    if (self->ndeferred) flush_deferred(self);
     if (n < 0) {
       rillpy_raise_code(n);
       rc = -1;
@@ -313,7 +315,6 @@ PyObject *loop_shutdown(PyLoop *self, PyObject *unused) {
   int rc = rill_loop_shutdown(self->loop);
   gil_take();
   running_loop = NULL;
-  flush_deferred(self);
   if (self->fatal) {
     PyObject *e = self->fatal;
     self->fatal = NULL;
@@ -340,8 +341,7 @@ PyObject *loop_close(PyLoop *self, PyObject *unused) {
   if (self->borrowed) Py_RETURN_NONE; /* the host closes the loop it attached */
   if (self->loop && rill_loop_is_closed(self->loop) == 0) {
     int rc = rill_loop_close(self->loop);
-    flush_deferred(self);
-    if (rc < 0 && rc != RILL_ECLOSED) return rillpy_raise_code(rc);
+      if (rc < 0 && rc != RILL_ECLOSED) return rillpy_raise_code(rc);
   }
   Py_RETURN_NONE;
 }

@@ -77,15 +77,8 @@ struct PyLoop {
   int stopping, in_dealloc;
   int borrowed;     /* attached to a host's rill_loop (_attach_loop): never closed or freed here */
   PyObject *weakreflist;
-  /* Futures the exception handler retained while reading their failure;
-   * released later (see core_exc_handler). */
-  rill_future **deferred;
-  size_t ndeferred, capdeferred;
 };
 
-static inline void flush_deferred(PyLoop *loop) {
-  while (loop->ndeferred) rill_future_release(loop->deferred[--loop->ndeferred]);
-}
 
 enum { FK_PLAIN = 0, FK_GATHER = 1, FK_GATHER_RE = 2 };
 
@@ -148,7 +141,6 @@ extern PyObject *rillpy_raise_code (int code);
 PyObject *raise_last (void);
 PyObject *fetch_exc (void);
 PyObject *make_cancelled (const char *msg);
-void flush_deferred (PyLoop *loop);
 PyLoop *get_running (void);
 void call_handler (PyLoop *loop, PyObject *context);
 void core_exc_handler (rill_loop *rl, const char *message, rill_future *fut, void *arg);

@@ -353,6 +353,7 @@ PyObject *task_create(PyLoop *loop, PyObject *coro, PyObject *name, PyObject *ct
   Py_INCREF(t); /* owned by the rill_task until it is done */
   t->task = rt;
   t->base.fut = rill_task_future(rt);
+  rill_future_set_owner(t->base.fut, PYTAG); /* its reports go to Python's handler */
   t->next = loop->tasks;
   if (loop->tasks) loop->tasks->prev = t;
   loop->tasks = t;
