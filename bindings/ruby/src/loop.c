@@ -1,0 +1,348 @@
+/* bindings/ruby/src/loop.c - Rill::Loop: Rill.run, the exception handler, call_soon/call_later. */
+#include "rill_ruby.h"
+
+static void loop_mark(void *p) {
+  rloop *lp = p;
+  rb_gc_mark_movable(lp->handler);
+  rb_gc_mark_movable(lp->interrupt);
+}
+static void loop_compact(void *p) {
+  rloop *lp = p;
+  lp->handler = rb_gc_location(lp->handler);
+  lp->interrupt = rb_gc_location(lp->interrupt);
+}
+static void loop_free(void *p) {
+  rloop *lp = p;
+  /* An active loop is marked by the registry, so it is never freed here
+   * while running; a loop whose Rill.run ended has lp->loop == NULL. */
+  if (lp->loop) {
+    /* Never reached from Rill.run; a bare Rill::Loop.new is not allowed. */
+    lp->loop = NULL;
+  }
+  free(lp);
+}
+static size_t loop_memsize(const void *p) { (void)p; return sizeof(rloop); }
+static const rb_data_type_t loop_type = {
+  .wrap_struct_name = "rill/loop",
+  .function = {.dmark = loop_mark, .dfree = loop_free, .dsize = loop_memsize, .dcompact = loop_compact},
+};
+
+static rloop *rr_loop_of(rill_loop *loop) {
+  for (rloop *lp = loops_head; lp; lp = lp->next)
+    if (lp->loop == loop) return lp;
+  return NULL;
+}
+
+static rloop *rr_loop_get(VALUE obj) {
+  rloop *lp = rb_check_typeddata(obj, &loop_type);
+  if (!lp->loop) rb_raise(eError, "the loop is closed");
+  return lp;
+}
+
+/* The running loop of this thread (as a rloop), or raise Rill::Error. */
+rloop *rr_running_loop(void) {
+  rill_loop *loop = rill_loop_current();
+  rloop *lp = loop ? rr_loop_of(loop) : NULL;
+  if (!lp) rb_raise(eError, "no running Rill loop (call this inside Rill.run)");
+  return lp;
+}
+
+/* ---- the exception handler ---- */
+
+typedef struct { VALUE handler; VALUE msg; VALUE exc; } handler_call;
+static VALUE handler_invoke(VALUE p) {
+  handler_call *hc = (handler_call *)p;
+  return rb_funcall(hc->handler, id_call, 2, hc->msg, hc->exc);
+}
+static VALUE default_handler_invoke(VALUE p) {
+  handler_call *hc = (handler_call *)p;
+  return rb_funcall(mRill, rb_intern("default_exception_handler"), 2, hc->msg, hc->exc);
+}
+
+static void rr_call_handler(rloop *lp, const char *message, VALUE exc) {
+  handler_call hc;
+  int state = 0;
+  hc.handler = lp ? lp->handler : Qnil;
+  hc.msg = rb_str_new_cstr(message);
+  hc.exc = exc;
+  if (NIL_P(hc.handler)) rb_protect(default_handler_invoke, (VALUE)&hc, &state);
+  else rb_protect(handler_invoke, (VALUE)&hc, &state);
+  if (state) {
+    VALUE err = rb_errinfo();
+    rb_set_errinfo(Qnil);
+    /* The handler itself raised: last resort, stderr. */
+    VALUE s = rb_protect(rb_inspect, err, &state);
+    if (state) rb_set_errinfo(Qnil);
+    fprintf(stderr, "rill: %s (the exception handler raised %s)\n", message,
+            (!state && RB_TYPE_P(s, T_STRING)) ? StringValueCStr(s) : "?");
+  }
+  RB_GC_GUARD(hc.msg);
+}
+
+static void loop_exception_fn(rill_loop *loop, const char *message, rill_future *future, void *arg) {
+  (void)arg;
+  if (rb_during_gc()) {
+    /* Reached from a free during GC (a failed task's last reference):
+     * Ruby cannot run now; deliver the text at the next safe point. */
+    rr_report *r = malloc(sizeof *r);
+    const char *detail = future ? rill_future_error_message(future) : NULL;
+    size_t n = strlen(message) + (detail ? strlen(detail) : 0) + 4;
+    if (r && (r->msg = malloc(n))) {
+      snprintf(r->msg, n, detail && *detail ? "%s: %s" : "%s", message, detail ? detail : "");
+      r->loop = loop;
+      r->next = deferred_reports;
+      deferred_reports = r;
+    } else {
+      free(r);
+      fprintf(stderr, "rill: %s\n", message);
+    }
+    return;
+  }
+  VALUE exc = report_exc;
+  report_exc = Qnil;
+  if (NIL_P(exc) && future) {
+    int st = rill_future_state(future);
+    if (st == RILL_FAILED || st == RILL_CANCELLED) {
+      rtask *src = (rtask *)rill_future_error_payload(future, RR_TAG);
+      if (src && src->failed) exc = src->result;
+      else if (st == RILL_FAILED) exc = rr_future_exception(future, rill_future_error(future));
+    }
+  }
+  rr_call_handler(rr_loop_of(loop), message, exc);
+}
+
+void rr_flush_reports(void) {
+  while (deferred_reports) {
+    rr_report *r = deferred_reports;
+    deferred_reports = r->next;
+    rloop *lp = rr_loop_of(r->loop);
+    rr_call_handler(lp, r->msg, Qnil);
+    free(r->msg);
+    free(r);
+  }
+}
+
+/* Rill::Ext.running_loop -> Loop or nil */
+static VALUE m_running_loop(VALUE self) {
+  (void)self;
+  rill_loop *loop = rill_loop_current();
+  rloop *lp = loop ? rr_loop_of(loop) : NULL;
+  return lp ? lp->self : Qnil;
+}
+
+/* ---- Rill.run ---- */
+
+/* The interrupt watchdog: while the loop waits in its poll (holding the
+ * GVL), Ruby cannot act on Ctrl+C; this timer lets it, every 0.2 s. As in
+ * asyncio, the first interrupt cancels the main task and Rill.run raises
+ * it once the loop is done; a second one stops the loop. */
+#define RR_WATCHDOG_S 0.2
+static VALUE rr_check_ints(VALUE unused) {
+  (void)unused;
+  rb_thread_check_ints();
+  return Qnil;
+}
+static void watchdog_run(void *arg) {
+  rloop *lp = arg;
+  int state = 0;
+  if (!lp->watch || !lp->loop) return;
+  rb_protect(rr_check_ints, Qnil, &state);
+  if (state) {
+    VALUE e = rb_errinfo();
+    rb_set_errinfo(Qnil);
+    if (NIL_P(lp->interrupt)) {
+      lp->interrupt = e;
+      if (lp->main_task) rill_task_cancel(lp->main_task, "interrupted");
+    } else {
+      rill_loop_stop(lp->loop);
+    }
+  }
+  rill_handle_release(rill_call_later(lp->loop, RR_WATCHDOG_S, watchdog_run, lp, NULL));
+}
+
+typedef struct {
+  rloop *lp;
+  VALUE block;
+  VALUE main;
+  int rc;
+  int main_done; /* the main task finished before the loop returned */
+} run_ctx;
+
+static VALUE run_body(VALUE p) {
+  run_ctx *c = (run_ctx *)p;
+  c->main = rr_spawn(c->lp, c->block, rb_str_new_cstr("main"));
+  rtask *rt = DATA_PTR(c->main);
+  rill_future *f = rill_task_future(rt->task);
+  c->lp->main_task = rt->task;
+  c->lp->watch = 1;
+  rill_handle_release(rill_call_later(c->lp->loop, RR_WATCHDOG_S, watchdog_run, c->lp, NULL));
+  c->rc = rill_loop_run_until(c->lp->loop, f);
+  c->main_done = rill_future_done(f) == 1;
+  if (c->main_done) rill_future_error(f); /* retrieved: run returns/raises it */
+  rill_loop_shutdown(c->lp->loop); /* asyncio.run's epilogue, done by the core */
+  c->lp->watch = 0;
+  c->lp->main_task = NULL;
+  rr_flush_reports();
+  return Qnil;
+}
+
+static VALUE run_ensure(VALUE p) {
+  run_ctx *c = (run_ctx *)p;
+  rloop *lp = c->lp;
+  lp->watch = 0;
+  lp->main_task = NULL;
+  rill_loop_close(lp->loop); /* reports pending/unretrieved through the handler */
+  rr_flush_reports();
+  if (lp->prev) lp->prev->next = lp->next;
+  else loops_head = lp->next;
+  if (lp->next) lp->next->prev = lp->prev;
+  lp->prev = lp->next = NULL;
+  lp->active = 0;
+  rill_loop_free(lp->loop);
+  lp->loop = NULL;
+  trim_idle();
+  return Qnil;
+}
+
+/* Rill::Ext.run(block, debug) -> the block's value */
+static VALUE m_run(VALUE self, VALUE block, VALUE debug) {
+  (void)self;
+  if (!rb_obj_is_proc(block)) rb_raise(rb_eArgError, "Rill.run needs a block");
+  if (rill_loop_current()) rb_raise(eError, "Rill.run cannot be called from a running loop");
+  rloop *lp = calloc(1, sizeof *lp);
+  if (!lp) rb_raise(rb_eNoMemError, "out of memory");
+  lp->self = lp->handler = lp->interrupt = Qnil;
+  VALUE lobj = TypedData_Wrap_Struct(cLoop, &loop_type, lp);
+  lp->self = lobj;
+  lp->loop = rill_loop_new();
+  if (!lp->loop) rr_raise(rill_last_error());
+  rill_loop_set_exception_handler(lp->loop, loop_exception_fn, NULL, NULL);
+  if (RTEST(debug)) rill_loop_set_debug(lp->loop, 1);
+  lp->active = 1;
+  lp->prev = NULL;
+  lp->next = loops_head;
+  if (loops_head) loops_head->prev = lp;
+  loops_head = lp;
+  run_ctx c = {lp, block, Qnil, 0, 0};
+  rb_ensure(run_body, (VALUE)&c, run_ensure, (VALUE)&c);
+  if (!NIL_P(lp->interrupt)) rb_exc_raise(lp->interrupt);
+  VALUE main = c.main;
+  rtask *rt = DATA_PTR(main);
+  rill_future *f = rill_task_future(rt->task);
+  if (!c.main_done) rb_raise(eError, "the loop stopped before the main task finished");
+  VALUE v = rr_outcome(main, f, 1);
+  RB_GC_GUARD(lobj);
+  RB_GC_GUARD(main);
+  return v;
+}
+
+typedef struct { rill_handle *h; } rhandle;
+static void handle_free(void *p) { rhandle *r = p; rill_handle_release(r->h); free(r); }
+static const rb_data_type_t handle_type = {
+  .wrap_struct_name = "rill/handle",
+  .function = {.dmark = NULL, .dfree = handle_free, .dsize = NULL, .dcompact = NULL},
+};
+
+static VALUE cb_call(VALUE proc) { return rb_proc_call_with_block(proc, 0, NULL, Qnil); }
+static void cb_run(void *arg) {
+  rcb *c = arg;
+  int state = 0;
+  rb_protect(cb_call, c->proc, &state);
+  if (state) {
+    VALUE exc = rb_errinfo();
+    rb_set_errinfo(Qnil);
+    if (!rb_obj_is_kind_of(exc, rb_eException)) exc = Qnil;
+    report_exc = exc;
+    char buf[300];
+    snprintf(buf, sizeof buf, "Exception in callback %s", NIL_P(exc) ? "(throw/break)" : rb_obj_classname(exc));
+    if (c->lp->loop) rill_loop_report(c->lp->loop, buf, NULL);
+    report_exc = Qnil;
+  }
+  if (deferred_reports) rr_flush_reports();
+}
+static void cb_free(void *arg) {
+  rcb *c = arg;
+  if (c->prev) c->prev->next = c->next;
+  else cb_head = c->next;
+  if (c->next) c->next->prev = c->prev;
+  free(c);
+}
+
+static VALUE rr_schedule(VALUE self, int later, double delay, VALUE proc) {
+  rloop *lp = rr_loop_get(self);
+  if (!rb_obj_is_proc(proc)) rb_raise(rb_eArgError, "a block is required");
+  if (isnan(delay)) rb_raise(rb_eArgError, "delay is NaN");
+  rhandle *rh = calloc(1, sizeof *rh);
+  rcb *c = calloc(1, sizeof *c);
+  if (!rh || !c) { free(rh); free(c); rb_raise(rb_eNoMemError, "out of memory"); }
+  VALUE hobj = TypedData_Wrap_Struct(cHandle, &handle_type, rh);
+  c->proc = proc;
+  c->lp = lp;
+  c->next = cb_head;
+  if (cb_head) cb_head->prev = c;
+  cb_head = c;
+  rh->h = later ? rill_call_later(lp->loop, delay, cb_run, c, cb_free)
+                : rill_call_soon(lp->loop, cb_run, c, cb_free);
+  if (!rh->h) {
+    int code = rill_last_error();
+    cb_free(c);
+    rr_raise(code);
+  }
+  return hobj;
+}
+static VALUE loop_call_soon(VALUE self) { return rr_schedule(self, 0, 0, rb_block_proc()); }
+static VALUE loop_call_later(VALUE self, VALUE delay) {
+  double d = NUM2DBL(delay);
+  return rr_schedule(self, 1, d, rb_block_proc());
+}
+static VALUE loop_time(VALUE self) { return DBL2NUM(rill_loop_time(rr_loop_get(self)->loop)); }
+static VALUE loop_stop(VALUE self) { rill_loop_stop(rr_loop_get(self)->loop); return Qnil; }
+static VALUE loop_task_count(VALUE self) { return INT2NUM(rill_loop_task_count(rr_loop_get(self)->loop)); }
+static VALUE loop_set_handler(VALUE self, VALUE handler) {
+  rloop *lp = rb_check_typeddata(self, &loop_type);
+  if (!NIL_P(handler) && !rb_respond_to(handler, id_call))
+    rb_raise(rb_eTypeError, "the exception handler must respond to #call");
+  lp->handler = handler;
+  return handler;
+}
+static VALUE loop_get_handler(VALUE self) { return ((rloop *)rb_check_typeddata(self, &loop_type))->handler; }
+static VALUE loop_set_debug(VALUE self, VALUE on) {
+  int rc = rill_loop_set_debug(rr_loop_get(self)->loop, RTEST(on));
+  if (rc) rr_raise(rc);
+  return on;
+}
+static VALUE loop_dump_tasks(VALUE self) {
+  char *s = rill_loop_dump_tasks(rr_loop_get(self)->loop);
+  if (!s) rr_raise(rill_last_error());
+  VALUE str = rb_str_new_cstr(s);
+  rill_free(s);
+  return str;
+}
+static VALUE loop_closed_p(VALUE self) { return ((rloop *)rb_check_typeddata(self, &loop_type))->loop ? Qfalse : Qtrue; }
+
+static VALUE handle_cancel(VALUE self) {
+  rhandle *rh = rb_check_typeddata(self, &handle_type);
+  rill_handle_cancel(rh->h);
+  return Qnil;
+}
+static VALUE handle_cancelled_p(VALUE self) {
+  rhandle *rh = rb_check_typeddata(self, &handle_type);
+  return rill_handle_cancelled(rh->h) == 1 ? Qtrue : Qfalse;
+}
+
+void rr_init_loop(VALUE mExt) {
+  rb_define_method(cLoop, "call_soon", loop_call_soon, 0);
+  rb_define_method(cLoop, "call_later", loop_call_later, 1);
+  rb_define_method(cLoop, "time", loop_time, 0);
+  rb_define_method(cLoop, "stop", loop_stop, 0);
+  rb_define_method(cLoop, "task_count", loop_task_count, 0);
+  rb_define_method(cLoop, "exception_handler=", loop_set_handler, 1);
+  rb_define_method(cLoop, "exception_handler", loop_get_handler, 0);
+  rb_define_method(cLoop, "debug=", loop_set_debug, 1);
+  rb_define_method(cLoop, "dump_tasks", loop_dump_tasks, 0);
+  rb_define_method(cLoop, "closed?", loop_closed_p, 0);
+  rb_define_method(cHandle, "cancel", handle_cancel, 0);
+  rb_define_method(cHandle, "cancelled?", handle_cancelled_p, 0);
+  rb_define_module_function(mExt, "run", m_run, 2);
+  rb_define_module_function(mExt, "running_loop", m_running_loop, 0);
+}
