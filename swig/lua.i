@@ -12,7 +12,7 @@
 #include "rill_lua.h"
 /* Raise the Lua error table of a negative rill code and leave the wrapper. */
 #define RILL_SWIG_RAISE(code) \
-  do { rill_lua_push_error(L, (code), rill_last_error_message()); SWIG_fail; } while (0)
+  do { rill_lua_push_error(L, (code), rl_message_of(code)); SWIG_fail; } while (0)
 %}
 
 %include "rill.i"

@@ -19,6 +19,15 @@
 
 %include "rill.i"
 
+%{
+/* For Rill.attach_loop / Rill.wrap_future (bindings/ruby/src/embed.c). */
+void *rr_swig_pointer(VALUE obj, int is_loop) {
+  void *p = NULL;
+  swig_type_info *type = is_loop ? SWIGTYPE_p_rill_loop : SWIGTYPE_p_rill_future;
+  return SWIG_ConvertPtr(obj, &p, type, 0) == SWIG_OK ? p : NULL;
+}
+%}
+
 %init %{
   rr_init(mExt);
 %}

@@ -194,7 +194,7 @@ int rl_cancel(lua_State *L) {
   int rc = rill_future_cancel_msg(f, msg);
   if (rc < 0) {
     if (rc == RILL_ECLOSED) { lua_pushboolean(L, 0); return 1; }
-    rill_lua_push_error(L, rc, rill_last_error_message());
+    rill_lua_push_error(L, rc, rl_message_of(rc));
     return lua_error(L);
   }
   lua_pushboolean(L, rc == 1);

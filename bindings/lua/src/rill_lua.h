@@ -189,6 +189,12 @@ static inline lua_State *rl_main(lua_State *L) {
 #endif
 }
 
+/* The thread's last error message if it is about code, else NULL (the
+ * error table's text is used then). */
+static inline const char *rl_message_of(int code) {
+  return rill_last_error() == code ? rill_last_error_message() : NULL;
+}
+
 /* The state to use for registry work in a free function. */
 static inline lua_State *rl_free_state(lua_State *main) {
   return rl_cur ? rl_cur->L : main;

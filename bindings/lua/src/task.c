@@ -289,7 +289,7 @@ rill_task *rl_spawn_at(lua_State *L, rill_loop *loop, int fidx, int nargs) {
     luaL_unref(L, LUA_REGISTRYINDEX, fn_ref);
     luaL_unref(L, LUA_REGISTRYINDEX, arg_ref);
     free(st);
-    rill_lua_push_error(L, code, rill_last_error_message());
+    rill_lua_push_error(L, code, rl_message_of(code));
     lua_error(L);
   }
   u->f = rill_task_future(t); /* the reference rill_task_new returned */
@@ -324,7 +324,7 @@ int rl_raise_resume(lua_State *L) {
     rill_lua_push_error(L, RILL_ECANCELLED, msg);
   } else {
     int rc = rill_last_error();
-    rill_lua_push_error(L, rc < 0 ? rc : RILL_EINVAL, rc < 0 ? rill_last_error_message() : "cannot await this value");
+    rill_lua_push_error(L, rc < 0 ? rc : RILL_EINVAL, rc < 0 ? rl_message_of(rc) : "cannot await this value");
   }
   return lua_error(L);
 }

@@ -103,6 +103,13 @@ module Rill
     Ext.spawn(block, name)
   end
 
+  # Embedding (bindings/ruby/README.md): starts the block as a task of a
+  # loop from Rill.attach_loop; it runs when the host runs that loop.
+  def spawn_on(loop, name: nil, &block)
+    raise ArgumentError, "Rill.spawn_on needs a block" unless block
+    Ext.spawn_on(loop, block, name)
+  end
+
   # Rill.sleep(seconds) is defined in C: it suspends the current task;
   # sleep(0) gives up exactly one loop iteration.
 

@@ -6,9 +6,10 @@ VALUE rr_exc_new(VALUE klass, const char *msg) {
   return rb_exc_new_str(klass, rb_class_name(klass));
 }
 
-/* The exception for a rill status code (uses the thread's last message). */
+/* The exception for a rill status code, with the thread's last message
+ * only if that message is about this code (rill_last_error() == code). */
 VALUE rr_error_for(int code) {
-  const char *msg = rill_last_error_message();
+  const char *msg = rill_last_error() == code ? rill_last_error_message() : NULL;
   const char *name = rill_err_name(code);
   VALUE e;
   if (code == RILL_ECANCELLED) return rr_exc_new(eCancelled, msg);

@@ -27,13 +27,40 @@ static const rb_data_type_t loop_type = {
   .function = {.dmark = loop_mark, .dfree = loop_free, .dsize = loop_memsize, .dcompact = loop_compact},
 };
 
-static rloop *rr_loop_of(rill_loop *loop) {
+/* A new Rill::Loop for loop, linked among the active loops (marked by the
+ * registry); attached: a host's loop, never closed or freed here. */
+rloop *rr_loop_wrap(rill_loop *loop, int attached) {
+  rloop *lp = calloc(1, sizeof *lp);
+  if (!lp) rb_raise(rb_eNoMemError, "out of memory");
+  lp->self = lp->handler = lp->interrupt = Qnil;
+  lp->self = TypedData_Wrap_Struct(cLoop, &loop_type, lp);
+  lp->loop = loop;
+  lp->attached = attached;
+  lp->active = 1;
+  lp->prev = NULL;
+  lp->next = loops_head;
+  if (loops_head) loops_head->prev = lp;
+  loops_head = lp;
+  return lp;
+}
+
+/* Off the active list: the loop is closed (Rill.run's end, or the host's). */
+void rr_loop_unlink(rloop *lp) {
+  if (!lp->active) return;
+  if (lp->prev) lp->prev->next = lp->next;
+  else loops_head = lp->next;
+  if (lp->next) lp->next->prev = lp->prev;
+  lp->prev = lp->next = NULL;
+  lp->active = 0;
+}
+
+rloop *rr_loop_of(rill_loop *loop) {
   for (rloop *lp = loops_head; lp; lp = lp->next)
     if (lp->loop == loop) return lp;
   return NULL;
 }
 
-static rloop *rr_loop_get(VALUE obj) {
+rloop *rr_loop_get(VALUE obj) {
   rloop *lp = rb_check_typeddata(obj, &loop_type);
   if (!lp->loop) rb_raise(eError, "the loop is closed");
   return lp;
@@ -193,11 +220,7 @@ static VALUE run_ensure(VALUE p) {
   lp->main_task = NULL;
   rill_loop_close(lp->loop); /* reports pending/unretrieved through the handler */
   rr_flush_reports();
-  if (lp->prev) lp->prev->next = lp->next;
-  else loops_head = lp->next;
-  if (lp->next) lp->next->prev = lp->prev;
-  lp->prev = lp->next = NULL;
-  lp->active = 0;
+  rr_loop_unlink(lp);
   rill_loop_free(lp->loop);
   lp->loop = NULL;
   trim_idle();
@@ -209,20 +232,12 @@ static VALUE m_run(VALUE self, VALUE block, VALUE debug) {
   (void)self;
   if (!rb_obj_is_proc(block)) rb_raise(rb_eArgError, "Rill.run needs a block");
   if (rill_loop_current()) rb_raise(eError, "Rill.run cannot be called from a running loop");
-  rloop *lp = calloc(1, sizeof *lp);
-  if (!lp) rb_raise(rb_eNoMemError, "out of memory");
-  lp->self = lp->handler = lp->interrupt = Qnil;
-  VALUE lobj = TypedData_Wrap_Struct(cLoop, &loop_type, lp);
-  lp->self = lobj;
-  lp->loop = rill_loop_new();
-  if (!lp->loop) rr_raise(rill_last_error());
+  rill_loop *loop = rill_loop_new();
+  if (!loop) rr_raise(rill_last_error());
+  rloop *lp = rr_loop_wrap(loop, 0);
+  VALUE lobj = lp->self;
   rill_loop_set_exception_handler(lp->loop, loop_exception_fn, NULL, NULL);
   if (RTEST(debug)) rill_loop_set_debug(lp->loop, 1);
-  lp->active = 1;
-  lp->prev = NULL;
-  lp->next = loops_head;
-  if (loops_head) loops_head->prev = lp;
-  loops_head = lp;
   run_ctx c = {lp, block, Qnil, 0, 0};
   rb_ensure(run_body, (VALUE)&c, run_ensure, (VALUE)&c);
   if (!NIL_P(lp->interrupt)) rb_exc_raise(lp->interrupt);

@@ -107,6 +107,7 @@ void rr_init(VALUE mExtMod) {
   rb_define_module_function(mExtMod, "fiber_cap=", m_set_fiber_cap, 1);
   rb_define_module_function(mExtMod, "registry_counts", m_pending_count, 0);
 
+  rr_init_embed(mExtMod);
   rr_init_future(mExtMod);
   rr_init_gather(mExtMod);
   rr_init_group(mExtMod);

@@ -91,6 +91,7 @@ struct rloop {
   rill_task *main_task; /* borrowed while Rill.run runs */
   VALUE interrupt;      /* an Interrupt/SignalException caught by the watchdog */
   int watch;            /* the interrupt watchdog is armed */
+  int attached;         /* a host's loop (Rill.attach_loop) */
 };
 
 /* The registry (module.c) marks everything on these lists. */
@@ -110,6 +111,12 @@ extern long fiber_cap;   /* 0 until computed */
 /* Reports made while Ruby cannot run (during GC), delivered later. */
 typedef struct rr_report { char *msg; rill_loop *loop; struct rr_report *next; } rr_report;
 extern rr_report *deferred_reports;
+
+/* swig/ruby.i: the handle of a SWIG Rill::Ext::Loop (is_loop) or Future, else NULL */
+void *rr_swig_pointer(VALUE obj, int is_loop);
+
+/* embed.c */
+void rr_init_embed(VALUE mExt);
 
 /* errors.c */
 VALUE rr_error_for(int code);
@@ -139,6 +146,10 @@ void rr_init_gather(VALUE mExt);
 void rr_init_group(VALUE mExt);
 
 /* loop.c */
+rloop *rr_loop_wrap(rill_loop *loop, int attached);
+void rr_loop_unlink(rloop *lp);
+rloop *rr_loop_of(rill_loop *loop);
+rloop *rr_loop_get(VALUE obj);
 rloop *rr_running_loop(void);
 void rr_flush_reports(void);
 void rr_init_loop(VALUE mExt);
