@@ -6,23 +6,30 @@ VALUE rr_exc_new(VALUE klass, const char *msg) {
   return rb_exc_new_str(klass, rb_class_name(klass));
 }
 
+/* The one mapping of a rill code to a Ruby exception (message: the
+ * failure's text, or NULL for the table's). */
+VALUE rr_exception(int code, const char *msg) {
+  VALUE klass = eError;
+  const char *name = rill_err_name(code);
+  if (!msg || !*msg) msg = code == RILL_ECANCELLED ? NULL : rill_strerror(code);
+  switch (code) {
+  case RILL_ECANCELLED: return rr_exc_new(eCancelled, msg);
+  case RILL_ETIMEDOUT: return rr_exc_new(eTimeout, msg);
+  case RILL_EINVAL: klass = rb_eArgError; break;
+  case RILL_ETYPE: klass = rb_eTypeError; break;
+  case RILL_ENOMEM: return rb_exc_new_cstr(rb_eNoMemError, msg);
+  default: break;
+  }
+  VALUE e = klass == eError ? rb_exc_new_str(eError, rb_sprintf("%s: %s", name ? name : "application error", msg))
+                            : rb_exc_new_cstr(klass, msg);
+  rb_iv_set(e, "@code", INT2FIX(code));
+  return e;
+}
+
 /* The exception for a rill status code, with the thread's last message
  * only if that message is about this code (rill_last_error() == code). */
 VALUE rr_error_for(int code) {
-  const char *msg = rill_last_error() == code ? rill_last_error_message() : NULL;
-  const char *name = rill_err_name(code);
-  VALUE e;
-  if (code == RILL_ECANCELLED) return rr_exc_new(eCancelled, msg);
-  if (code == RILL_ETIMEDOUT) return rr_exc_new(eTimeout, msg && *msg ? msg : "timed out");
-  if (code == RILL_EINVAL) e = rb_exc_new_str(rb_eArgError, rb_sprintf("%s", msg && *msg ? msg : rill_strerror(code)));
-  else if (code == RILL_ETYPE) e = rb_exc_new_str(rb_eTypeError, rb_sprintf("%s", msg && *msg ? msg : rill_strerror(code)));
-  else if (code == RILL_ENOMEM) return rb_exc_new_cstr(rb_eNoMemError, msg && *msg ? msg : rill_strerror(code));
-  else {
-    e = rb_exc_new_str(eError, rb_sprintf("%s: %s", name ? name : "rill error",
-                                          msg && *msg ? msg : rill_strerror(code)));
-    rb_iv_set(e, "@code", INT2FIX(code));
-  }
-  return e;
+  return rr_exception(code, rill_last_error() == code ? rill_last_error_message() : NULL);
 }
 
 void rr_raise(int code) { rb_exc_raise(rr_error_for(code)); }
@@ -31,11 +38,18 @@ void rr_raise(int code) { rb_exc_raise(rr_error_for(code)); }
 VALUE rr_future_exception(rill_future *f, int code) {
   rtask *src = (rtask *)rill_future_error_payload(f, RR_TAG);
   if (src && src->failed && !NIL_P(src->result)) return src->result;
-  const char *msg = rill_future_error_message(f);
-  if (code == RILL_ECANCELLED) return rr_exc_new(eCancelled, msg);
-  if (code == RILL_ETIMEDOUT) return rr_exc_new(eTimeout, msg && *msg ? msg : "timed out");
-  VALUE e = rb_exc_new_str(eError, rb_sprintf("%s: %s", rill_err_name(code) ? rill_err_name(code) : "application error",
-                                              msg && *msg ? msg : rill_strerror(code)));
-  rb_iv_set(e, "@code", INT2FIX(code));
-  return e;
+  return rr_exception(code, rill_future_error_message(f));
+}
+
+/* Rill::Ext.error_for(code [, message]): the exception of a code (tests);
+ * without a message, as a failing call raises it (rr_error_for). */
+static VALUE m_error_for(int argc, VALUE *argv, VALUE self) {
+  (void)self;
+  if (argc < 1 || argc > 2) rb_error_arity(argc, 1, 2);
+  if (argc == 1) return rr_error_for(NUM2INT(argv[0]));
+  return rr_exception(NUM2INT(argv[0]), NIL_P(argv[1]) ? NULL : StringValueCStr(argv[1]));
+}
+
+void rr_init_errors(VALUE mExt) {
+  rb_define_module_function(mExt, "error_for", m_error_for, -1);
 }

@@ -108,6 +108,7 @@ void rr_init(VALUE mExtMod) {
   rb_define_module_function(mExtMod, "registry_counts", m_pending_count, 0);
 
   rr_init_embed(mExtMod);
+  rr_init_errors(mExtMod);
   rr_init_future(mExtMod);
   rr_init_gather(mExtMod);
   rr_init_group(mExtMod);

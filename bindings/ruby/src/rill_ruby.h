@@ -119,6 +119,8 @@ void *rr_swig_pointer(VALUE obj, int is_loop);
 void rr_init_embed(VALUE mExt);
 
 /* errors.c */
+VALUE rr_exception(int code, const char *msg);
+void rr_init_errors(VALUE mExt);
 VALUE rr_error_for(int code);
 VALUE rr_exc_new(VALUE klass, const char *msg);
 void rr_raise(int code);
