@@ -22,6 +22,26 @@
  *    longer run (after it ran, or when it was cancelled or dropped).
  *  - Threads: a loop and its objects are used from one thread. The only
  *    exception is rill_call_soon_threadsafe().
+ *  - Borrowed views of a future (rill_future_bytes, _pointer, _error_message,
+ *    _error_payload) stay valid while the caller holds a reference to the
+ *    future or to an object holding one (a gather, a group, an awaiting
+ *    task), and inside a callback or exception handler given the future
+ *    until it returns. Reading a failure marks it retrieved but never drops
+ *    a reference anyone can see: the core holds its own around every
+ *    handler call, so a binding need not defer its releases.
+ *
+ * Naming (from 1.1; 1.0 names stay as aliases):
+ *  - rill_<noun>_<verb>, the noun being the first argument's type.
+ *  - Predicates rill_<noun>_is_<adjective> (1, 0 or a code); getters
+ *    rill_<noun>_<property> without "get"; setters rill_<noun>_set_<property>.
+ *  - "error" is spelled out; the current object is rill_<noun>_current.
+ *  - Constants carry their enum's name: RILL_STATE_*, RILL_KIND_*,
+ *    RILL_WAIT_*, RILL_POLL_*, RILL_TASK_* (flags); codes are RILL_E*.
+ *  - "await": a C coroutine suspends until a future is done; "resume_*": a
+ *    step task arranges its next step; "wait": asyncio.wait (rill_wait)
+ *    only; "run_until": the loop runs until a future is done; "sleep": a
+ *    coroutine sleeps (rill_sleep) or a future is done later
+ *    (rill_sleep_future).
  */
 #ifndef RILL_H
 #define RILL_H
@@ -517,6 +537,108 @@ RILL_API rill_task *rill_group_error_child(rill_group *group, size_t index);
 RILL_API size_t rill_group_count(rill_group *group);
 RILL_API rill_task *rill_group_child(rill_group *group, size_t index);
 RILL_API void rill_group_release(rill_group *group);
+
+/* ------------------------------------------------------------------ */
+/* 1.1: semantics the bindings share                                    */
+/* ------------------------------------------------------------------ */
+
+/* rill_task_new_v2 flags. SKIP_CANCELLED_START: a task cancelled before
+ * its first step ends CANCELLED (with the cancel message) in that step
+ * without calling step, as a coroutine cancelled before it starts; its
+ * free_arg runs. Without it, the step is told (rill_task_cancel). */
+#define RILL_TASK_SKIP_CANCELLED_START 1u
+/* rill_task_new with flags (RILL_TASK_*); RILL_EINVAL on unknown flags. */
+RILL_API rill_task *rill_task_new_v2(rill_loop *loop, rill_step_fn step, void *arg,
+                                     rill_free_fn free_arg, unsigned flags);
+
+/* Leaving a task group, asyncio's TaskGroup.__aexit__ as one rule.
+ * rill_group_exit starts it with the body's outcome (0, RILL_ECANCELLED,
+ * or a failure code; a failure or cancel also cancels the children) and
+ * returns a future (borrowed, valid while the group is) that is DONE once
+ * every child is done. Cancelling it (a cancel of the task awaiting it)
+ * never ends it early: the cancel counts as one from outside, reaches the
+ * children, and the future completes DONE when they have finished, so it
+ * is awaited once. NULL: RILL_EINVAL, RILL_ECLOSED, RILL_ESTATE (already
+ * left through rill_group_exit or rill_group_join). */
+RILL_API rill_future *rill_group_exit(rill_group *group, int body_rc);
+/* The group's outcome once the exit future is done. await_rc: what the
+ * await of that future gave (RILL_ECANCELLED if a cancel was delivered
+ * there, else 0). Returns RILL_OK: leave normally (a cancel of the body
+ * caused by the group itself is swallowed); RILL_ECANCELLED: propagate a
+ * cancel (the body's own, if the body was cancelled); RILL_EGROUP: raise
+ * the errors of rill_group_exit_error together, in their order. The same
+ * value on later calls. RILL_ESTATE if not exited or children still run. */
+RILL_API int rill_group_exit_result(rill_group *group, int await_rc);
+/* The exit's errors in asyncio's order: the children's failures in order
+ * of failure, then the body's own failure (body_rc other than 0 and
+ * RILL_ECANCELLED). 0 before rill_group_exit. */
+RILL_API size_t rill_group_exit_error_count(rill_group *group);
+/* Entry index of that list: 1 with *child = the failed child (borrowed),
+ * 0 with *child = NULL for the body's failure, RILL_EINVAL (NULL, out of
+ * range). */
+RILL_API int rill_group_exit_error(rill_group *group, size_t index, rill_task **child);
+/* For C coroutines: rill_group_exit, rill_await, rill_group_exit_result. */
+RILL_API int rill_group_exit_await(rill_group *group, int body_rc);
+
+/* Per-loop state of a binding (several languages can share one loop),
+ * keyed by tag (the address of a binding-owned constant). Replacing or
+ * clearing it (state NULL) runs the previous free_state; rill_loop_close
+ * runs the last one after its final reports. 0, RILL_EINVAL, RILL_ECLOSED,
+ * RILL_ENOMEM (free_state not called). */
+RILL_API int rill_loop_set_binding(rill_loop *loop, const void *tag, void *state,
+                                   rill_free_fn free_state);
+/* The state set for tag (borrowed), NULL if none (also once closed). */
+RILL_API void *rill_loop_binding(rill_loop *loop, const void *tag);
+/* An exception handler for the reports about futures owned by tag (see
+ * rill_future_owner); other reports go to the loop's handler. NULL fn
+ * removes it. The previous free_arg runs; rill_loop_close runs the last. */
+RILL_API int rill_loop_set_binding_exception_handler(rill_loop *loop, const void *tag,
+                                                     rill_exception_fn fn, void *arg,
+                                                     rill_free_fn free_arg);
+/* Marks the binding that owns future (a task a language created, say).
+ * 0, RILL_EINVAL, RILL_ECLOSED. */
+RILL_API int rill_future_set_owner(rill_future *future, const void *tag);
+/* The owner set with rill_future_set_owner, else the tag of the failure's
+ * payload (rill_future_fail), else NULL. */
+RILL_API const void *rill_future_owner(const rill_future *future);
+
+/* ------------------------------------------------------------------ */
+/* 1.1 names (the rules at the top); the 1.0 names remain               */
+/* ------------------------------------------------------------------ */
+
+enum rill_state_name {
+  RILL_STATE_PENDING = RILL_PENDING, RILL_STATE_DONE = RILL_DONE,
+  RILL_STATE_FAILED = RILL_FAILED, RILL_STATE_CANCELLED = RILL_CANCELLED
+};
+enum rill_kind_name {
+  RILL_KIND_NONE = RILL_NONE, RILL_KIND_BOOL = RILL_BOOL, RILL_KIND_INT = RILL_INT,
+  RILL_KIND_DOUBLE = RILL_DOUBLE, RILL_KIND_BYTES = RILL_BYTES, RILL_KIND_POINTER = RILL_POINTER
+};
+
+/* = rill_future_done. */
+RILL_API int rill_future_is_done(const rill_future *future);
+/* = rill_handle_cancelled. */
+RILL_API int rill_handle_is_cancelled(const rill_handle *handle);
+/* = rill_timeout_expired. */
+RILL_API int rill_timeout_is_expired(const rill_timeout *timeout);
+/* = rill_task_cancel_requested. */
+RILL_API int rill_task_is_cancel_requested(rill_task *task);
+/* = rill_loop_get_debug. */
+RILL_API int rill_loop_debug(const rill_loop *loop);
+/* = rill_current_task. */
+RILL_API rill_task *rill_task_current(void);
+/* = rill_err_name. */
+RILL_API const char *rill_error_name(int code);
+/* = rill_task_wait (resume once awaited is done). */
+RILL_API int rill_task_resume_on(rill_task *task, rill_future *awaited);
+/* = rill_task_yield (resume in the next iteration). */
+RILL_API int rill_task_resume_soon(rill_task *task);
+/* = rill_task_sleep (resume once seconds have passed). */
+RILL_API int rill_task_resume_after(rill_task *task, double seconds);
+/* = rill_gather_count: children of a gather or wait future. */
+RILL_API size_t rill_future_child_count(rill_future *future);
+/* = rill_gather_child. */
+RILL_API rill_future *rill_future_child(rill_future *future, size_t index);
 
 #ifdef __cplusplus
 }

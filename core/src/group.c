@@ -28,6 +28,7 @@ struct rill_group {
   size_t nerr;
   int joined, finished, aborting, parent_cancel_requested, propagate_cancel, body_rc;
   join_future *join;
+  int exiting, exit_rc; /* rill_group_exit: its join absorbs cancels; the outcome */
 };
 
 static int join_cancel(rill_future *f, const char *msg);
@@ -166,6 +167,13 @@ static int join_cancel(rill_future *f, const char *msg) {
   (void)msg;
   join_future *j = (join_future *)f;
   rill_group *g = j->group;
+  if (g && g->exiting) { /* rill_group_exit: a cancel from outside, absorbed */
+    if (!g->aborting) {
+      g->propagate_cancel = 1;
+      abort_children(g);
+    }
+    return 1;
+  }
   j->cancel_requested = 1;
   if (g) {
     if (!g->aborting) {
@@ -245,4 +253,66 @@ rill_task *rill_group_child(rill_group *g, size_t i) {
 
 void rill_group_release(rill_group *g) {
   if (g) group_release_internal(g);
+}
+
+/* ---------------------------------------------------------------- */
+/* Leaving a group in one rule (asyncio's TaskGroup.__aexit__)        */
+
+rill_future *rill_group_exit(rill_group *g, int body_rc) {
+  if (!g) {
+    rill__fail(RILL_EINVAL, "group is NULL");
+    return NULL;
+  }
+  if (rill__loop_check(g->loop)) return NULL;
+  if (body_rc > 0) {
+    rill__fail(RILL_EINVAL, "body_rc must be 0 or a negative code");
+    return NULL;
+  }
+  if (g->joined || g->finished) {
+    rill__fail(RILL_ESTATE, "the group has been left already");
+    return NULL;
+  }
+  g->exiting = 1;
+  return rill_group_join(g, body_rc);
+}
+
+int rill_group_exit_result(rill_group *g, int await_rc) {
+  if (!g) return rill__fail(RILL_EINVAL, "group is NULL");
+  if (await_rc > 0) return rill__fail(RILL_EINVAL, "await_rc must be 0 or a negative code");
+  if (!g->exiting) return rill__fail(RILL_ESTATE, "rill_group_exit was not called");
+  if (g->finished) return g->exit_rc;
+  if (g->pending) return rill__fail(RILL_ESTATE, "the group's children are still running");
+  /* A cancel delivered at the await point after the exit future was done
+   * (asyncio: CancelledError out of `await on_completed_fut`). */
+  if (await_rc == RILL_ECANCELLED && !g->aborting) {
+    g->propagate_cancel = 1;
+    abort_children(g); /* none left pending; only marks the group aborting */
+  }
+  g->exit_rc = rill_group_finish(g, 0);
+  return g->exit_rc;
+}
+
+size_t rill_group_exit_error_count(rill_group *g) {
+  if (!g || !g->exiting) return 0;
+  return g->nerr + (g->body_rc < 0 && g->body_rc != RILL_ECANCELLED);
+}
+
+int rill_group_exit_error(rill_group *g, size_t i, rill_task **child) {
+  if (!g) return rill__fail(RILL_EINVAL, "group is NULL");
+  if (!child) return rill__fail(RILL_EINVAL, "child is NULL");
+  *child = NULL;
+  if (i >= rill_group_exit_error_count(g)) return rill__fail(RILL_EINVAL, "index out of range");
+  if (i < g->nerr) {
+    *child = g->errors[i];
+    return 1;
+  }
+  return 0; /* after the children's: the body's own failure */
+}
+
+int rill_group_exit_await(rill_group *g, int body_rc) {
+  rill_future *f = rill_group_exit(g, body_rc);
+  if (!f) return rill_last_error();
+  int rc = rill_await(f);
+  if (rc == RILL_ESTATE && f->state == RILL_PENDING) return rc; /* not in a coroutine */
+  return rill_group_exit_result(g, rc == RILL_ECANCELLED ? rc : 0);
 }

@@ -114,6 +114,8 @@ struct rill_loop {
   rill__stack_pool *stacks;
   size_t stack_size;
   rill__arena *arena;
+
+  struct rill__binding *bindings; /* per-binding state and handlers (binding.c) */
 };
 
 /* initial-exec: no __tls_get_addr call on the hot path (8 bytes of static
@@ -180,6 +182,7 @@ struct rill_future {
   rill_free_fn free_payload;
   const void *payload_tag;
   rill_future *source; /* retained: outcome (value or failure) read from it */
+  const void *owner;   /* rill_future_set_owner: whose exception handler */
 };
 
 extern const rill__future_type rill__plain_future_type;
@@ -223,6 +226,7 @@ struct rill_task {
   int wait;               /* enum rill__task_wait */
   int cancelling;
   unsigned must_cancel : 1, deliver_cancel : 1, arranged : 1, in_list : 1;
+  unsigned skip_cancelled_start : 1; /* RILL_TASK_SKIP_CANCELLED_START, until the first step */
   char *cancel_msg;
   char *name;
   uint64_t id;
@@ -246,5 +250,13 @@ RILL__HIDDEN void rill__task_run_step(rill_task *t);
 /* ---- groups of children (gather.c) shared by gather and wait ---- */
 RILL__HIDDEN size_t rill__multi_count(rill_future *f);
 RILL__HIDDEN rill_future *rill__multi_child(rill_future *f, size_t i);
+
+/* ---- per-binding state and exception handlers (binding.c) ---- */
+struct rill__binding;
+/* Passes a report to the handler of the binding owning future, if one is
+ * set; 1 if it did, 0 if the loop's handler must take it. */
+RILL__HIDDEN int rill__binding_report(rill_loop *loop, const char *message, rill_future *future);
+/* Loop close: frees every binding's state and handler (after the reports). */
+RILL__HIDDEN void rill__bindings_close(rill_loop *loop);
 
 #endif

@@ -75,8 +75,13 @@ void rill__report(rill_loop *loop, rill_future *future, const char *fmt, ...) {
   va_start(ap, fmt);
   vsnprintf(buf, sizeof buf, fmt, ap);
   va_end(ap);
+  if (rill__binding_report(loop, buf, future)) return;
+  /* The core's own reference for the call: a handler reading the failure
+   * (which retrieves it) never frees the future under anyone's view. */
+  rill_future_retain(future);
   if (loop->exc_fn) loop->exc_fn(loop, buf, future, loop->exc_arg);
   else default_handler(loop, buf, future, NULL);
+  rill_future_release(future);
 }
 
 static void async_cb(struct ev_loop *ev, ev_async *w, int revents) {
@@ -227,6 +232,7 @@ int rill_loop_close(rill_loop *loop) {
   if (loop->poll_free) loop->poll_free(loop->poll_arg);
   loop->poll_fn = NULL;
   loop->poll_free = NULL;
+  rill__bindings_close(loop);
   rill__loop_release(loop);
   return RILL_OK;
 }

@@ -61,6 +61,17 @@ rill_task *rill_task_new(rill_loop *loop, rill_step_fn step, void *arg, rill_fre
   return rill__task_new(loop, step, arg, free_arg, 0);
 }
 
+rill_task *rill_task_new_v2(rill_loop *loop, rill_step_fn step, void *arg, rill_free_fn free_arg,
+                            unsigned flags) {
+  if (flags & ~(unsigned)RILL_TASK_SKIP_CANCELLED_START) {
+    rill__fail(RILL_EINVAL, "unknown task flags 0x%x", flags);
+    return NULL;
+  }
+  rill_task *t = rill__task_new(loop, step, arg, free_arg, 0);
+  if (t && (flags & RILL_TASK_SKIP_CANCELLED_START)) t->skip_cancelled_start = 1;
+  return t;
+}
+
 static int check_task(const rill_task *t) {
   if (!t) return rill__fail(RILL_EINVAL, "task is NULL");
   return RILL_OK;
@@ -170,6 +181,16 @@ void rill__task_run_step(rill_task *t) {
   if (t->must_cancel) {
     t->must_cancel = 0;
     t->deliver_cancel = 1;
+  }
+  if (RILL__UNLIKELY(t->skip_cancelled_start)) { /* the first step only */
+    t->skip_cancelled_start = 0;
+    if (t->deliver_cancel) { /* cancelled before it started: never runs */
+      t->deliver_cancel = 0;
+      if (rill__future_fail_msg(&t->fut, RILL_ECANCELLED, t->cancel_msg))
+        rill__future_fail_msg(&t->fut, RILL_ECANCELLED, NULL); /* ENOMEM: no message */
+      finish_done_task(t);
+      return;
+    }
   }
   t->wait = RILL__T_RUNNING;
   t->arranged = 0;
