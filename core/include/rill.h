@@ -102,7 +102,12 @@ RILL_API const char *rill_version_string(void);
   XX(EEXCEPTION, -9, "a task raised a language exception (see the payload)") \
   XX(EINTR, -10, "interrupted by a signal")                                  \
   XX(ESYS, -11, "a system call failed")                                      \
-  XX(EGROUP, -12, "one or more tasks of a group failed")
+  XX(EGROUP, -12, "one or more tasks of a group failed")                     \
+  /* 1.1, io-sys: -40.. (DNS, signals, processes) */                        \
+  XX(ENOHOST, -40, "no such host")                                          \
+  XX(EDNS, -41, "name resolution failed")                                   \
+  XX(ESIGBUSY, -42, "the signal is already watched by another loop")        \
+  XX(ESPAWN, -43, "the process could not be started")
 
 enum rill_status {
   RILL_OK = 0,
@@ -639,6 +644,204 @@ RILL_API int rill_task_resume_after(rill_task *task, double seconds);
 RILL_API size_t rill_future_child_count(rill_future *future);
 /* = rill_gather_child. */
 RILL_API rill_future *rill_future_child(rill_future *future, size_t index);
+
+/* ------------------------------------------------------------------ */
+/* 1.1: the thread pool (to_thread / run_in_executor)                   */
+/* ------------------------------------------------------------------ */
+
+/* Where a work function writes its outcome (opaque; valid during the
+ * call only). */
+typedef struct rill_work rill_work;
+/* Runs on a pool thread: must not touch the loop or its objects; gives its
+ * outcome with the rill_work_* setters (none set = RILL_NONE). */
+typedef void (*rill_work_fn)(rill_work *work, void *arg);
+
+/* Runs fn(work, arg) on the loop's thread pool and returns a future (a
+ * reference) that gets the outcome fn wrote. Cancelling the future before
+ * fn started means fn never runs; after it started, fn runs to its end
+ * (rill_work_cancelled tells it) and its outcome is dropped. free_arg(arg)
+ * runs on the loop's thread once fn ran or never will (also at loop
+ * close). NULL on bad input, RILL_ECLOSED, RILL_ENOMEM, RILL_ESYS (then
+ * free_arg is not called). */
+RILL_API rill_future *rill_run_in_thread(rill_loop *loop, rill_work_fn fn, void *arg,
+                                         rill_free_fn free_arg);
+/* From the work function: its outcome, as the rill_future_set_* and
+ * rill_future_fail setters (bytes and the message are copied; a pointer
+ * or payload is freed with its free function if nobody reads it). One
+ * outcome per job: RILL_ESTATE if already set (then the caller keeps p;
+ * rill_work_fail frees its payload on any failure). RILL_EINVAL on NULL. */
+RILL_API int rill_work_set_none(rill_work *work);
+RILL_API int rill_work_set_bool(rill_work *work, int value);
+RILL_API int rill_work_set_int(rill_work *work, int64_t value);
+RILL_API int rill_work_set_double(rill_work *work, double value);
+RILL_API int rill_work_set_bytes(rill_work *work, const void *data, size_t len);
+RILL_API int rill_work_set_pointer(rill_work *work, void *p, rill_free_fn free_p,
+                                   const void *tag);
+RILL_API int rill_work_fail(rill_work *work, int code, const char *message, void *payload,
+                            rill_free_fn free_payload, const void *tag);
+/* From the work function: 1 if its future was cancelled (the outcome will
+ * be dropped; a long job may stop early), 0 if not, RILL_EINVAL. */
+RILL_API int rill_work_cancelled(const rill_work *work);
+/* The most threads the loop's pool runs at once (1..1024; default
+ * min(32, cores + 4)). Threads start lazily, one per job that finds none
+ * idle; lowering the size does not stop threads already started. */
+RILL_API int rill_loop_set_thread_pool_size(rill_loop *loop, int max_threads);
+/* loop's jobs go to with's pool from now on (each loop has its own pool by
+ * default). Both loops must be open and owned by the calling thread when
+ * it is called; RILL_ESTATE if loop has jobs in flight. The pool's threads
+ * are joined when the last loop sharing it closes. */
+RILL_API int rill_loop_share_thread_pool(rill_loop *loop, rill_loop *with);
+/* (rill_loop_shutdown, 1.1: after the tasks, it also runs the loop until
+ * every thread job has completed and joins the pool's threads, as
+ * asyncio's shutdown_default_executor; rill_loop_close drops jobs not yet
+ * started and waits for running ones.) */
+
+/* ------------------------------------------------------------------ */
+/* 1.1: DNS (getaddrinfo / getnameinfo on the thread pool)              */
+/* ------------------------------------------------------------------ */
+
+struct addrinfo;
+struct sockaddr;
+
+/* Resolves host and/or service (as getaddrinfo(3); hints may be NULL and
+ * may set only ai_flags/family/socktype/protocol) on the loop's thread
+ * pool. Returns a future (a reference) whose value is the addrinfo list,
+ * read with rill_future_addrinfo and freed (freeaddrinfo) with the future.
+ * It fails with RILL_ENOHOST (the name does not exist), RILL_EDNS (the
+ * resolution failed: no server, unknown service, ...; the message says
+ * which, naming host and service) or RILL_ENOMEM. Cancelling it drops the
+ * result. NULL on bad input (both NULL), RILL_ECLOSED, RILL_ENOMEM. */
+RILL_API rill_future *rill_getaddrinfo(rill_loop *loop, const char *host, const char *service,
+                                       const struct addrinfo *hints);
+/* The addrinfo list of a DONE rill_getaddrinfo future (borrowed, valid
+ * while the future is); NULL if the future is not such a result. */
+RILL_API const struct addrinfo *rill_future_addrinfo(const rill_future *future);
+/* getnameinfo(3) of addr (copied; addrlen bytes, at most a
+ * sockaddr_storage) with NI_* flags, on the pool. Returns a future (a
+ * reference) read with rill_future_nameinfo; failures as rill_getaddrinfo.
+ * NULL on bad input, RILL_ECLOSED, RILL_ENOMEM. */
+RILL_API rill_future *rill_getnameinfo(rill_loop *loop, const struct sockaddr *addr,
+                                       size_t addrlen, int flags);
+/* Host and service names of a DONE rill_getnameinfo future (borrowed,
+ * valid while the future is; either out pointer may be NULL). 0,
+ * RILL_ESTATE if not DONE, RILL_ETYPE if not such a result, RILL_EINVAL. */
+RILL_API int rill_future_nameinfo(const rill_future *future, const char **host,
+                                  const char **service);
+
+/* ------------------------------------------------------------------ */
+/* 1.1: signals                                                         */
+/* ------------------------------------------------------------------ */
+
+typedef struct rill_signal rill_signal;
+typedef void (*rill_signal_fn)(rill_signal *sig, int signum, void *arg);
+
+/* Calls fn(sig, signum, arg) on the loop's thread, in the iteration after
+ * signum arrives (deliveries before it runs are coalesced into one call),
+ * until rill_signal_stop. A signal is watched by one loop at a time
+ * (RILL_ESIGBUSY if another loop watches it); a loop may have several
+ * watchers of one signal. The first watcher installs rill's handler, the
+ * last one stopped restores the previous disposition. An active watcher
+ * does not keep rill_loop_run going. Returns a reference
+ * (rill_signal_release; releasing does not stop it); NULL on bad input
+ * (SIGKILL, SIGSTOP, out of range), RILL_ECLOSED, RILL_ENOMEM, RILL_ESYS. */
+RILL_API rill_signal *rill_signal_start(rill_loop *loop, int signum, rill_signal_fn fn,
+                                        void *arg, rill_free_fn free_arg);
+/* Stops the watcher (free_arg runs now); a no-op if stopped already. Loop
+ * close stops every watcher. 0 or RILL_EINVAL. */
+RILL_API int rill_signal_stop(rill_signal *sig);
+/* 1 while the watcher is started, 0 once stopped, RILL_EINVAL. */
+RILL_API int rill_signal_active(const rill_signal *sig);
+RILL_API void rill_signal_release(rill_signal *sig);
+
+/* asyncio.run's Ctrl+C, once for every language's run: while armed, the
+ * first SIGINT cancels task (message "interrupted by SIGINT") within one
+ * wake-up of the loop, waiting or busy; a second SIGINT ends the process
+ * at once by SIGINT's default action. Arming installs rill's SIGINT
+ * handler whatever the current one is (callers check that first, as
+ * asyncio does); task == NULL disarms, restores the previous disposition
+ * and returns how many SIGINTs came while armed (0 = none). Arming again
+ * replaces the task. 0 (armed), RILL_ESIGBUSY (another loop watches
+ * SIGINT), RILL_EINVAL, RILL_ECLOSED. rill_run arms it for its main
+ * task when SIGINT has its default disposition, and returns RILL_EINTR
+ * when SIGINT cancelled main and main ended cancelled. */
+RILL_API int rill_loop_cancel_on_sigint(rill_loop *loop, rill_task *task);
+/* Wakes the loop: a wait in progress (rill_loop_run_once, or the poll of
+ * run/run_until) ends and the poll hook's RILL_POLL_AFTER runs, so a
+ * binding can check its language's pending signals. Async-signal-safe and
+ * callable from any thread while the loop is alive; NULL is a no-op. */
+RILL_API void rill_loop_interrupt(rill_loop *loop);
+
+/* ------------------------------------------------------------------ */
+/* 1.1: processes                                                       */
+/* ------------------------------------------------------------------ */
+
+typedef struct rill_process rill_process;
+/* What a child's stdin/stdout/stderr is (rill_process_spawn's stdio). */
+enum rill_stdio_mode {
+  RILL_STDIO_INHERIT = 0, /* the parent's */
+  RILL_STDIO_PIPE = 1,    /* a pipe; the parent's end: rill_process_fd */
+  RILL_STDIO_DEVNULL = 2, /* /dev/null */
+  RILL_STDIO_STDOUT = 3   /* stderr only: where stdout goes */
+};
+
+/* Starts argv[0] (searched in PATH when it has no '/') with argv, the
+ * environment envp (NULL: the parent's), in cwd (NULL: the parent's), with
+ * stdio[0..2] (NULL: all inherited). The child starts with no signal
+ * blocked and every signal at its default action; it inherits no fd rill
+ * made. Pipe ends of the parent are non-blocking and close-on-exec. It is
+ * reaped by pid (a pidfd where the kernel has one), on any loop, never
+ * with waitpid(-1); a running child counts as loop work for rill_loop_run.
+ * Loop close kills (SIGKILL) and reaps children still running. Returns a
+ * reference (rill_process_release); NULL on bad input (no argv[0], a bad
+ * mode), RILL_ECLOSED, RILL_ESPAWN (the program could not start: the
+ * message names it and the errno text), RILL_ESYS, RILL_ENOMEM. */
+RILL_API rill_process *rill_process_spawn(rill_loop *loop, const char *const argv[],
+                                          const char *const envp[], const char *cwd,
+                                          const int stdio[3]);
+/* The child's pid, or RILL_EINVAL. */
+RILL_API int rill_process_pid(const rill_process *process);
+/* The parent's end of pipe which (0 stdin, 1 stdout, 2 stderr), owned by
+ * the process object (closed when it is freed): borrowed. RILL_ESTATE if
+ * that stdio is not a pipe or was taken, RILL_EINVAL. */
+RILL_API int rill_process_fd(const rill_process *process, int which);
+/* The same fd, now the caller's to close (e.g. to wrap it in a stream). */
+RILL_API int rill_process_take_fd(rill_process *process, int which);
+/* A future (a reference) DONE with the exit status as an INT: the exit
+ * code, or -N if signal N ended the child (asyncio's returncode).
+ * Cancelling it cancels only this wait, never the process or other
+ * waits. NULL on bad input. */
+RILL_API rill_future *rill_process_wait(rill_process *process);
+/* The exit status (as above) once the child was reaped: 0 and *out,
+ * RILL_ESTATE while it runs, RILL_EINVAL. */
+RILL_API int rill_process_returncode(const rill_process *process, int *out);
+/* Sends signum (0 only checks) to the child (through its pidfd where there
+ * is one: never to a recycled pid). 0, RILL_ESTATE once it was reaped,
+ * RILL_EINVAL, RILL_ESYS. */
+RILL_API int rill_process_send_signal(rill_process *process, int signum);
+/* rill_process_send_signal(process, SIGKILL). */
+RILL_API int rill_process_kill(rill_process *process);
+/* Drops the caller's reference; a running child stays watched (and is
+ * reaped) by its loop. */
+RILL_API void rill_process_release(rill_process *process);
+
+/* ------------------------------------------------------------------ */
+/* 1.1: embedding in a host's poll set                                  */
+/* ------------------------------------------------------------------ */
+
+/* The loop's pollable backend fd (libev's epoll/kqueue fd; borrowed: the
+ * loop closes it). It is readable when the loop has I/O, a thread-safe
+ * call, a signal or an interrupt to handle; a host adds it to its own poll
+ * set, waits at most rill_loop_backend_timeout(), then calls
+ * rill_loop_run_once(loop, 0). From this call on every iteration also
+ * collects pending events without blocking. RILL_ESYS if the backend has
+ * no fd, RILL_EINVAL, RILL_ECLOSED. */
+RILL_API int rill_loop_backend_fd(rill_loop *loop);
+/* How long the host may wait on the backend fd before calling
+ * rill_loop_run_once: 0 when work is ready, the time to the next timer,
+ * RILL_FOREVER when only I/O can wake the loop. Call it right before
+ * each wait: it also hands libev's pending fd changes to the kernel (and
+ * collects events already there). NaN on bad input. */
+RILL_API double rill_loop_backend_timeout(rill_loop *loop);
 
 #ifdef __cplusplus
 }

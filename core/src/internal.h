@@ -116,6 +116,15 @@ struct rill_loop {
   rill__arena *arena;
 
   struct rill__binding *bindings; /* per-binding state and handlers (binding.c) */
+  /* 1.1: I/O, threads, signals, processes */
+  struct rill__executor *executor; /* pool.c: this loop's side of its thread pool */
+  struct rill__signals *signals;   /* signal.c: watchers, the SIGINT-cancelled task */
+  _Atomic uint64_t sig_pending;    /* signal.c: bit signum-1 set by the handler */
+  atomic_int intr_pending;         /* signal.c: a signal or rill_loop_interrupt came */
+  rill_process *processes;         /* process.c: children not yet reaped */
+  int backend_exposed;             /* embed.c: a host polls the backend fd itself */
+  atomic_int wake_fd;              /* embed.c: eventfd every wake-up writes once exposed */
+  ev_io wake_io;
 };
 
 /* initial-exec: no __tls_get_addr call on the hot path (8 bytes of static
@@ -258,5 +267,33 @@ struct rill__binding;
 RILL__HIDDEN int rill__binding_report(rill_loop *loop, const char *message, rill_future *future);
 /* Loop close: frees every binding's state and handler (after the reports). */
 RILL__HIDDEN void rill__bindings_close(rill_loop *loop);
+/* ---- 1.1: the thread pool (pool.c) ---- */
+typedef struct rill__executor rill__executor;
+/* rill_loop_shutdown: runs the loop until every thread job completed, then
+ * joins the pool's threads. rill_loop_close: drops queued jobs, waits for
+ * running ones, frees the loop's side of the pool. */
+RILL__HIDDEN int rill__pool_shutdown(rill_loop *loop);
+RILL__HIDDEN void rill__pool_close(rill_loop *loop);
+
+/* ---- 1.1: signals (signal.c) ---- */
+/* Loop thread, when intr_pending is set (drain of the thread-safe queue):
+ * schedules the callbacks of the signals that came, cancels the task armed
+ * with rill_loop_cancel_on_sigint on SIGINT. */
+RILL__HIDDEN void rill__signal_dispatch(rill_loop *loop);
+/* Loop close: stops every watcher, disarms the SIGINT cancel. */
+RILL__HIDDEN void rill__signal_close(rill_loop *loop);
+
+/* ---- 1.1: processes (process.c) ---- */
+/* Loop close: kills (SIGKILL) and reaps every child still running. */
+RILL__HIDDEN void rill__process_close(rill_loop *loop);
+/* The longest a host may wait before the children need a look (the
+ * waitpid poll without pidfd), or +inf. */
+RILL__HIDDEN double rill__process_timeout(rill_loop *loop);
+
+/* ---- 1.1: embedding (embed.c) ---- */
+/* Wakes the loop from any thread or a signal handler: ev_async_send, plus
+ * the eventfd a host polling the backend fd hears. */
+RILL__HIDDEN void rill__loop_wake(rill_loop *loop);
+RILL__HIDDEN void rill__embed_close(rill_loop *loop);
 
 #endif

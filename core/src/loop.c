@@ -165,6 +165,10 @@ int rill_loop_close(rill_loop *loop) {
   if (loop->closed) return rill__fail(RILL_ECLOSED, "the loop is already closed");
   if (loop->running) return rill__fail(RILL_EBUSY, "cannot close a running loop");
   rill__loop_retain(loop); /* keep the shell while objects die */
+  rill__pool_close(loop);  /* 1.1: no thread job runs for a closed loop */
+  rill__signal_close(loop); /* 1.1: signal handlers restored */
+  rill__process_close(loop); /* 1.1: children killed and reaped: no zombie */
+  rill__embed_close(loop);   /* 1.1: the embedding wake-up fd */
 
   /* Drop the ready batch first: it may hold a pending task's wake node,
    * and destroying the task below can free it. */
@@ -253,6 +257,8 @@ static void drain_threadsafe(rill_loop *loop) {
   atomic_store_explicit(&loop->ts_pending, 0, memory_order_relaxed);
   pthread_mutex_unlock(&loop->ts_lock);
   for (; it; it = it->next) rill__schedule(loop, &it->node);
+  /* 1.1: a signal or rill_loop_interrupt raised ts_pending too. */
+  if (atomic_load_explicit(&loop->intr_pending, memory_order_acquire)) rill__signal_dispatch(loop);
 }
 
 static int has_work(const rill_loop *loop) {
@@ -282,11 +288,11 @@ static int iterate(rill_loop *loop, double max_wait) {
       ev_run(loop->ev, EVRUN_ONCE);
       if (loop->poll_fn) loop->poll_fn(loop, RILL_POLL_AFTER, loop->poll_arg);
       ev_timer_stop(loop->ev, &loop->wake_timer);
-    } else if (loop->io_active) {
+    } else if (loop->io_active || loop->backend_exposed) {
       ev_run(loop->ev, EVRUN_NOWAIT);
     }
     if (atomic_load_explicit(&loop->ts_pending, memory_order_relaxed)) drain_threadsafe(loop);
-  } else if (loop->io_active) {
+  } else if (loop->io_active || loop->backend_exposed) {
     ev_run(loop->ev, EVRUN_NOWAIT);
   }
   loop->now = rill__clock();
@@ -606,7 +612,7 @@ int rill_call_soon_threadsafe(rill_loop *loop, rill_fn fn, void *arg, rill_free_
   loop->ts_tail = it;
   atomic_store_explicit(&loop->ts_pending, 1, memory_order_relaxed);
   /* ev_async_send coalesces; every wake-up drains the whole queue. */
-  ev_async_send(loop->ev, &loop->async);
+  rill__loop_wake(loop); /* 1.1: ev_async_send, + the host's fd when embedded */
   pthread_mutex_unlock(&loop->ts_lock);
   return RILL_OK;
 }

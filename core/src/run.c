@@ -1,5 +1,6 @@
 /* run.c - rill_run (asyncio.run for C coroutines) and rill_loop_shutdown,
  * its ending: cancel what is left and run it down. */
+#include <signal.h>
 #include <stdlib.h>
 
 #include "internal.h"
@@ -9,7 +10,7 @@ int rill_loop_shutdown(rill_loop *loop) {
   if (rc) return rc;
   if (loop->running) return rill__fail(RILL_EBUSY, "cannot shut down a running loop");
   int n = loop->task_count;
-  if (n <= 0) return RILL_OK;
+  if (n <= 0) return rill__pool_shutdown(loop);
   rill_future **futs = malloc((size_t)n * sizeof *futs);
   if (!futs) return rill__fail(RILL_ENOMEM, "out of memory shutting down");
   int i = 0;
@@ -31,7 +32,8 @@ int rill_loop_shutdown(rill_loop *loop) {
   free(futs);
   /* One round, as asyncio.run: tasks started by the clean-up are left to
    * loop close, which reports and destroys them. */
-  return all ? RILL_OK : rill_last_error();
+  if (!all) return rill_last_error();
+  return rill__pool_shutdown(loop); /* 1.1: shutdown_default_executor */
 }
 
 int rill_run(rill_coro_fn fn, void *arg) {
@@ -46,7 +48,14 @@ int rill_run(rill_coro_fn fn, void *arg) {
     return rc;
   }
   rill_task_set_name(main_task, "main");
+  /* 1.1: SIGINT cancels main (a second one ends the program), as
+   * asyncio.run does when SIGINT has its default disposition. */
+  struct sigaction cur;
+  int armed = sigaction(SIGINT, NULL, &cur) == 0 && cur.sa_handler == SIG_DFL &&
+              !(cur.sa_flags & SA_SIGINFO) && rill_loop_cancel_on_sigint(loop, main_task) == RILL_OK;
   int rc = rill_loop_run_until(loop, &main_task->fut);
+  if (armed && rill_loop_cancel_on_sigint(loop, NULL) > 0 && rc == RILL_ECANCELLED)
+    rc = rill__fail(RILL_EINTR, "the main task was cancelled by SIGINT");
   rill_loop_shutdown(loop);
   rill_task_release(main_task);
   rill_loop_free(loop);
