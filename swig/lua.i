@@ -67,8 +67,8 @@ void *rl_swig_pointer(lua_State *L, int idx, int is_loop) {
 %native(timeout_reschedule) int rl_timeout_reschedule(lua_State *L);
 %native(group_new) int rl_group_new(lua_State *L);
 %native(group_spawn) int rl_group_spawn(lua_State *L);
-%native(group_join) int rl_group_join(lua_State *L);
-%native(group_finish) int rl_group_finish(lua_State *L);
+%native(group_exit) int rl_group_exit(lua_State *L);
+%native(group_exit_result) int rl_group_exit_result(lua_State *L);
 %native(call_soon) int rl_call_soon(lua_State *L);
 %native(call_later) int rl_call_later(lua_State *L);
 %native(set_exception_handler) int rl_set_exception_handler(lua_State *L);
@@ -84,6 +84,7 @@ void *rl_swig_pointer(lua_State *L, int idx, int is_loop) {
 %native(monotonic) int rl_monotonic(lua_State *L);
 %native(is_future) int rl_is_future(lua_State *L);
 %native(new_error) int rl_new_error(lua_State *L);
+%native(error_table) int rl_error_table(lua_State *L);
 %native(attach_loop) int rl_attach_loop(lua_State *L);
 %native(spawn_on) int rl_spawn_on(lua_State *L);
 %native(future_address) int rl_future_address(lua_State *L);

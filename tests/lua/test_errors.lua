@@ -16,10 +16,12 @@ local function codes()
   return list
 end
 
+local TABLE = core.error_table() -- the shared table's Lua column
+
 local function check(e, c, message)
   T.ok(rill.is_error(e), c.name)
   T.eq(e.code, c.code, c.name)
-  T.eq(e.name, "RILL_" .. c.name, c.name)
+  T.eq(e.name, TABLE[c.code], c.name)
   T.eq(e.message, message, c.name)
   T.eq(rill.is_cancelled(e), c.name == "ECANCELLED", c.name)
   T.eq(rill.is_timeout(e), c.name == "ETIMEDOUT", c.name)
@@ -28,10 +30,16 @@ end
 T.case("every_code_maps_to_its_error", function()
   local list = codes()
   T.ok(#list >= 12, "codes found: " .. #list)
+  local n = 0
+  for code, name in pairs(TABLE) do
+    n = n + 1
+    T.eq(type(name), "string", tostring(code))
+  end
+  T.eq(n, #list, "the table has every code")
   for _, c in ipairs(list) do
     local text = c.name == "ECANCELLED" and "" or core.rill_strerror(c.code)
     check(rill.new_error(c.code), c, text)
-    T.eq(tostring(rill.new_error(c.code, "why")), "RILL_" .. c.name .. ": why")
+    T.eq(tostring(rill.new_error(c.code, "why")), TABLE[c.code] .. ": why")
   end
 end)
 

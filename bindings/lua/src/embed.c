@@ -1,7 +1,7 @@
 /* bindings/lua/src/embed.c - Embedding: a host's loop (attach_loop, spawn_on) and futures by address. */
 #include "rill_lua.h"
 
-typedef struct rl_attached { rl_ctx *c; } rl_attached;
+typedef struct rl_attached { rill_loop *loop; } rl_attached;
 
 /* An address given as an integer, a light userdata, or this module's own
  * SWIG object of type (rill_core.Loop / rill_core.Future). */
@@ -15,54 +15,54 @@ static void *rl_checkaddr(lua_State *L, int idx, int is_loop) {
   return p;
 }
 
+/* The context of a host's loop is freed by the core when the host closes
+ * the loop (before lua_close: its references are in this state). */
+static void rl_ctx_free(void *p) {
+  rl_ctx *c = (rl_ctx *)p;
+  rl_ctx_clear(c);
+  free(c);
+}
+
 int rl_attached_gc(lua_State *L) {
-  rl_attached *a = (rl_attached *)lua_touserdata(L, 1);
-  if (a && a->c) {
-    rl_ctx *c = a->c;
-    a->c = NULL;
-    while (c->npool > 0) luaL_unref(L, LUA_REGISTRYINDEX, c->pool[--c->npool].ref);
-    if (c->handler_ref != LUA_NOREF) luaL_unref(L, LUA_REGISTRYINDEX, c->handler_ref);
-    free(c);
-  }
+  (void)L; /* the loop owns its context */
   return 0;
 }
 
 /* core.attach_loop(address) -> an attached loop: the host's rill_loop*,
  * never closed or freed here. Its tasks (core.spawn_on) run whenever the
- * host runs the loop. rill.lua keeps it alive for the life of the state. */
+ * host runs the loop. */
 int rl_attach_loop(lua_State *L) {
   rill_loop *loop = (rill_loop *)rl_checkaddr(L, 1, 1);
   rl_attached *a;
-  rl_ctx *c;
   if (rill_loop_is_closed(loop) != 0) {
     rill_lua_push_error(L, RILL_ECLOSED, "the loop is closed");
     return lua_error(L);
   }
   a = (rl_attached *)lua_newuserdatauv(L, sizeof *a, 0);
-  a->c = NULL;
+  a->loop = loop;
   lua_rawgetp(L, LUA_REGISTRYINDEX, &RL_ATTACHED_MT);
   lua_setmetatable(L, -2);
-  c = (rl_ctx *)malloc(sizeof *c);
-  if (!c) return luaL_error(L, "out of memory");
-  c->loop = loop;
-  c->L = rl_main(L);
-  c->handler_ref = LUA_NOREF;
-  c->err_idx = 0;
-  c->id = ++rl_next_id;
-  c->prev = NULL;
-  c->attached = 1;
-  c->npool = 0;
-  a->c = c;
+  if (!rl_ctx_of(loop)) {
+    rl_ctx *c = (rl_ctx *)malloc(sizeof *c);
+    if (!c) return luaL_error(L, "out of memory");
+    c->loop = loop;
+    c->L = rl_main(L);
+    c->handler_ref = LUA_NOREF;
+    c->err_idx = 0;
+    c->err_L = NULL;
+    c->id = ++rl_next_id;
+    c->attached = 1;
+    c->npool = 0;
+    rl_ctx_attach(L, c, rl_ctx_free); /* frees c if it fails */
+  }
   return 1;
 }
 
 /* core.spawn_on(attached, fn, ...) -> task on the attached loop */
 int rl_spawn_on(lua_State *L) {
   rl_attached *a = (rl_attached *)rl_testudata(L, 1, &RL_ATTACHED_MT);
-  rill_task *t;
-  if (!a || !a->c) return rl_typeerror(L, 1, "attached loop");
-  t = rl_spawn_at(L, a->c->loop, 2, lua_gettop(L) - 2);
-  ((rl_task *)rill_task_arg(t))->ctx = a->c;
+  if (!a) return rl_typeerror(L, 1, "attached loop");
+  rl_spawn_at(L, a->loop, 2, lua_gettop(L) - 2);
   return 1;
 }
 

@@ -3,11 +3,11 @@
 
 /* Pushes a rill error table {code=, name=, message=} (metatable RL_ERR_MT). */
 void rill_lua_push_error(lua_State *L, int code, const char *message) {
-  const char *name = rill_err_name(code);
+  const char *name = rill_lua_name(code); /* the shared table's Lua column */
   lua_createtable(L, 0, 3);
   lua_pushinteger(L, code);
   lua_setfield(L, -2, "code");
-  lua_pushstring(L, name ? name : "RILL_EAPP");
+  lua_pushstring(L, name);
   lua_setfield(L, -2, "name");
   lua_pushstring(L, message && *message ? message : (code == RILL_ECANCELLED ? "" : rill_strerror(code)));
   lua_setfield(L, -2, "message");
@@ -25,6 +25,18 @@ int rl_err_tostring(lua_State *L) {
   msg = lua_tostring(L, -1);
   if (msg && *msg) lua_pushfstring(L, "%s: %s", name ? name : "rill error", msg);
   else lua_pushstring(L, name ? name : "rill error");
+  return 1;
+}
+
+/* core.error_table() -> {[code] = name}: the shared table's Lua column,
+ * every code of RILL_ERRNO_MAP (tests). */
+int rl_error_table(lua_State *L) {
+  lua_newtable(L);
+#define RILL_ERROR_ROW(name, code, text, py, lua, rb) \
+  lua_pushstring(L, lua);                             \
+  lua_rawseti(L, -2, code);
+  RILL_ERRNO_MAP(RILL_BINDING_ERROR_ROW)
+#undef RILL_ERROR_ROW
   return 1;
 }
 

@@ -39,27 +39,32 @@ int rl_group_spawn(lua_State *L) {
   return 1;
 }
 
-/* core.group_join(g, body_rc) -> future (retained) */
-int rl_group_join(lua_State *L) {
+/* core.group_exit(g, body_rc) -> the exit future (retained): DONE once
+ * every child is done (the core's rule, asyncio's TaskGroup.__aexit__). */
+int rl_group_exit(lua_State *L) {
   rl_group *u = rl_checkgroup(L, 1);
   int rc = (int)luaL_checkinteger(L, 2);
   rl_fut *f = rl_newfut(L);
-  rill_future *j = rill_group_join(u->g, rc);
-  if (!j) return rl_raise_last(L);
-  f->f = rill_future_retain(j);
+  rill_future *x = rill_group_exit(u->g, rc);
+  if (!x) return rl_raise_last(L);
+  f->f = rill_future_retain(x);
   return 1;
 }
 
-/* core.group_finish(g, join_rc) -> rc, {errors...} */
-int rl_group_finish(lua_State *L) {
+/* core.group_exit_result(g, await_rc, body_err) -> rc, {errors...}: the
+ * outcome and the errors in the core's order (the body's is body_err). */
+int rl_group_exit_result(lua_State *L) {
   rl_group *u = rl_checkgroup(L, 1);
-  int rc = rill_group_finish(u->g, (int)luaL_checkinteger(L, 2));
-  size_t n = rill_group_error_count(u->g), i;
+  int rc = rill_group_exit_result(u->g, (int)luaL_checkinteger(L, 2));
+  size_t n = rill_group_exit_error_count(u->g), i;
+  lua_settop(L, 3);
   lua_pushinteger(L, rc);
   lua_createtable(L, (int)n, 0);
   for (i = 0; i < n; i++) {
-    rill_task *t = rill_group_error_child(u->g, i);
-    rl_push_future_error(L, rill_task_future(t));
+    rill_task *t = NULL;
+    if (rill_group_exit_error(u->g, i, &t) < 0) continue;
+    if (t) rl_push_future_error(L, rill_task_future(t));
+    else lua_pushvalue(L, 3);
     lua_rawseti(L, -2, (lua_Integer)i + 1);
   }
   return 2;

@@ -28,23 +28,35 @@ int rl_handle_when(lua_State *L) {
   return 1;
 }
 
-/* A protected tostring of the value at idx, pushed; never raises. */
+static void rl_exception_handler(rill_loop *loop, const char *message, rill_future *future,
+                                 void *arg);
+
+/* A report with the error value at idx of L (0: none) to Lua's handler of
+ * this loop: the loop's own (core.run) or, on a host's loop where Lua set
+ * one, Lua's; else the host's handler. */
+static void rl_report_to(rl_ctx *c, const char *message, lua_State *L, int idx) {
+  int saved = c->err_idx;
+  lua_State *saved_L = c->err_L;
+  c->err_idx = idx;
+  c->err_L = L;
+  if (c->attached && c->handler_ref != LUA_NOREF) rl_exception_handler(c->loop, message, NULL, c);
+  else rill_loop_report(c->loop, message, NULL);
+  c->err_idx = saved;
+  c->err_L = saved_L;
+}
 
 static void rl_report_value(rl_ctx *c, const char *prefix, int idx) {
   lua_State *L = c->L;
   char buf[480];
-  int saved = c->err_idx;
   idx = lua_absindex(L, idx);
   snprintf(buf, sizeof buf, "%s: %s", prefix, rl_safe_tostring(L, idx));
   lua_pop(L, 1);
-  c->err_idx = idx;
-  rill_loop_report(c->loop, buf, NULL);
-  c->err_idx = saved;
+  rl_report_to(c, buf, L, idx);
 }
 
 static void rl_callback(void *arg) {
   rl_box *b = (rl_box *)arg;
-  rl_ctx *c = rl_cur;
+  rl_ctx *c = rl_ctx_current();
   lua_State *L;
   if (!c) return;
   L = c->L;
@@ -94,16 +106,16 @@ int rl_call_later(lua_State *L) {
   return 1;
 }
 
-/* lua_pcall'ed: handler(message, err) with (message, future) as light
+/* lua_pcall'ed: handler(message, err) with (ctx, message, future) as light
  * userdata, so that nothing here can raise outside a protected call. */
 static int rl_call_handler(lua_State *L) {
-  rl_ctx *c = rl_cur;
-  int nargs = lua_gettop(L); /* 3: the callback's error value is the third */
-  const char *message = (const char *)lua_touserdata(L, 1);
-  rill_future *future = (rill_future *)lua_touserdata(L, 2);
+  rl_ctx *c = (rl_ctx *)lua_touserdata(L, 1);
+  int nargs = lua_gettop(L); /* 4: the callback's error value is the fourth */
+  const char *message = (const char *)lua_touserdata(L, 2);
+  rill_future *future = (rill_future *)lua_touserdata(L, 3);
   lua_rawgeti(L, LUA_REGISTRYINDEX, c->handler_ref);
   lua_pushstring(L, message);
-  if (nargs >= 3) lua_pushvalue(L, 3);
+  if (nargs >= 4) lua_pushvalue(L, 4);
   else if (future && (rill_future_state(future) == RILL_FAILED || rill_future_state(future) == RILL_CANCELLED)) {
     rl_box *b = (rl_box *)rill_future_error_payload(future, &RL_ERROR_TAG);
     if (b) lua_rawgeti(L, LUA_REGISTRYINDEX, b->ref);
@@ -116,6 +128,7 @@ static int rl_call_handler(lua_State *L) {
 static void rl_exception_handler(rill_loop *loop, const char *message, rill_future *future,
                                  void *arg) {
   rl_ctx *c = (rl_ctx *)arg;
+  int nargs;
   lua_State *L = c->L;
   (void)loop;
   if (c->handler_ref == LUA_NOREF || !lua_checkstack(L, 6)) { /* as the core's default */
@@ -130,37 +143,54 @@ static void rl_exception_handler(rill_loop *loop, const char *message, rill_futu
     return;
   }
   lua_pushcfunction(L, rl_call_handler);
+  lua_pushlightuserdata(L, c);
   lua_pushlightuserdata(L, (void *)message);
   lua_pushlightuserdata(L, future);
-  if (c->err_idx) lua_pushvalue(L, c->err_idx);
-  if (lua_pcall(L, c->err_idx ? 3 : 2, 0, 0) != LUA_OK) {
+  nargs = 3;
+  if (c->err_idx && c->err_L) {
+    lua_pushvalue(c->err_L, c->err_idx);
+    if (c->err_L != L) lua_xmove(c->err_L, L, 1);
+    nargs = 4;
+  }
+  if (lua_pcall(L, nargs, 0, 0) != LUA_OK) {
     fprintf(stderr, "rill: the exception handler raised: %s (while reporting: %s)\n",
             lua_type(L, -1) == LUA_TSTRING ? lua_tostring(L, -1) : "(not a string)", message);
     lua_pop(L, 1);
   }
 }
 
-/* core.set_exception_handler(fn|nil) for the running loop */
-int rl_set_exception_handler(lua_State *L) {
-  rl_ctx *c = rl_need_ctx(L, "set_exception_handler");
-  if (!lua_isnoneornil(L, 1)) luaL_checktype(L, 1, LUA_TFUNCTION);
+/* Sets (fn) or removes (nil) Lua's exception handler of c's loop. On a
+ * host's loop it is the core's handler for Lua's reports (RL_TAG): the
+ * host's own handler keeps the others. */
+int rl_ctx_set_handler(lua_State *L, rl_ctx *c, int idx) {
+  if (!lua_isnoneornil(L, idx)) luaL_checktype(L, idx, LUA_TFUNCTION);
   if (c->handler_ref != LUA_NOREF) luaL_unref(L, LUA_REGISTRYINDEX, c->handler_ref);
   c->handler_ref = LUA_NOREF;
-  if (!lua_isnoneornil(L, 1)) {
-    lua_pushvalue(L, 1);
+  if (!lua_isnoneornil(L, idx)) {
+    lua_pushvalue(L, idx);
     c->handler_ref = luaL_ref(L, LUA_REGISTRYINDEX);
   }
+  if (c->attached) {
+    int rc = rill_loop_set_binding_exception_handler(
+        c->loop, &RL_TAG, c->handler_ref == LUA_NOREF ? NULL : rl_exception_handler, c, NULL);
+    if (rc < 0) {
+      rill_lua_push_error(L, rc, rl_message_of(rc));
+      return lua_error(L);
+    }
+  }
   return 0;
+}
+
+/* core.set_exception_handler(fn|nil) for the running loop */
+int rl_set_exception_handler(lua_State *L) {
+  return rl_ctx_set_handler(L, rl_need_ctx(L, "set_exception_handler"), 1);
 }
 
 /* core.report(message [, err]) to the exception handler */
 int rl_report(lua_State *L) {
   rl_ctx *c = rl_need_ctx(L, "report");
   const char *msg = luaL_checkstring(L, 1);
-  int saved = c->err_idx;
-  if (!lua_isnoneornil(L, 2)) c->err_idx = 2;
-  rill_loop_report(c->loop, msg, NULL);
-  c->err_idx = saved;
+  rl_report_to(c, msg, L, lua_isnoneornil(L, 2) ? 0 : 2);
   return 0;
 }
 
@@ -171,8 +201,9 @@ int rl_time(lua_State *L) {
 
 /* core.loop_id(): the running run's id, or nil */
 int rl_loop_id(lua_State *L) {
-  if (!rl_cur) return 0;
-  lua_pushinteger(L, (lua_Integer)rl_cur->id);
+  rl_ctx *c = rl_ctx_current();
+  if (!c) return 0;
+  lua_pushinteger(L, (lua_Integer)c->id);
   return 1;
 }
 
@@ -196,14 +227,28 @@ int rl_dump_tasks(lua_State *L) {
 /* core.run(fn, ...): a new loop, fn(...) as its main task, run to the end;
  * leftovers cancelled; the loop closed. Returns fn's results or raises
  * its error (the same value). */
+/* Ctrl+C in core.run is the core's (rill_loop_cancel_on_sigint) unless
+ * SIGINT is ignored: it replaces the interpreter's handler (lua.c's only
+ * acts at the next Lua instruction, after the poll) and restores it. */
+static int rl_sigint_armable(void) {
+  struct sigaction sa;
+  return sigaction(SIGINT, NULL, &sa) == 0 && sa.sa_handler != SIG_IGN;
+}
+
+/* lua_pcall'ed by core.run: (loop, fn, ...) -> the main task */
+static int rl_spawn_main(lua_State *L) {
+  rl_spawn_at(L, (rill_loop *)lua_touserdata(L, 1), 2, lua_gettop(L) - 2);
+  return 1;
+}
+
 int rl_run(lua_State *L) {
   rl_ctx ctx;
   rill_loop *loop;
   rill_future *mf;
   rl_fut *u;
-  int top;
+  int top, rc, armed, interrupted = 0;
   luaL_checktype(L, 1, LUA_TFUNCTION);
-  if (rl_cur || rill_loop_current()) {
+  if (rill_loop_current()) {
     rill_lua_push_error(L, RILL_EBUSY, "rill.run() cannot be called from a running loop");
     return lua_error(L);
   }
@@ -212,35 +257,44 @@ int rl_run(lua_State *L) {
   ctx.L = L;
   ctx.handler_ref = LUA_NOREF;
   ctx.err_idx = 0;
+  ctx.err_L = NULL;
   ctx.id = ++rl_next_id;
-  ctx.prev = rl_cur;
   ctx.attached = 0;
   ctx.npool = 0;
+  /* the loop's context, on this C stack until the loop is freed below */
+  if ((rc = rill_loop_set_binding(loop, &RL_TAG, &ctx, NULL)) < 0) {
+    rill_loop_free(loop);
+    rill_lua_push_error(L, rc, rl_message_of(rc));
+    return lua_error(L);
+  }
   top = lua_gettop(L);
-  {
-    /* the main task; on a Lua error here, the loop is freed by a guard */
-    int ok;
-    lua_pushcfunction(L, rl_spawn);
-    lua_insert(L, 1);
-    rl_cur = &ctx;
-    ok = lua_pcall(L, top, 1, 0);
-    if (ok != LUA_OK) {
-      rl_cur = ctx.prev;
-      rill_loop_free(loop);
-      return lua_error(L);
-    }
+  /* the main task; on a Lua error here, the loop is freed */
+  lua_pushcfunction(L, rl_spawn_main);
+  lua_insert(L, 1);
+  lua_pushlightuserdata(L, loop);
+  lua_insert(L, 2);
+  if (lua_pcall(L, top + 1, 1, 0) != LUA_OK) {
+    rill_loop_close(loop);
+    rill_loop_free(loop);
+    return lua_error(L);
   }
   u = (rl_fut *)lua_touserdata(L, -1); /* keeps the main future alive */
   mf = u->f;
   rill_task_set_name(rill_task_from_future(mf), "main");
   rill_loop_set_exception_handler(loop, rl_exception_handler, &ctx, NULL);
+  /* asyncio.run's Ctrl+C: the first SIGINT cancels main at once (the
+   * loop is woken), a second one ends the process */
+  armed = rl_sigint_armable() && rill_loop_cancel_on_sigint(loop, rill_task_from_future(mf)) == 0;
   rill_loop_run_until(loop, mf);
+  if (armed) interrupted = rill_loop_cancel_on_sigint(loop, NULL) > 0;
   rill_loop_shutdown(ctx.loop); /* asyncio.run's epilogue, done by the core */
   rill_loop_close(loop);
   rill_loop_free(loop);
-  rl_cur = ctx.prev;
-  while (ctx.npool > 0) luaL_unref(L, LUA_REGISTRYINDEX, ctx.pool[--ctx.npool].ref);
-  if (ctx.handler_ref != LUA_NOREF) luaL_unref(L, LUA_REGISTRYINDEX, ctx.handler_ref);
+  rl_ctx_clear(&ctx);
+  if (interrupted && rill_future_state(mf) == RILL_CANCELLED) {
+    rill_lua_push_error(L, RILL_EINTR, "interrupted");
+    return lua_error(L);
+  }
   lua_settop(L, 1); /* the main task's future */
   lua_pushcfunction(L, rl_result);
   lua_pushvalue(L, 1);
@@ -249,6 +303,24 @@ int rl_run(lua_State *L) {
 }
 
 rl_ctx *rl_need_ctx(lua_State *L, const char *what) {
-  if (!rl_cur) luaL_error(L, "rill.%s: no rill loop is running (call it inside rill.run)", what);
-  return rl_cur;
+  rl_ctx *c = rl_ctx_current();
+  if (!c) luaL_error(L, "rill.%s: no rill loop is running (call it inside rill.run)", what);
+  return c;
+}
+
+/* Makes c (filled in) the context of its loop; raises on failure. */
+void rl_ctx_attach(lua_State *L, rl_ctx *c, rill_free_fn free_ctx) {
+  int rc = rill_loop_set_binding(c->loop, &RL_TAG, c, free_ctx);
+  if (rc < 0) {
+    if (free_ctx) free_ctx(c);
+    rill_lua_push_error(L, rc, rl_message_of(rc));
+    lua_error(L);
+  }
+}
+
+/* Releases what a context holds in the registry (at its loop's close). */
+void rl_ctx_clear(rl_ctx *c) {
+  while (c->npool > 0) luaL_unref(c->L, LUA_REGISTRYINDEX, c->pool[--c->npool].ref);
+  if (c->handler_ref != LUA_NOREF) luaL_unref(c->L, LUA_REGISTRYINDEX, c->handler_ref);
+  c->handler_ref = LUA_NOREF;
 }

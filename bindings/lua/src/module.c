@@ -7,10 +7,10 @@ const char RL_TIMEOUT_MT = 0;
 const char RL_GROUP_MT = 0;
 const char RL_ERR_MT = 0;
 const char RL_ATTACHED_MT = 0;
+const char RL_TAG = 0;
 const char RL_VALUES_TAG = 0;
 const char RL_ERROR_TAG = 0;
 
-RL_TLS rl_ctx *rl_cur;
 RL_TLS lua_State *rl_running_co;
 RL_TLS rill_task *rl_running_task;
 unsigned long rl_next_id;

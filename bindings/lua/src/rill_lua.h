@@ -11,11 +11,13 @@
  *    are then read by Lua code calling core.result(future): anything that
  *    allocates Lua memory runs inside the coroutine or under lua_pcall, so
  *    no Lua error ever longjmps through libev or the core.
- *  - The loop runs inside core.run (a C function); while it runs, `rl_cur`
- *    points at that run's context and rl_cur->L, the state that called
- *    core.run (running, inside this C call), drives every step, callback
- *    and handler. Free functions, which may run at any time (loop close,
- *    a __gc), only do luaL_unref on the main state.
+ *  - Each loop Lua uses (core.run's, or a host's from core.attach_loop)
+ *    has a context (rl_ctx), the core's per-loop binding state under
+ *    RL_TAG: rl_ctx_of(loop) finds it. ctx->L, the state that called
+ *    core.run (running, inside this C call) or the main state of an
+ *    attached loop, drives every step, callback and handler. Free
+ *    functions, which may run at any time (loop close, a __gc), only do
+ *    luaL_unref.
  *  - Registry references: a task's coroutine is referenced until the task
  *    is done (free_arg); results that are not a single native value and
  *    Lua error values are referenced by a box freed with the future.
@@ -32,11 +34,13 @@
 #include <lua.h>
 #include <lauxlib.h>
 #include <math.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 #include "rill.h"
+#include "rill_errors.h" /* bindings/common: the one exception table */
 
 /* ---- Lua version differences: 5.4 is the reference; 5.1 / LuaJIT ------ */
 #if LUA_VERSION_NUM < 504
@@ -116,6 +120,7 @@ RL_INTERNAL extern const char RL_TIMEOUT_MT;
 RL_INTERNAL extern const char RL_GROUP_MT;
 RL_INTERNAL extern const char RL_ERR_MT;      /* metatable of rill error tables */
 RL_INTERNAL extern const char RL_ATTACHED_MT; /* core.attach_loop's userdata */
+RL_INTERNAL extern const char RL_TAG;         /* the binding's tag (loop state, owner) */
 RL_INTERNAL extern const char RL_VALUES_TAG;  /* rill_future_set_pointer tag: packed values */
 RL_INTERNAL extern const char RL_ERROR_TAG;   /* rill_future_fail payload tag: a Lua error value */
 
@@ -138,14 +143,13 @@ typedef struct rl_ctx {
   lua_State *L;       /* the state that called core.run; drives everything */
   int handler_ref;    /* Lua exception handler (registry) or LUA_NOREF */
   int err_idx;        /* during a report from a Lua callback: its error value */
+  lua_State *err_L;   /* ... on this thread's stack */
   unsigned long id;   /* distinguishes runs (rill.get_running_loop) */
-  struct rl_ctx *prev;
   int attached;       /* a host's loop (core.attach_loop), not a rill.run */
   int npool;
   rl_pooled pool[RL_POOL_MAX];
 } rl_ctx;
 
-RL_INTERNAL extern RL_TLS rl_ctx *rl_cur;
 RL_INTERNAL extern RL_TLS lua_State *rl_running_co; /* the task coroutine being resumed */
 RL_INTERNAL extern RL_TLS rill_task *rl_running_task;
 RL_INTERNAL extern unsigned long rl_next_id;
@@ -161,7 +165,7 @@ typedef struct rl_task {
   int arg_ref;     /* the argument when nargs == 1 */
   int nargs;
   int started;
-  struct rl_ctx *ctx; /* the attached loop's context (core.spawn_on), else NULL */
+  struct rl_ctx *ctx; /* its loop's context (valid until the loop closes) */
 } rl_task;
 
 typedef struct rl_box { /* a registry reference freed with a future */
@@ -195,9 +199,18 @@ static inline const char *rl_message_of(int code) {
   return rill_last_error() == code ? rill_last_error_message() : NULL;
 }
 
+/* The context of a loop, NULL if Lua has none there (or it is closed). */
+static inline rl_ctx *rl_ctx_of(rill_loop *loop) {
+  return loop ? (rl_ctx *)rill_loop_binding(loop, &RL_TAG) : NULL;
+}
+
+/* The context of the loop running on this thread, or NULL. */
+static inline rl_ctx *rl_ctx_current(void) { return rl_ctx_of(rill_loop_current()); }
+
 /* The state to use for registry work in a free function. */
 static inline lua_State *rl_free_state(lua_State *main) {
-  return rl_cur ? rl_cur->L : main;
+  rl_ctx *c = rl_ctx_current();
+  return c ? c->L : main;
 }
 
 /* Userdata type test without allocation (no luaL_getmetatable by name). */
@@ -246,6 +259,7 @@ RL_INTERNAL void rl_init(lua_State *L);
 RL_INTERNAL void rill_lua_push_error(lua_State *L, int code, const char *message);
 RL_INTERNAL int rl_err_tostring(lua_State *L);
 RL_INTERNAL int rl_new_error(lua_State *L);
+RL_INTERNAL int rl_error_table(lua_State *L);
 RL_INTERNAL void rl_push_future_error(lua_State *L, rill_future *f);
 RL_INTERNAL int rl_error_mt(lua_State *L);
 RL_INTERNAL int rl_raise_last(lua_State *L);
@@ -285,8 +299,8 @@ RL_INTERNAL int rl_wait(lua_State *L);
 RL_INTERNAL int rl_group_gc(lua_State *L);
 RL_INTERNAL int rl_group_new(lua_State *L);
 RL_INTERNAL int rl_group_spawn(lua_State *L);
-RL_INTERNAL int rl_group_join(lua_State *L);
-RL_INTERNAL int rl_group_finish(lua_State *L);
+RL_INTERNAL int rl_group_exit(lua_State *L);
+RL_INTERNAL int rl_group_exit_result(lua_State *L);
 
 /* loop.c */
 RL_INTERNAL int rl_handle_gc(lua_State *L);
@@ -304,6 +318,9 @@ RL_INTERNAL int rl_set_debug(lua_State *L);
 RL_INTERNAL int rl_dump_tasks(lua_State *L);
 RL_INTERNAL int rl_run(lua_State *L);
 RL_INTERNAL rl_ctx *rl_need_ctx(lua_State *L, const char *what);
+RL_INTERNAL void rl_ctx_attach(lua_State *L, rl_ctx *c, rill_free_fn free_ctx);
+RL_INTERNAL void rl_ctx_clear(rl_ctx *c);
+RL_INTERNAL int rl_ctx_set_handler(lua_State *L, rl_ctx *c, int idx);
 
 /* task.c */
 RL_INTERNAL rill_task *rl_spawn_at(lua_State *L, rill_loop *loop, int fidx, int nargs);

@@ -3,7 +3,7 @@
 
 static void rl_task_free(void *arg) {
   rl_task *st = (rl_task *)arg;
-  lua_State *L = rl_free_state(st->main);
+  lua_State *L = st->ctx ? st->ctx->L : st->main;
   luaL_unref(L, LUA_REGISTRYINDEX, st->co_ref);
   luaL_unref(L, LUA_REGISTRYINDEX, st->fn_ref);
   luaL_unref(L, LUA_REGISTRYINDEX, st->arg_ref);
@@ -159,25 +159,14 @@ static void rl_complete_err(lua_State *L, rill_task *t, lua_State *co) {
   }
 }
 
-static void rl_step_body(rill_task *t, void *arg) {
+static void rl_step(rill_task *t, void *arg) {
   rl_task *st = (rl_task *)arg;
-  rl_ctx *c = rl_cur;
-  lua_State *co, *L, *saved_co;
+  rl_ctx *c = st->ctx;
+  lua_State *co, *L = c->L, *saved_co;
   rill_task *saved_task;
   int nargs;
-  if (!c) {
-    rill_future_fail(rill_task_future(t), RILL_ESTATE, "a Lua task can only run inside rill.run",
-                     NULL, NULL, NULL);
-    return;
-  }
-  L = c->L;
-  if (!st->started) {
+  if (!st->started) { /* (cancelled before it: the core ended it, never stepped) */
     st->started = 1;
-    if (rill_task_cancel_requested(t) == 1) { /* cancelled before its first step */
-      rill_future_fail(rill_task_future(t), RILL_ECANCELLED, rill_task_cancel_message(t), NULL,
-                       NULL, NULL);
-      return;
-    }
     if ((nargs = rl_task_prepare(c, t, st)) < 0) return;
     co = st->co;
   } else {
@@ -200,7 +189,7 @@ static void rl_step_body(rill_task *t, void *arg) {
         /* rill_task_sleep counts d from the clock at the call (not from
          * the iteration's cached loop time), as every binding's sleep. */
         double d = lua_tonumber(co, -nres + 1);
-        if ((d > 0 ? rill_task_sleep(t, d) : rill_task_yield(t)) == 0) {
+        if (rill_task_sleep(t, d) == 0) { /* d <= 0: the next iteration */
           lua_pop(co, nres);
           return;
         }
@@ -233,16 +222,6 @@ static void rl_step_body(rill_task *t, void *arg) {
     }
     return;
   }
-}
-
-/* A task of an attached loop runs with that loop's context current, as a
- * rill.run task runs with its run's: the host drives the loop. */
-static void rl_step(rill_task *t, void *arg) {
-  rl_task *st = (rl_task *)arg;
-  rl_ctx *saved = rl_cur;
-  if (st->ctx) rl_cur = st->ctx;
-  rl_step_body(t, arg);
-  rl_cur = saved;
 }
 
 /* Creates a task running the function at fidx with the nargs values after
@@ -282,8 +261,14 @@ rill_task *rl_spawn_at(lua_State *L, rill_loop *loop, int fidx, int nargs) {
   st->arg_ref = arg_ref;
   st->nargs = nargs;
   st->started = 0;
-  st->ctx = (rl_cur && rl_cur->attached) ? rl_cur : NULL;
-  t = rill_task_new(loop, rl_step, st, rl_task_free);
+  if (!(st->ctx = rl_ctx_of(loop))) {
+    luaL_unref(L, LUA_REGISTRYINDEX, fn_ref);
+    luaL_unref(L, LUA_REGISTRYINDEX, arg_ref);
+    free(st);
+    rill_lua_push_error(L, RILL_ESTATE, "Lua tasks run on a loop of rill.run or rill.attach_loop");
+    lua_error(L);
+  }
+  t = rill_task_new_v2(loop, rl_step, st, rl_task_free, RILL_TASK_SKIP_CANCELLED_START);
   if (!t) {
     int code = rill_last_error();
     luaL_unref(L, LUA_REGISTRYINDEX, fn_ref);
@@ -293,6 +278,7 @@ rill_task *rl_spawn_at(lua_State *L, rill_loop *loop, int fidx, int nargs) {
     lua_error(L);
   }
   u->f = rill_task_future(t); /* the reference rill_task_new returned */
+  rill_future_set_owner(u->f, &RL_TAG); /* its reports go to Lua's handler */
   return t;
 }
 
@@ -305,10 +291,10 @@ int rl_spawn(lua_State *L) {
 
 /* core.check_task(): raises unless called from a rill task's own coroutine. */
 int rl_check_task(lua_State *L) {
-  if (!rl_cur || L != rl_running_co) {
+  if (!rl_running_co || L != rl_running_co) {
     const char *what = luaL_optstring(L, 1, "this");
     luaL_where(L, 2); /* the caller of rill.sleep & co */
-    if (!rl_cur) lua_pushfstring(L, "rill.%s called outside rill.run", what);
+    if (!rill_loop_current()) lua_pushfstring(L, "rill.%s called outside rill.run", what);
     else lua_pushfstring(L, "rill.%s called outside a rill task (from a plain coroutine or callback)", what);
     lua_concat(L, 2);
     return lua_error(L);

@@ -17,7 +17,7 @@ static rl_timeout *rl_checktimeout_ud(lua_State *L, int idx) {
 int rl_timeout_new(lua_State *L) {
   double d = rl_checktimeout(L, 1);
   rl_timeout *u;
-  if (!rl_cur || L != rl_running_co) return luaL_error(L, "rill.timeout called outside a rill task");
+  if (!rl_running_co || L != rl_running_co) return luaL_error(L, "rill.timeout called outside a rill task");
   u = (rl_timeout *)lua_newuserdatauv(L, sizeof *u, 0);
   u->t = NULL;
   lua_rawgetp(L, LUA_REGISTRYINDEX, &RL_TIMEOUT_MT);
