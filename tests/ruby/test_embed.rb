@@ -38,4 +38,31 @@ class TestEmbed < Minitest::Test
     host.close
     assert_raises(Rill::Error) { Rill.attach_loop(host) }
   end
+
+  def test_exception_handler_on_attached_loop_gets_ruby_reports
+    host = Rill::Ext::Loop.new
+    loop = Rill.attach_loop(host)
+    reports = []
+    loop.exception_handler = ->(msg, exc) { reports << [msg, exc] }
+    t = Rill.spawn_on(loop) do
+      Rill.spawn { raise "boom" }
+      Rill.loop.call_soon { raise "cb" }
+      3.times { Rill.sleep(0) }
+      :ok
+    end
+    host.run_once(0.1) until t.done?
+    assert_equal :ok, t.value
+    assert_equal 0, host.close
+    msgs = reports.map { |m, e| [m[/never retrieved|Exception in callback/], e&.message] }
+    assert_includes msgs, ["never retrieved", "boom"]
+    assert_includes msgs, ["Exception in callback", "cb"]
+  end
+
+  def test_attached_loop_closed_by_host
+    host = Rill::Ext::Loop.new
+    loop = Rill.attach_loop(host)
+    assert_equal 0, host.close
+    assert loop.closed?, "the core told Ruby (binding state freed)"
+    assert_raises(Rill::Error) { Rill.spawn_on(loop) { 1 } }
+  end
 end

@@ -6,22 +6,36 @@ VALUE rr_exc_new(VALUE klass, const char *msg) {
   return rb_exc_new_str(klass, rb_class_name(klass));
 }
 
+static VALUE rr_path2class(VALUE name) { return rb_path2class((const char *)name); }
+
+/* The class the shared table (bindings/common/rill_errors.h) names for
+ * code; Rill::Error if that class is not loaded. */
+static VALUE rr_class_for(int code) {
+  const char *name = rill_ruby_class(code);
+  int state = 0;
+  VALUE klass;
+  if (code == RILL_ECANCELLED) return eCancelled; /* the frequent ones, without a lookup */
+  if (!strcmp(name, RILL_RB_DEFAULT)) return eError;
+  klass = rb_protect(rr_path2class, (VALUE)name, &state);
+  if (state) {
+    rb_set_errinfo(Qnil);
+    return eError;
+  }
+  return klass;
+}
+
 /* The one mapping of a rill code to a Ruby exception (message: the
- * failure's text, or NULL for the table's). */
+ * failure's text, or NULL for the table's). Rill::Error's message is
+ * "RILL_<NAME>: text"; every exception but a cancel carries @code. */
 VALUE rr_exception(int code, const char *msg) {
-  VALUE klass = eError;
+  VALUE klass = rr_class_for(code), e;
   const char *name = rill_err_name(code);
   if (!msg || !*msg) msg = code == RILL_ECANCELLED ? NULL : rill_strerror(code);
-  switch (code) {
-  case RILL_ECANCELLED: return rr_exc_new(eCancelled, msg);
-  case RILL_ETIMEDOUT: return rr_exc_new(eTimeout, msg);
-  case RILL_EINVAL: klass = rb_eArgError; break;
-  case RILL_ETYPE: klass = rb_eTypeError; break;
-  case RILL_ENOMEM: return rb_exc_new_cstr(rb_eNoMemError, msg);
-  default: break;
-  }
-  VALUE e = klass == eError ? rb_exc_new_str(eError, rb_sprintf("%s: %s", name ? name : "application error", msg))
-                            : rb_exc_new_cstr(klass, msg);
+  if (klass == eCancelled) return rr_exc_new(eCancelled, msg);
+  if (klass == eError)
+    e = rb_exc_new_str(eError, rb_sprintf("%s: %s", name ? name : "application error", msg));
+  else
+    e = rb_exc_new_cstr(klass, msg);
   rb_iv_set(e, "@code", INT2FIX(code));
   return e;
 }
@@ -50,6 +64,20 @@ static VALUE m_error_for(int argc, VALUE *argv, VALUE self) {
   return rr_exception(NUM2INT(argv[0]), NIL_P(argv[1]) ? NULL : StringValueCStr(argv[1]));
 }
 
+/* Rill::Ext.error_table -> [[code, "ENAME", "Class"], ...]: the shared
+ * table's Ruby column, every code of RILL_ERRNO_MAP (tests). */
+static VALUE m_error_table(VALUE self) {
+  VALUE out = rb_ary_new();
+  (void)self;
+#define RILL_ERROR_ROW(name, code, text, py, lua, rb) \
+  rb_ary_push(out, rb_ary_new_from_args(3, INT2FIX(code), rb_str_new_cstr(rill_err_name(code) + 5), \
+                                        rb_str_new_cstr(rb)));
+  RILL_ERRNO_MAP(RILL_BINDING_ERROR_ROW)
+#undef RILL_ERROR_ROW
+  return out;
+}
+
 void rr_init_errors(VALUE mExt) {
   rb_define_module_function(mExt, "error_for", m_error_for, -1);
+  rb_define_module_function(mExt, "error_table", m_error_table, 0);
 }

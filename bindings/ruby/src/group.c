@@ -31,50 +31,42 @@ static VALUE group_add(VALUE self, VALUE task) {
   if (rc) rr_raise(rc);
   return task;
 }
-/* Joins with the body's code, waits for the children; returns finish's code. */
-static VALUE group_join(VALUE self, VALUE body_rc) {
+/* Leaves the group (asyncio's TaskGroup.__aexit__, the core's rule):
+ * the body's code in, the group's outcome out (0, ECANCELLED or EGROUP). */
+static VALUE group_exit(VALUE self, VALUE body_rc) {
   rgroup *r = rb_check_typeddata(self, &group_type);
-  rill_future *j = rill_group_join(r->g, NUM2INT(body_rc));
-  if (!j) rr_raise(rill_last_error());
-  int join_rc;
-  if (rill_future_done(j) != 1) {
-    rtask *rt = rr_current_rtask("task group join");
-    int rc = rill_task_wait(rt->task, j);
+  rill_future *x = rill_group_exit(r->g, NUM2INT(body_rc));
+  if (!x) rr_raise(rill_last_error());
+  int await_rc = 0;
+  if (rill_future_done(x) != 1) { /* awaited once: a cancel never ends it early */
+    rtask *rt = rr_current_rtask("task group exit");
+    int rc = rill_task_wait(rt->task, x);
     if (rc) rr_raise(rc);
     rb_fiber_yield(0, NULL);
-    if (rill_task_cancel_requested(rt->task) == 1) {
-      /* cancelled while the join was done already: wait for the children */
-      join_rc = RILL_ECANCELLED;
-      if (rill_future_done(j) != 1) {
-        rill_future_cancel(j);
-        rc = rill_task_wait(rt->task, j);
-        if (rc) rr_raise(rc);
-        rb_fiber_yield(0, NULL);
-      }
-    } else {
-      join_rc = rill_future_error(j);
-    }
-  } else {
-    join_rc = rill_future_error(j);
+    if (rill_task_cancel_requested(rt->task) == 1) await_rc = RILL_ECANCELLED;
   }
-  return INT2NUM(rill_group_finish(r->g, join_rc));
+  return INT2NUM(rill_group_exit_result(r->g, await_rc));
 }
-static VALUE group_errors(VALUE self) {
+
+/* The exit's errors in the core's order; the body's own is body_error. */
+static VALUE group_errors(VALUE self, VALUE body_error) {
   rgroup *r = rb_check_typeddata(self, &group_type);
-  size_t n = rill_group_error_count(r->g);
+  size_t n = rill_group_exit_error_count(r->g);
   VALUE out = rb_ary_new();
   for (size_t i = 0; i < n; i++) {
-    rill_task *t = rill_group_error_child(r->g, i);
+    rill_task *t = NULL;
+    if (rill_group_exit_error(r->g, i, &t) < 0) continue;
     rtask *rt = t ? (rtask *)rill_task_arg(t) : NULL;
-    if (rt && rt->magic == RR_MAGIC && rt->failed) rb_ary_push(out, rt->result);
-    else if (t) rb_ary_push(out, rr_future_exception(rill_task_future(t), rill_future_error(rill_task_future(t))));
+    if (!t) rb_ary_push(out, body_error);
+    else if (rt && rt->magic == RR_MAGIC && rt->failed) rb_ary_push(out, rt->result);
+    else rb_ary_push(out, rr_future_exception(rill_task_future(t), rill_future_error(rill_task_future(t))));
   }
   return out;
 }
 
 void rr_init_group(VALUE mExt) {
   rb_define_method(cGroup, "add", group_add, 1);
-  rb_define_method(cGroup, "join", group_join, 1);
-  rb_define_method(cGroup, "errors", group_errors, 0);
+  rb_define_method(cGroup, "exit", group_exit, 1);
+  rb_define_method(cGroup, "errors", group_errors, 1);
   rb_define_module_function(mExt, "group_new", m_group_new, 0);
 }

@@ -4,12 +4,10 @@
 static void loop_mark(void *p) {
   rloop *lp = p;
   rb_gc_mark_movable(lp->handler);
-  rb_gc_mark_movable(lp->interrupt);
 }
 static void loop_compact(void *p) {
   rloop *lp = p;
   lp->handler = rb_gc_location(lp->handler);
-  lp->interrupt = rb_gc_location(lp->interrupt);
 }
 static void loop_free(void *p) {
   rloop *lp = p;
@@ -29,13 +27,23 @@ static const rb_data_type_t loop_type = {
 
 /* A new Rill::Loop for loop, linked among the active loops (marked by the
  * registry); attached: a host's loop, never closed or freed here. */
+/* The core's free_state of a loop's binding state: the loop is closing
+ * (maybe from a GC free: plain C only). */
+static void rr_loop_closed(void *p) {
+  rloop *lp = p;
+  rr_loop_unlink(lp);
+  if (lp->attached) lp->loop = NULL; /* the host frees it */
+}
+
 rloop *rr_loop_wrap(rill_loop *loop, int attached) {
   rloop *lp = calloc(1, sizeof *lp);
   if (!lp) rb_raise(rb_eNoMemError, "out of memory");
-  lp->self = lp->handler = lp->interrupt = Qnil;
+  lp->self = lp->handler = Qnil;
   lp->self = TypedData_Wrap_Struct(cLoop, &loop_type, lp);
   lp->loop = loop;
   lp->attached = attached;
+  int rc = rill_loop_set_binding(loop, RR_TAG, lp, rr_loop_closed);
+  if (rc < 0) rr_raise(rc); /* lp: the Loop object's (GC) */
   lp->active = 1;
   lp->prev = NULL;
   lp->next = loops_head;
@@ -54,11 +62,8 @@ void rr_loop_unlink(rloop *lp) {
   lp->active = 0;
 }
 
-rloop *rr_loop_of(rill_loop *loop) {
-  for (rloop *lp = loops_head; lp; lp = lp->next)
-    if (lp->loop == loop) return lp;
-  return NULL;
-}
+/* The Rill::Loop of a core loop: the binding state Ruby keeps on it. */
+rloop *rr_loop_of(rill_loop *loop) { return loop ? rill_loop_binding(loop, RR_TAG) : NULL; }
 
 rloop *rr_loop_get(VALUE obj) {
   rloop *lp = rb_check_typeddata(obj, &loop_type);
@@ -138,6 +143,13 @@ static void loop_exception_fn(rill_loop *loop, const char *message, rill_future 
   rr_call_handler(rr_loop_of(loop), message, exc);
 }
 
+/* A report without a future (a callback's exception, in report_exc): on
+ * a host's loop where Ruby set a handler, to it; else the loop's. */
+static void rr_report_to(rloop *lp, const char *message) {
+  if (lp->attached && !NIL_P(lp->handler)) loop_exception_fn(lp->loop, message, NULL, NULL);
+  else rill_loop_report(lp->loop, message, NULL);
+}
+
 void rr_flush_reports(void) {
   while (deferred_reports) {
     rr_report *r = deferred_reports;
@@ -159,40 +171,19 @@ static VALUE m_running_loop(VALUE self) {
 
 /* ---- Rill.run ---- */
 
-/* The interrupt watchdog: while the loop waits in its poll (holding the
- * GVL), Ruby cannot act on Ctrl+C; this timer lets it, every 0.2 s. As in
- * asyncio, the first interrupt cancels the main task and Rill.run raises
- * it once the loop is done; a second one stops the loop. */
-#define RR_WATCHDOG_S 0.2
-static VALUE rr_check_ints(VALUE unused) {
-  (void)unused;
-  rb_thread_check_ints();
-  return Qnil;
-}
-static void watchdog_run(void *arg) {
-  rloop *lp = arg;
-  int state = 0;
-  if (!lp->watch || !lp->loop) return;
-  rb_protect(rr_check_ints, Qnil, &state);
-  if (state) {
-    VALUE e = rb_errinfo();
-    rb_set_errinfo(Qnil);
-    if (NIL_P(lp->interrupt)) {
-      lp->interrupt = e;
-      if (lp->main_task) rill_task_cancel(lp->main_task, "interrupted");
-    } else {
-      rill_loop_stop(lp->loop);
-    }
-  }
-  rill_handle_release(rill_call_later(lp->loop, RR_WATCHDOG_S, watchdog_run, lp, NULL));
-}
+/* Loops of this process with the core's SIGINT cancel armed: while one
+ * is, SIGINT's disposition is the core's (rill.rb must not probe it). */
+static int sigint_armed;
 
 typedef struct {
   rloop *lp;
   VALUE block;
   VALUE main;
   int rc;
-  int main_done; /* the main task finished before the loop returned */
+  int main_done;   /* the main task finished before the loop returned */
+  int sigint;      /* arm the core's Ctrl+C (SIGINT has Ruby's default handler) */
+  int armed;
+  int interrupted; /* SIGINTs that came while armed */
 } run_ctx;
 
 static VALUE run_body(VALUE p) {
@@ -200,15 +191,17 @@ static VALUE run_body(VALUE p) {
   c->main = rr_spawn(c->lp, c->block, rb_str_new_cstr("main"));
   rtask *rt = DATA_PTR(c->main);
   rill_future *f = rill_task_future(rt->task);
-  c->lp->main_task = rt->task;
-  c->lp->watch = 1;
-  rill_handle_release(rill_call_later(c->lp->loop, RR_WATCHDOG_S, watchdog_run, c->lp, NULL));
+  /* asyncio.run's Ctrl+C, the core's: the first SIGINT cancels main at
+   * once (the loop is woken), a second one ends the process */
+  c->armed = c->sigint && rill_loop_cancel_on_sigint(c->lp->loop, rt->task) == 0;
+  sigint_armed += c->armed;
   c->rc = rill_loop_run_until(c->lp->loop, f);
+  if (c->armed) c->interrupted = rill_loop_cancel_on_sigint(c->lp->loop, NULL);
+  sigint_armed -= c->armed;
+  c->armed = 0;
   c->main_done = rill_future_done(f) == 1;
   if (c->main_done) rill_future_error(f); /* retrieved: run returns/raises it */
   rill_loop_shutdown(c->lp->loop); /* asyncio.run's epilogue, done by the core */
-  c->lp->watch = 0;
-  c->lp->main_task = NULL;
   rr_flush_reports();
   return Qnil;
 }
@@ -216,8 +209,10 @@ static VALUE run_body(VALUE p) {
 static VALUE run_ensure(VALUE p) {
   run_ctx *c = (run_ctx *)p;
   rloop *lp = c->lp;
-  lp->watch = 0;
-  lp->main_task = NULL;
+  if (c->armed) { /* left by a raise */
+    rill_loop_cancel_on_sigint(lp->loop, NULL);
+    sigint_armed--;
+  }
   rill_loop_close(lp->loop); /* reports pending/unretrieved through the handler */
   rr_flush_reports();
   rr_loop_unlink(lp);
@@ -227,8 +222,9 @@ static VALUE run_ensure(VALUE p) {
   return Qnil;
 }
 
-/* Rill::Ext.run(block, debug) -> the block's value */
-static VALUE m_run(VALUE self, VALUE block, VALUE debug) {
+/* Rill::Ext.run(block, debug, sigint) -> the block's value; Interrupt if
+ * a SIGINT (sigint: armed) cancelled the main task. */
+static VALUE m_run(VALUE self, VALUE block, VALUE debug, VALUE sigint) {
   (void)self;
   if (!rb_obj_is_proc(block)) rb_raise(rb_eArgError, "Rill.run needs a block");
   if (rill_loop_current()) rb_raise(eError, "Rill.run cannot be called from a running loop");
@@ -238,17 +234,23 @@ static VALUE m_run(VALUE self, VALUE block, VALUE debug) {
   VALUE lobj = lp->self;
   rill_loop_set_exception_handler(lp->loop, loop_exception_fn, NULL, NULL);
   if (RTEST(debug)) rill_loop_set_debug(lp->loop, 1);
-  run_ctx c = {lp, block, Qnil, 0, 0};
+  run_ctx c = {lp, block, Qnil, 0, 0, RTEST(sigint), 0, 0};
   rb_ensure(run_body, (VALUE)&c, run_ensure, (VALUE)&c);
-  if (!NIL_P(lp->interrupt)) rb_exc_raise(lp->interrupt);
   VALUE main = c.main;
   rtask *rt = DATA_PTR(main);
   rill_future *f = rill_task_future(rt->task);
+  if (c.interrupted > 0 && rill_future_state(f) == RILL_CANCELLED) rb_raise(rb_eInterrupt, "%s", "");
   if (!c.main_done) rb_raise(eError, "the loop stopped before the main task finished");
   VALUE v = rr_outcome(main, f, 1);
   RB_GC_GUARD(lobj);
   RB_GC_GUARD(main);
   return v;
+}
+
+/* Rill::Ext.sigint_armed? */
+static VALUE m_sigint_armed(VALUE self) {
+  (void)self;
+  return sigint_armed > 0 ? Qtrue : Qfalse;
 }
 
 typedef struct { rill_handle *h; } rhandle;
@@ -270,7 +272,7 @@ static void cb_run(void *arg) {
     report_exc = exc;
     char buf[300];
     snprintf(buf, sizeof buf, "Exception in callback %s", NIL_P(exc) ? "(throw/break)" : rb_obj_classname(exc));
-    if (c->lp->loop) rill_loop_report(c->lp->loop, buf, NULL);
+    if (c->lp->loop) rr_report_to(c->lp, buf);
     report_exc = Qnil;
   }
   if (deferred_reports) rr_flush_reports();
@@ -317,6 +319,12 @@ static VALUE loop_set_handler(VALUE self, VALUE handler) {
   rloop *lp = rb_check_typeddata(self, &loop_type);
   if (!NIL_P(handler) && !rb_respond_to(handler, id_call))
     rb_raise(rb_eTypeError, "the exception handler must respond to #call");
+  if (lp->attached && lp->loop) {
+    /* a host's loop: Ruby's handler gets the reports of Ruby's tasks only */
+    int rc = rill_loop_set_binding_exception_handler(lp->loop, RR_TAG,
+                                                     NIL_P(handler) ? NULL : loop_exception_fn, NULL, NULL);
+    if (rc) rr_raise(rc);
+  }
   lp->handler = handler;
   return handler;
 }
@@ -358,6 +366,7 @@ void rr_init_loop(VALUE mExt) {
   rb_define_method(cLoop, "closed?", loop_closed_p, 0);
   rb_define_method(cHandle, "cancel", handle_cancel, 0);
   rb_define_method(cHandle, "cancelled?", handle_cancelled_p, 0);
-  rb_define_module_function(mExt, "run", m_run, 2);
+  rb_define_module_function(mExt, "run", m_run, 3);
+  rb_define_module_function(mExt, "sigint_armed?", m_sigint_armed, 0);
   rb_define_module_function(mExt, "running_loop", m_running_loop, 0);
 }

@@ -33,6 +33,7 @@
 #include <string.h>
 #include <time.h>
 #include "rill.h"
+#include "rill_errors.h" /* bindings/common: the one exception table */
 
 
 
@@ -88,9 +89,6 @@ struct rloop {
   struct rloop *prev, *next; /* active loops (running Rill.run) */
   int active;
   struct rtask *slotq_head, *slotq_tail; /* tasks waiting for a fiber slot */
-  rill_task *main_task; /* borrowed while Rill.run runs */
-  VALUE interrupt;      /* an Interrupt/SignalException caught by the watchdog */
-  int watch;            /* the interrupt watchdog is armed */
   int attached;         /* a host's loop (Rill.attach_loop) */
 };
 

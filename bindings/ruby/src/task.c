@@ -154,11 +154,6 @@ static void ruby_step(rill_task *t, void *arg) {
         return;
       }
     }
-    if (rill_task_cancel_requested(t) == 1) { /* never started: the body never runs */
-      slot_release(rt);
-      rr_fail_cancelled(t);
-      return;
-    }
     if (!rt->has_slot) {
       if (!fiber_cap) fiber_cap = rr_compute_fiber_cap();
       if (!idle_usable() && live_fibers + idle_n >= fiber_cap) goto wait_slot;
@@ -262,8 +257,9 @@ VALUE rr_spawn(rloop *lp, VALUE block, VALUE name) {
   rt->self = obj;
   rt->block = block;
   const char *cname = NIL_P(name) ? NULL : StringValueCStr(name);
-  rill_task *t = rill_task_new(lp->loop, ruby_step, rt, ruby_task_done);
+  rill_task *t = rill_task_new_v2(lp->loop, ruby_step, rt, ruby_task_done, RILL_TASK_SKIP_CANCELLED_START);
   if (!t) rr_raise(rill_last_error());
+  rill_future_set_owner(rill_task_future(t), RR_TAG); /* its reports: Ruby's handler */
   rt->task = t;
   rt->refs++; /* rill's (the arg, until ruby_task_done) */
   rt->pending = 1;
@@ -289,7 +285,7 @@ static VALUE m_sleep(VALUE self, VALUE secs) {
   if (isnan(d)) rb_raise(rb_eArgError, "sleep: seconds is NaN");
   rtask *rt = rr_current_rtask("Rill.sleep");
   /* The core counts d from the clock at this call: never early. */
-  int rc = d > 0 ? rill_task_sleep(rt->task, d) : rill_task_yield(rt->task);
+  int rc = rill_task_sleep(rt->task, d); /* d <= 0: the next iteration */
   if (rc) rr_raise(rc);
   rb_fiber_yield(0, NULL);
   if (rill_task_cancel_requested(rt->task) == 1)
