@@ -364,16 +364,10 @@ struct promise_base {
 
   void unhandled_exception() noexcept { fail_with_current_exception(future()); }
 
-  // The first step starts here: a cancel that came before it ends the task
-  // CANCELLED without running the body (the exception thrown by
-  // await_resume goes to unhandled_exception, as C++20 specifies).
-  struct initial_awaiter {
-    promise_base *p;
-    bool await_ready() const noexcept { return false; }
-    void await_suspend(std::coroutine_handle<>) const noexcept {}
-    void await_resume() const { p->deliver_cancel(); }
-  };
-  initial_awaiter initial_suspend() noexcept { return {this}; }
+  // The first step starts here. A cancel that came before it never reaches
+  // the body: the core ends the task CANCELLED without a step
+  // (RILL_TASK_SKIP_CANCELLED_START) and destroy() frees the frame.
+  std::suspend_always initial_suspend() const noexcept { return {}; }
   std::suspend_always final_suspend() const noexcept { return {}; }
 
   static void store(rill_future *f, int rc) noexcept {
@@ -480,8 +474,8 @@ template <class T> class [[nodiscard]] task {
   task &start(rill_loop *loop) & {
     if (task_) return *this;
     if (!h_) throw error(RILL_EINVAL, "empty rill::task");
-    rill_task *t = rill_task_new(loop, &detail::promise_base::step, h_.address(),
-                                 &detail::promise_base::destroy);
+    rill_task *t = rill_task_new_v2(loop, &detail::promise_base::step, h_.address(),
+                                    &detail::promise_base::destroy, RILL_TASK_SKIP_CANCELLED_START);
     if (!t) detail::throw_last();
     h_.promise().task_ = t;
     task_ = t;

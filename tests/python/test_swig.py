@@ -14,7 +14,29 @@ class Swig(unittest.TestCase):
     def test_error_table_matches_constants(self):
         self.assertEqual(_rill.ERRORS[_rill.ETIMEDOUT][0], "RILL_ETIMEDOUT")
         self.assertEqual(_rill.ERRORS[_rill.EINVAL][0], "RILL_EINVAL")
-        self.assertEqual(len(_rill.ERRORS), 12)
+        self.assertGreaterEqual(len(_rill.ERRORS), 12)
+        self.assertEqual(set(_rill.ERRORS), set(_rill.ERROR_CLASSES))
+
+    def test_every_code_raises_its_class_from_the_one_table(self):
+        # bindings/common/rill_errors.h's Python column, resolved here
+        # independently of the binding.
+        import asyncio, builtins, importlib
+        for code, name in _rill.ERROR_CLASSES.items():
+            with self.subTest(code=code, cls=name):
+                mod, _, attr = name.rpartition(".")
+                cls = rill.Error if name == "rill.Error" else getattr(
+                    importlib.import_module(mod) if mod else builtins, attr)
+                exc = _rill._exception_for_code(code, "msg")
+                self.assertIs(type(exc), cls)
+                if cls is rill.Error:
+                    self.assertEqual(exc.code, code)
+        self.assertIs(type(_rill._exception_for_code(_rill.ECANCELLED)), asyncio.CancelledError)
+        self.assertIs(type(_rill._exception_for_code(_rill.ETIMEDOUT)), TimeoutError)
+        self.assertIs(type(_rill._exception_for_code(_rill.EINVAL)), ValueError)
+        self.assertIs(type(_rill._exception_for_code(_rill.ESTATE)), asyncio.InvalidStateError)
+        app = _rill._exception_for_code(-1234, "app")
+        self.assertIs(type(app), rill.Error)
+        self.assertEqual(app.code, -1234)
 
     def test_status_code_raises_mapped_exception(self):
         loop = _rill.Loop()

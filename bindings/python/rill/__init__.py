@@ -432,18 +432,16 @@ class TaskGroup:
         else:
             body_rc = _rill.EEXCEPTION
             body_error = exc
-        join = self._group.join(body_rc)
+        # The core's TaskGroup.__aexit__ (rill_group_exit): awaited once.
+        exiting = self._group.exit(body_rc)
         try:
-            await join
-            join_rc = 0
+            await exiting
+            await_rc = 0
         except CancelledError:
-            join_rc = _rill.ECANCELLED
-        rc = self._group.finish(join_rc)
+            await_rc = _rill.ECANCELLED
+        rc, errors = self._group.result(await_rc, body_error)
         self._exited = True
         if rc == _rill.EGROUP:
-            errors = self._group.errors()
-            if body_error is not None:
-                errors.append(body_error)
             for e in errors:
                 if isinstance(e, (KeyboardInterrupt, SystemExit)):
                     raise e

@@ -1,0 +1,17 @@
+# Runs PROGRAM (a ;-list: the command) and compares its standard output with
+# TRANSCRIPT (comment lines starting with # and blank lines left out).
+execute_process(COMMAND ${PROGRAM} OUTPUT_VARIABLE out ERROR_VARIABLE err RESULT_VARIABLE rc)
+if(NOT rc EQUAL 0)
+  message(FATAL_ERROR "${PROGRAM} exited with ${rc}\n${out}\n${err}")
+endif()
+file(STRINGS ${TRANSCRIPT} lines)
+set(expected "")
+foreach(line IN LISTS lines)
+  if(NOT line MATCHES "^#" AND NOT line STREQUAL "")
+    string(APPEND expected "${line}\n")
+  endif()
+endforeach()
+if(NOT out STREQUAL expected)
+  message(FATAL_ERROR "transcript differs\n--- expected\n${expected}--- got\n${out}${err}")
+endif()
+message(STATUS "conformance: OK")
