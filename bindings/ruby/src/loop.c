@@ -121,7 +121,7 @@ static void loop_exception_fn(rill_loop *loop, const char *message, rill_future 
     size_t n = strlen(message) + (detail ? strlen(detail) : 0) + 4;
     if (r && (r->msg = malloc(n))) {
       snprintf(r->msg, n, detail && *detail ? "%s: %s" : "%s", message, detail ? detail : "");
-      r->loop = loop;
+      r->lp = rr_loop_of(loop);
       r->next = deferred_reports;
       deferred_reports = r;
     } else {
@@ -154,7 +154,7 @@ void rr_flush_reports(void) {
   while (deferred_reports) {
     rr_report *r = deferred_reports;
     deferred_reports = r->next;
-    rloop *lp = rr_loop_of(r->loop);
+    rloop *lp = r->lp;
     rr_call_handler(lp, r->msg, Qnil);
     free(r->msg);
     free(r);

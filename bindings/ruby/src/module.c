@@ -18,6 +18,8 @@ static void registry_mark(void *p) {
   for (rcb *c = cb_head; c; c = c->next) rb_gc_mark_movable(c->proc);
   for (rloop *lp = loops_head; lp; lp = lp->next) rb_gc_mark_movable(lp->self);
   rb_gc_mark_movable(report_exc);
+  for (rr_report *r = deferred_reports; r; r = r->next)
+    if (r->lp) rb_gc_mark_movable(r->lp->self);
   for (long i = 0; i < idle_n; i++) rb_gc_mark_movable(idle_fibers[i]);
   rb_gc_mark_movable(idle_owner);
 }
@@ -27,6 +29,8 @@ static void registry_compact(void *p) {
   for (rcb *c = cb_head; c; c = c->next) c->proc = rb_gc_location(c->proc);
   for (rloop *lp = loops_head; lp; lp = lp->next) lp->self = rb_gc_location(lp->self);
   report_exc = rb_gc_location(report_exc);
+  for (rr_report *r = deferred_reports; r; r = r->next)
+    if (r->lp) r->lp->self = rb_gc_location(r->lp->self);
   for (long i = 0; i < idle_n; i++) idle_fibers[i] = rb_gc_location(idle_fibers[i]);
   idle_owner = rb_gc_location(idle_owner);
 }

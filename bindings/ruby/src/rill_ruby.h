@@ -107,7 +107,9 @@ extern VALUE idle_owner; /* the thread the idle fibers belong to */
 extern long fiber_cap;   /* 0 until computed */
 
 /* Reports made while Ruby cannot run (during GC), delivered later. */
-typedef struct rr_report { char *msg; rill_loop *loop; struct rr_report *next; } rr_report;
+/* (lp: the Rill::Loop at the time, kept alive by the registry: the core
+ * loop itself may be freed before the report is delivered) */
+typedef struct rr_report { char *msg; rloop *lp; struct rr_report *next; } rr_report;
 extern rr_report *deferred_reports;
 
 /* swig/ruby.i: the handle of a SWIG Rill::Ext::Loop (is_loop) or Future, else NULL */
