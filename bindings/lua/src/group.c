@@ -20,7 +20,6 @@ int rl_group_new(lua_State *L) {
   if (L != rl_running_co) return luaL_error(L, "rill.task_group called outside a rill task");
   u = (rl_group *)lua_newuserdatauv(L, sizeof *u, 0);
   u->g = NULL;
-  u->join = NULL;
   lua_rawgetp(L, LUA_REGISTRYINDEX, &RL_GROUP_MT);
   lua_setmetatable(L, -2);
   if (!(u->g = rill_group_new(c->loop, rl_running_task))) return rl_raise_last(L);

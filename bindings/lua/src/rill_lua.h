@@ -176,7 +176,7 @@ typedef struct rl_box { /* a registry reference freed with a future */
 typedef struct rl_fut { rill_future *f; } rl_fut;
 typedef struct rl_handle { rill_handle *h; } rl_handle;
 typedef struct rl_timeout { rill_timeout *t; } rl_timeout;
-typedef struct rl_group { rill_group *g; rill_future *join; } rl_group;
+typedef struct rl_group { rill_group *g; } rl_group;
 
 #ifdef RL_LUA51
 RL_INTERNAL extern lua_State *rl_main_state; /* the state that loaded the module */
