@@ -22,7 +22,7 @@ local pack = table.pack or function(...) return { n = select("#", ...), ... } en
 
 local check_task, raise_resume, result, is_future =
   core.check_task, core.raise_resume, core.result, core.is_future
-local OP_SLEEP, OP_AWAIT = core.OP_SLEEP, core.OP_AWAIT
+local OP_SLEEP, OP_AWAIT, RES_CANCEL = core.OP_SLEEP, core.OP_AWAIT, core.RES_CANCEL
 local ECANCELLED, ETIMEDOUT, EEXCEPTION, EGROUP =
   core.ECANCELLED, core.ETIMEDOUT, core.EEXCEPTION, core.EGROUP
 local ERR_MT = core.error_mt()
@@ -312,8 +312,8 @@ TaskGroup.create_task = TaskGroup.spawn
 --- rill.task_group(function(tg) tg:spawn(f) ... end, ...): returns when the
 -- body and every child are done. The first child error cancels the other
 -- children and the body; then an error with code rill.EGROUP is raised whose
--- field `errors` lists the errors (the body's first, then the children's, in
--- order of failure). Returns the body's results.
+-- field `errors` lists the errors in asyncio's order (the children's in
+-- order of failure, then the body's). Returns the body's results.
 function rill.task_group(body, ...)
   if type(body) ~= "function" then argerror("task_group", 1, "function", body) end
   local g = core.group_new()
@@ -321,16 +321,17 @@ function rill.task_group(body, ...)
   local r = pack(pcall(body, tg, ...))
   local rc = 0
   if not r[1] then rc = rill.is_cancelled(r[2]) and ECANCELLED or EEXCEPTION end
-  local join = core.group_join(g, rc)
-  local jrc = yield(OP_AWAIT, join)
-  while jrc ~= 0 and not core.done(join) do -- our own cancel, delivered here
-    core.cancel(join)
-    jrc = yield(OP_AWAIT, join)
+  -- the core's rule (asyncio's TaskGroup.__aexit__): the exit future is
+  -- awaited once, a cancel delivered there never ends it early
+  local exit = core.group_exit(g, rc)
+  local arc, body_err = 0, nil
+  if not core.done(exit) then
+    local res = yield(OP_AWAIT, exit)
+    if res == RES_CANCEL then arc = ECANCELLED elseif res ~= 0 then raise_resume(res) end
   end
-  jrc = core.code(join)
-  local frc, errors = core.group_finish(g, jrc)
+  if not r[1] then body_err = r[2] end
+  local frc, errors = core.group_exit_result(g, arc, body_err)
   if frc == EGROUP then
-    if not r[1] and not rill.is_cancelled(r[2]) then table.insert(errors, 1, r[2]) end
     local e = core.new_error(EGROUP, #errors .. " error(s) in the task group: " .. tostring(errors[1]))
     e.errors = errors
     error(e, 0)
@@ -340,7 +341,10 @@ function rill.task_group(body, ...)
   elseif frc ~= 0 then
     raise(frc, nil)
   end
-  if not r[1] then error(r[2], 0) end
+  if not r[1] then
+    if not rill.is_cancelled(r[2]) then error(r[2], 0) end
+    return -- the group's own cancel of the body, swallowed
+  end
   return unpack(r, 2, r.n)
 end
 

@@ -387,4 +387,30 @@ T.case("embedding_attached_loop", function()
   host:close()
 end)
 
+T.case("embedding_exception_handler_reaches_lua", function()
+  -- On a host's loop, Lua's handler gets the reports of Lua's tasks and
+  -- callbacks (the core's per-binding handler); the host keeps its own.
+  local core = rill.core
+  local host = core.Loop()
+  local loop = rill.attach_loop(host)
+  local reports, e, ce = {}, { "task" }, { "cb" }
+  local t = rill.spawn_on(loop, function()
+    local l = rill.get_running_loop()
+    l:set_exception_handler(function(msg, err) reports[#reports + 1] = { msg, err } end)
+    rill.spawn(function() error(e) end)
+    l:call_soon(function() error(ce) end)
+    rill.sleep(0); rill.sleep(0); rill.sleep(0)
+  end)
+  while not t:done() do host:run_once(0.1) end
+  t:result()
+  t = nil
+  collectgarbage()
+  host:close() -- (the failure nobody retrieved is reported by now)
+  T.eq(#reports, 2)
+  local by = {}
+  for _, r in ipairs(reports) do by[r[2]] = r[1] end
+  T.matches(by[e], "never retrieved")
+  T.matches(by[ce], "Exception in callback")
+end)
+
 T.main(...)

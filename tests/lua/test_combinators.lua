@@ -251,6 +251,49 @@ T.case("task_group_body_error", function()
   end)
 end)
 
+T.case("task_group_error_order_children_then_body", function()
+  -- asyncio 3.11 TaskGroup.__aexit__ (the core's rule): the children's
+  -- errors in order of failure, then the body's own
+  rill.run(function()
+    local e1, e2, eb = { "c1" }, { "c2" }, { "body" }
+    local err = T.raises(rill.task_group, function(tg)
+      tg:spawn(function() rill.sleep(0.01); error(e1) end)
+      tg:spawn(function() -- cancelled by the group: fails anyway
+        pcall(rill.sleep, 10)
+        rill.sleep(0)
+        error(e2)
+      end)
+      pcall(rill.sleep, 10)
+      error(eb) -- before e2 is raised; still listed last
+    end)
+    T.ok(rill.is_error(err) and err.code == rill.EGROUP, tostring(err))
+    T.eq(#err.errors, 3)
+    T.eq(err.errors[1], e1)
+    T.eq(err.errors[2], e2)
+    T.eq(err.errors[3], eb)
+  end)
+end)
+
+T.case("task_group_cancel_while_exiting_waits_for_children", function()
+  rill.run(function()
+    local finished = false
+    local t = rill.spawn(function()
+      rill.task_group(function(tg)
+        tg:spawn(function()
+          local ok = pcall(rill.sleep, 10)
+          rill.sleep(0.01) -- cleanup after the cancel
+          finished = true
+        end)
+      end)
+    end)
+    rill.sleep(0.01)
+    t:cancel()
+    local ok, err = pcall(t.wait, t)
+    T.ok(not ok and rill.is_cancelled(err), tostring(err))
+    T.eq(finished, true)
+  end)
+end)
+
 T.case("task_group_spawn_after_exit_raises", function()
   rill.run(function()
     local saved

@@ -193,4 +193,26 @@ T.case("stress_spawn_gc", function()
   end)
 end)
 
+T.case("sigint_interrupts_run_within_50ms", function()
+  -- A child process sends SIGINT while rill.sleep(10) waits in the poll;
+  -- it prints CLOCK_MONOTONIC (core.monotonic's clock) just before.
+  local child = io.popen("exec python3 -c 'import os, time; time.sleep(0.3); "
+    .. "t = time.monotonic(); os.kill(os.getppid(), 2); print(repr(t))'", "r")
+  local cleaned = false
+  local ok, err = pcall(rill.run, function()
+    local ok2, e = pcall(rill.sleep, 10)
+    cleaned = not ok2 and rill.is_cancelled(e) -- main saw the cancel, could clean up
+    error(e, 0)
+  end)
+  local t_end = core.monotonic()
+  local sent = tonumber(child:read("*a"))
+  child:close()
+  T.ok(not ok, "rill.run raised")
+  T.ok(rill.is_error(err) and err.code == core.EINTR, tostring(err))
+  T.eq(err.message, "interrupted")
+  T.ok(cleaned)
+  T.ok(sent ~= nil, "the child sent SIGINT")
+  T.ok(t_end - sent < 0.05, ("%.3f s after SIGINT"):format(t_end - sent))
+end)
+
 T.main(...)

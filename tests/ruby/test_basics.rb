@@ -374,4 +374,31 @@ class TestBasics < Minitest::Test
     assert_equal "ready\nmain cancelled\nInterrupt\n", out
     assert_operator now - t0, :<, 5
   end
+
+  # Ctrl+C is the core's: a child process sends SIGINT while Rill.sleep(10)
+  # waits in the poll (it prints CLOCK_MONOTONIC just before); Rill.run
+  # raises Interrupt within 50 ms, after the main task saw the cancel.
+  def test_sigint_raises_interrupt_within_50ms
+    r, w = IO.pipe
+    pid = Process.spawn(RbConfig.ruby, "-e",
+                        "sleep 0.3; t = Process.clock_gettime(Process::CLOCK_MONOTONIC); " \
+                        "Process.kill(:INT, #{Process.pid}); puts t", out: w)
+    w.close
+    cleaned = false
+    assert_raises(Interrupt) do
+      Rill.run do
+        Rill.sleep(10)
+      rescue Rill::CancelledError
+        cleaned = true
+        raise
+      end
+    end
+    t_end = now
+    Process.wait(pid)
+    sent = Float(r.read)
+    r.close
+    assert cleaned
+    assert_operator t_end - sent, :<, 0.05
+    assert_equal "DEFAULT", Signal.trap("INT", "DEFAULT"), "Ruby's handler is back"
+  end
 end

@@ -220,6 +220,50 @@ class TestCombinators < Minitest::Test
     end
   end
 
+  # asyncio 3.11 TaskGroup.__aexit__ (the core's rule): the children's
+  # errors in order of failure, then the body's own.
+  def test_task_group_error_order_children_then_body
+    Rill.run do
+      e = assert_raises(Rill::GroupError) do
+        Rill.task_group do |g|
+          g.spawn { Rill.sleep(0.01); raise "c1" }
+          g.spawn do
+            Rill.sleep(10)
+          rescue Rill::CancelledError # cancelled by the group: fails anyway
+            raise "c2"
+          end
+          begin
+            Rill.sleep(10)
+          rescue Rill::CancelledError
+            raise ArgumentError, "body" # before c2 fails; still listed last
+          end
+        end
+      end
+      assert_equal %w[c1 c2 body], e.errors.map(&:message)
+      assert_instance_of ArgumentError, e.errors[2]
+    end
+  end
+
+  def test_task_group_cancel_while_exiting_waits_for_children
+    Rill.run do
+      finished = false
+      t = Rill.spawn do
+        Rill.task_group do |g|
+          g.spawn do
+            Rill.sleep(10)
+          rescue Rill::CancelledError
+            Rill.sleep(0.01) # cleanup after the cancel
+            finished = true
+          end
+        end
+      end
+      Rill.sleep(0.01)
+      t.cancel
+      assert_raises(Rill::CancelledError) { t.value }
+      assert finished
+    end
+  end
+
   def test_task_group_parent_cancelled_from_outside
     Rill.run do
       kid = nil

@@ -94,13 +94,20 @@ module Rill
   # returns the block's value or raises its exception.
   def run(debug: false, &block)
     raise ArgumentError, "Rill.run needs a block" unless block
-    Ext.run(block, debug)
+    Ext.run(block, debug, sigint_default?)
   end
 
   # Starts the block as a new task (from the next loop iteration).
   def spawn(name: nil, &block)
     raise ArgumentError, "Rill.spawn needs a block" unless block
     Ext.spawn(block, name)
+  end
+
+  # Embedding (bindings/ruby/README.md): starts the block as a task of a
+  # loop from Rill.attach_loop; it runs when the host runs that loop.
+  def spawn_on(loop, name: nil, &block)
+    raise ArgumentError, "Rill.spawn_on needs a block" unless block
+    Ext.spawn_on(loop, block, name)
   end
 
   # Rill.sleep(seconds) is defined in C: it suspends the current task;
@@ -187,27 +194,31 @@ module Rill
       body_error = e
       body_rc = e.is_a?(CancelledError) ? Ext::ECANCELLED : Ext::EEXCEPTION
     end
-    rc = group.join(body_rc)
-    case rc
+    case (rc = group.exit(body_rc)) # the core's rule (asyncio's TaskGroup.__aexit__)
     when 0
-      raise body_error if body_error
+      raise body_error if body_error && !body_error.is_a?(CancelledError)
       result
     when Ext::EGROUP
-      errors = group.errors
-      if body_error && !body_error.is_a?(CancelledError) && !errors.include?(body_error)
-        errors << body_error
-      end
-      raise GroupError, errors
+      raise GroupError, group.errors(body_error)
     when Ext::ECANCELLED
       raise body_error if body_error.is_a?(CancelledError)
       raise CancelledError
     else
-      raise body_error if body_error
-      raise Error, "task group: #{Ext.strerror(rc)}"
+      raise body_error || Ext.error_for(rc)
     end
   end
 
-  # The task running now, or nil.
+  # Ctrl+C is the core's (rill_loop_cancel_on_sigint) while SIGINT has
+  # Ruby's default handler (asyncio's rule): the first one cancels the main
+  # task, Rill.run raises Interrupt once it ended; a second ends the process.
+  def sigint_default?
+    return false if Ext.sigint_armed? # another Rill.run has it (probing would undo that)
+    prev = Signal.trap("INT", "DEFAULT")
+    Signal.trap("INT", prev)
+    prev == "DEFAULT"
+  end
+  private_class_method :sigint_default? if respond_to?(:private_class_method)
+
   def current_task
     Ext.current_task
   end

@@ -1,0 +1,373 @@
+/* bindings/lua/src/task.c - Tasks: Lua coroutines driven by the core's step primitive. */
+#include "rill_lua.h"
+
+static void rl_task_free(void *arg) {
+  rl_task *st = (rl_task *)arg;
+  lua_State *L = st->ctx ? st->ctx->L : st->main;
+  luaL_unref(L, LUA_REGISTRYINDEX, st->co_ref);
+  luaL_unref(L, LUA_REGISTRYINDEX, st->fn_ref);
+  luaL_unref(L, LUA_REGISTRYINDEX, st->arg_ref);
+  st->co = NULL;
+  free(st);
+}
+
+/* lua_pcall'ed: a new thread and a registry reference to it. */
+static int rl_new_thread(lua_State *L) {
+  lua_newthread(L);
+  lua_pushvalue(L, -1);
+  lua_pushinteger(L, luaL_ref(L, LUA_REGISTRYINDEX));
+  return 2;
+}
+
+/* First step: gives st a coroutine with its function and arguments pushed.
+ * Returns the number of arguments, or -1 (the task was failed). */
+static int rl_task_prepare(rl_ctx *c, rill_task *t, rl_task *st) {
+  lua_State *L = c->L, *co;
+  int n = st->nargs, i;
+  if (c->npool > 0) {
+    c->npool--;
+    st->co = c->pool[c->npool].co;
+    st->co_ref = c->pool[c->npool].ref;
+  } else {
+    if (!lua_checkstack(L, 3)) goto nomem;
+    lua_pushcfunction(L, rl_new_thread);
+    if (lua_pcall(L, 0, 2, 0) != LUA_OK) {
+      lua_pop(L, 1);
+      goto nomem;
+    }
+    st->co = lua_tothread(L, -2);
+    st->co_ref = (int)lua_tointeger(L, -1);
+    lua_pop(L, 2);
+  }
+  co = st->co;
+  if (!lua_checkstack(co, n + 2)) goto nomem;
+  lua_rawgeti(co, LUA_REGISTRYINDEX, st->fn_ref);
+  if (n == 1) {
+    lua_rawgeti(co, LUA_REGISTRYINDEX, st->arg_ref);
+  } else if (n > 1) { /* {fn, args...}: unpack it */
+    for (i = 1; i <= n + 1; i++) lua_rawgeti(co, -i, i);
+    lua_remove(co, -(n + 2));
+  }
+  luaL_unref(L, LUA_REGISTRYINDEX, st->fn_ref);
+  luaL_unref(L, LUA_REGISTRYINDEX, st->arg_ref);
+  st->fn_ref = st->arg_ref = LUA_NOREF;
+  return n;
+nomem:
+  rill_future_fail(rill_task_future(t), RILL_ENOMEM, "out of memory starting a Lua task", NULL,
+                   NULL, NULL);
+  return -1;
+}
+
+/* After a normal end: the coroutine (empty again) goes back to the pool. */
+static void rl_task_recycle(rl_ctx *c, rl_task *st) {
+  lua_settop(st->co, 0);
+#if LUA_VERSION_NUM >= 504
+  if (c->npool < RL_POOL_MAX && lua_status(st->co) == LUA_OK) {
+#else
+  if (0) {
+#endif
+    c->pool[c->npool].co = st->co;
+    c->pool[c->npool].ref = st->co_ref;
+    c->npool++;
+    st->co = NULL;
+    st->co_ref = LUA_NOREF;
+  }
+}
+
+static void rl_complete_ok(lua_State *L, rill_task *t, lua_State *co, int nres) {
+  rill_future *f = rill_task_future(t);
+  if (nres == 0) { rill_future_set_none(f); return; }
+  if (nres == 1) {
+    switch (lua_type(co, -1)) {
+    case LUA_TNIL: rill_future_set_none(f); lua_pop(co, 1); return;
+    case LUA_TBOOLEAN: rill_future_set_bool(f, lua_toboolean(co, -1)); lua_pop(co, 1); return;
+    case LUA_TNUMBER:
+      if (rl_isinteger(co, -1)) rill_future_set_int(f, (int64_t)lua_tointeger(co, -1));
+      else rill_future_set_double(f, lua_tonumber(co, -1));
+      lua_pop(co, 1);
+      return;
+    case LUA_TSTRING: {
+      size_t len;
+      const char *s = lua_tolstring(co, -1, &len);
+      if (rill_future_set_bytes(f, s, len) < 0)
+        rill_future_fail(f, RILL_ENOMEM, "out of memory storing a task result", NULL, NULL, NULL);
+      lua_pop(co, 1);
+      return;
+    }
+    default: break;
+    }
+  }
+  if (!lua_checkstack(L, nres + 2)) {
+    lua_settop(co, 0);
+    rill_future_fail(f, RILL_ENOMEM, "too many results", NULL, NULL, NULL);
+    return;
+  }
+  lua_pushcfunction(L, rl_pack_ref);
+  lua_xmove(co, L, nres);
+  if (lua_pcall(L, nres, 1, 0) == LUA_OK) {
+    int ref = (int)lua_tointeger(L, -1);
+    rl_box *b = (rl_box *)malloc(sizeof *b);
+    lua_pop(L, 1);
+    if (!b) {
+      luaL_unref(L, LUA_REGISTRYINDEX, ref);
+      rill_future_fail(f, RILL_ENOMEM, "out of memory storing task results", NULL, NULL, NULL);
+      return;
+    }
+    b->main = rl_main(L);
+    b->ref = ref;
+    if (rill_future_set_pointer(f, b, rl_box_free, &RL_VALUES_TAG) < 0) {
+      rl_box_free(b);
+      rill_future_fail(f, RILL_ENOMEM, "out of memory storing task results", NULL, NULL, NULL);
+    }
+  } else {
+    lua_pop(L, 1);
+    rill_future_fail(f, RILL_ENOMEM, "out of memory storing task results", NULL, NULL, NULL);
+  }
+}
+
+static void rl_complete_err(lua_State *L, rill_task *t, lua_State *co) {
+  rill_future *f = rill_task_future(t);
+  if (!lua_checkstack(L, 4)) {
+    rill_future_fail(f, RILL_EEXCEPTION, "(error object lost: stack overflow)", NULL, NULL, NULL);
+    return;
+  }
+  lua_pushcfunction(L, rl_classify);
+  lua_xmove(co, L, 1);
+  if (lua_pcall(L, 1, 3, 0) != LUA_OK) {
+    lua_pop(L, 1);
+    rill_future_fail(f, RILL_EEXCEPTION, "(error object lost: out of memory)", NULL, NULL, NULL);
+    return;
+  }
+  {
+    int code = (int)lua_tointeger(L, -3);
+    const char *msg = lua_tostring(L, -2);
+    int ref = (int)lua_tointeger(L, -1);
+    if (ref == LUA_NOREF) { /* (LUA_REFNIL boxes a nil error value) */
+      rill_future_fail(f, code, msg, NULL, NULL, NULL);
+    } else {
+      rl_box *b = (rl_box *)malloc(sizeof *b);
+      if (b) {
+        b->main = rl_main(L);
+        b->ref = ref;
+        rill_future_fail(f, code, msg, b, rl_box_free, &RL_ERROR_TAG); /* frees b on failure */
+      } else {
+        luaL_unref(L, LUA_REGISTRYINDEX, ref);
+        rill_future_fail(f, code, msg, NULL, NULL, NULL);
+      }
+    }
+    lua_pop(L, 3);
+  }
+}
+
+static void rl_step(rill_task *t, void *arg) {
+  rl_task *st = (rl_task *)arg;
+  rl_ctx *c = st->ctx;
+  lua_State *co, *L = c->L, *saved_co;
+  rill_task *saved_task;
+  int nargs;
+  if (!st->started) { /* (cancelled before it: the core ended it, never stepped) */
+    st->started = 1;
+    if ((nargs = rl_task_prepare(c, t, st)) < 0) return;
+    co = st->co;
+  } else {
+    co = st->co;
+    lua_pushinteger(co, rill_task_cancel_requested(t) == 1 ? RL_RES_CANCEL : RL_RES_OK);
+    nargs = 1;
+  }
+  saved_co = rl_running_co;
+  saved_task = rl_running_task;
+  for (;;) {
+    int nres = 0, status, code = RL_RES_ERR;
+    rl_running_co = co;
+    rl_running_task = t;
+    status = rl_resume(co, L, nargs, &nres);
+    rl_running_co = saved_co;
+    rl_running_task = saved_task;
+    if (status == LUA_YIELD) {
+      int op = nres >= 1 ? (int)lua_tointeger(co, -nres) : 0;
+      if (op == RL_OP_SLEEP && nres >= 2) {
+        /* rill_task_sleep counts d from the clock at the call (not from
+         * the iteration's cached loop time), as every binding's sleep. */
+        double d = lua_tonumber(co, -nres + 1);
+        if (rill_task_sleep(t, d) == 0) { /* d <= 0: the next iteration */
+          lua_pop(co, nres);
+          return;
+        }
+      } else if (op == RL_OP_AWAIT && nres >= 2) {
+        rl_fut *u = (rl_fut *)rl_testudata(co, -nres + 1, &RL_FUT_MT);
+        if (u && u->f) {
+          if (rill_future_done(u->f) == 1) {
+            code = RL_RES_OK; /* awaiting a done future does not yield */
+          } else if (rill_task_wait(t, u->f) == 0) {
+            lua_pop(co, nres);
+            return;
+          }
+        }
+      } else { /* a bare coroutine.yield inside a task: give up one iteration */
+        if (rill_task_yield(t) == 0) {
+          lua_pop(co, nres);
+          return;
+        }
+      }
+      lua_pop(co, nres);
+      lua_pushinteger(co, code);
+      nargs = 1;
+      continue;
+    }
+    if (status == LUA_OK) {
+      rl_complete_ok(L, t, co, nres);
+      rl_task_recycle(c, st);
+    } else {
+      rl_complete_err(L, t, co);
+    }
+    return;
+  }
+}
+
+/* Creates a task running the function at fidx with the nargs values after
+ * it; pushes its rill.Future. */
+rill_task *rl_spawn_at(lua_State *L, rill_loop *loop, int fidx, int nargs) {
+  rl_task *st;
+  rill_task *t;
+  rl_fut *u;
+  int fn_ref, arg_ref = LUA_NOREF;
+  luaL_checktype(L, fidx, LUA_TFUNCTION);
+  u = rl_newfut(L);
+  if (nargs > 1) { /* {fn, args...} */
+    int i;
+    lua_createtable(L, nargs + 1, 0);
+    for (i = 0; i <= nargs; i++) {
+      lua_pushvalue(L, fidx + i);
+      lua_rawseti(L, -2, i + 1);
+    }
+  } else {
+    if (nargs == 1) {
+      lua_pushvalue(L, fidx + 1);
+      arg_ref = luaL_ref(L, LUA_REGISTRYINDEX);
+    }
+    lua_pushvalue(L, fidx);
+  }
+  fn_ref = luaL_ref(L, LUA_REGISTRYINDEX);
+  st = (rl_task *)malloc(sizeof *st);
+  if (!st) {
+    luaL_unref(L, LUA_REGISTRYINDEX, fn_ref);
+    luaL_unref(L, LUA_REGISTRYINDEX, arg_ref);
+    luaL_error(L, "out of memory");
+  }
+  st->main = rl_main(L);
+  st->co = NULL;
+  st->co_ref = LUA_NOREF;
+  st->fn_ref = fn_ref;
+  st->arg_ref = arg_ref;
+  st->nargs = nargs;
+  st->started = 0;
+  if (!(st->ctx = rl_ctx_of(loop))) {
+    luaL_unref(L, LUA_REGISTRYINDEX, fn_ref);
+    luaL_unref(L, LUA_REGISTRYINDEX, arg_ref);
+    free(st);
+    rill_lua_push_error(L, RILL_ESTATE, "Lua tasks run on a loop of rill.run or rill.attach_loop");
+    lua_error(L);
+  }
+  t = rill_task_new_v2(loop, rl_step, st, rl_task_free, RILL_TASK_SKIP_CANCELLED_START);
+  if (!t) {
+    int code = rill_last_error();
+    luaL_unref(L, LUA_REGISTRYINDEX, fn_ref);
+    luaL_unref(L, LUA_REGISTRYINDEX, arg_ref);
+    free(st);
+    rill_lua_push_error(L, code, rl_message_of(code));
+    lua_error(L);
+  }
+  u->f = rill_task_future(t); /* the reference rill_task_new returned */
+  rill_future_set_owner(u->f, &RL_TAG); /* its reports go to Lua's handler */
+  return t;
+}
+
+/* core.spawn(fn, ...) -> task */
+int rl_spawn(lua_State *L) {
+  rl_ctx *c = rl_need_ctx(L, "spawn");
+  rl_spawn_at(L, c->loop, 1, lua_gettop(L) - 1);
+  return 1;
+}
+
+/* core.check_task(): raises unless called from a rill task's own coroutine. */
+int rl_check_task(lua_State *L) {
+  if (!rl_running_co || L != rl_running_co) {
+    const char *what = luaL_optstring(L, 1, "this");
+    luaL_where(L, 2); /* the caller of rill.sleep & co */
+    if (!rill_loop_current()) lua_pushfstring(L, "rill.%s called outside rill.run", what);
+    else lua_pushfstring(L, "rill.%s called outside a rill task (from a plain coroutine or callback)", what);
+    lua_concat(L, 2);
+    return lua_error(L);
+  }
+  return 0;
+}
+
+/* core.raise_resume(code): the yield came back with RES_CANCEL/RES_ERR. */
+int rl_raise_resume(lua_State *L) {
+  int code = (int)luaL_checkinteger(L, 1);
+  if (code == RL_RES_CANCEL) {
+    const char *msg = rl_running_task ? rill_task_cancel_message(rl_running_task) : NULL;
+    rill_lua_push_error(L, RILL_ECANCELLED, msg);
+  } else {
+    int rc = rill_last_error();
+    rill_lua_push_error(L, rc < 0 ? rc : RILL_EINVAL, rc < 0 ? rl_message_of(rc) : "cannot await this value");
+  }
+  return lua_error(L);
+}
+
+static rill_task *rl_checktask(lua_State *L, int idx) {
+  rill_task *t = rill_task_from_future(rl_checkfut(L, idx));
+  if (!t) luaL_argerror(L, idx, "not a task");
+  return t;
+}
+
+int rl_task_name(lua_State *L) {
+  lua_pushstring(L, rill_task_name(rl_checktask(L, 1)));
+  return 1;
+}
+
+int rl_task_set_name(lua_State *L) {
+  rill_task *t = rl_checktask(L, 1);
+  if (rill_task_set_name(t, luaL_checkstring(L, 2)) < 0) return luaL_error(L, "%s", rill_last_error_message());
+  return 0;
+}
+
+int rl_task_cancelling(lua_State *L) {
+  lua_pushinteger(L, rill_task_cancelling(rl_checktask(L, 1)));
+  return 1;
+}
+
+int rl_task_uncancel(lua_State *L) {
+  lua_pushinteger(L, rill_task_uncancel(rl_checktask(L, 1)));
+  return 1;
+}
+
+/* core.current_task(): the running Lua task, or nil. */
+int rl_current_task(lua_State *L) {
+  if (!rl_running_task || L != rl_running_co) return 0;
+  rl_push_ref(L, rill_task_future(rl_running_task));
+  return 1;
+}
+
+/* core.all_tasks(): the pending tasks of the running loop, oldest first. */
+int rl_all_tasks(lua_State *L) {
+  rl_ctx *c = rl_need_ctx(L, "all_tasks");
+  int n = rill_loop_task_count(c->loop), i, m;
+  rill_task **ts;
+  if (n < 0) return rl_raise_last(L);
+  ts = (rill_task **)lua_newuserdatauv(L, (size_t)(n ? n : 1) * sizeof *ts, 0);
+  m = rill_loop_tasks(c->loop, ts, (size_t)n);
+  lua_createtable(L, m > 0 ? m : 0, 0);
+  for (i = 0; i < m; i++) {
+    rl_push_ref(L, rill_task_future(ts[i]));
+    lua_rawseti(L, -2, i + 1);
+  }
+  return 1;
+}
+
+/* core.current_task_name() */
+int rl_current_name(lua_State *L) {
+  if (!rl_running_task) return 0;
+  lua_pushstring(L, rill_task_name(rl_running_task));
+  return 1;
+}

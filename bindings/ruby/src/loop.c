@@ -1,0 +1,372 @@
+/* bindings/ruby/src/loop.c - Rill::Loop: Rill.run, the exception handler, call_soon/call_later. */
+#include "rill_ruby.h"
+
+static void loop_mark(void *p) {
+  rloop *lp = p;
+  rb_gc_mark_movable(lp->handler);
+}
+static void loop_compact(void *p) {
+  rloop *lp = p;
+  lp->handler = rb_gc_location(lp->handler);
+}
+static void loop_free(void *p) {
+  rloop *lp = p;
+  /* An active loop is marked by the registry, so it is never freed here
+   * while running; a loop whose Rill.run ended has lp->loop == NULL. */
+  if (lp->loop) {
+    /* Never reached from Rill.run; a bare Rill::Loop.new is not allowed. */
+    lp->loop = NULL;
+  }
+  free(lp);
+}
+static size_t loop_memsize(const void *p) { (void)p; return sizeof(rloop); }
+static const rb_data_type_t loop_type = {
+  .wrap_struct_name = "rill/loop",
+  .function = {.dmark = loop_mark, .dfree = loop_free, .dsize = loop_memsize, .dcompact = loop_compact},
+};
+
+/* A new Rill::Loop for loop, linked among the active loops (marked by the
+ * registry); attached: a host's loop, never closed or freed here. */
+/* The core's free_state of a loop's binding state: the loop is closing
+ * (maybe from a GC free: plain C only). */
+static void rr_loop_closed(void *p) {
+  rloop *lp = p;
+  rr_loop_unlink(lp);
+  if (lp->attached) lp->loop = NULL; /* the host frees it */
+}
+
+rloop *rr_loop_wrap(rill_loop *loop, int attached) {
+  rloop *lp = calloc(1, sizeof *lp);
+  if (!lp) rb_raise(rb_eNoMemError, "out of memory");
+  lp->self = lp->handler = Qnil;
+  lp->self = TypedData_Wrap_Struct(cLoop, &loop_type, lp);
+  lp->loop = loop;
+  lp->attached = attached;
+  int rc = rill_loop_set_binding(loop, RR_TAG, lp, rr_loop_closed);
+  if (rc < 0) rr_raise(rc); /* lp: the Loop object's (GC) */
+  lp->active = 1;
+  lp->prev = NULL;
+  lp->next = loops_head;
+  if (loops_head) loops_head->prev = lp;
+  loops_head = lp;
+  return lp;
+}
+
+/* Off the active list: the loop is closed (Rill.run's end, or the host's). */
+void rr_loop_unlink(rloop *lp) {
+  if (!lp->active) return;
+  if (lp->prev) lp->prev->next = lp->next;
+  else loops_head = lp->next;
+  if (lp->next) lp->next->prev = lp->prev;
+  lp->prev = lp->next = NULL;
+  lp->active = 0;
+}
+
+/* The Rill::Loop of a core loop: the binding state Ruby keeps on it. */
+rloop *rr_loop_of(rill_loop *loop) { return loop ? rill_loop_binding(loop, RR_TAG) : NULL; }
+
+rloop *rr_loop_get(VALUE obj) {
+  rloop *lp = rb_check_typeddata(obj, &loop_type);
+  if (!lp->loop) rb_raise(eError, "the loop is closed");
+  return lp;
+}
+
+/* The running loop of this thread (as a rloop), or raise Rill::Error. */
+rloop *rr_running_loop(void) {
+  rill_loop *loop = rill_loop_current();
+  rloop *lp = loop ? rr_loop_of(loop) : NULL;
+  if (!lp) rb_raise(eError, "no running Rill loop (call this inside Rill.run)");
+  return lp;
+}
+
+/* ---- the exception handler ---- */
+
+typedef struct { VALUE handler; VALUE msg; VALUE exc; } handler_call;
+static VALUE handler_invoke(VALUE p) {
+  handler_call *hc = (handler_call *)p;
+  return rb_funcall(hc->handler, id_call, 2, hc->msg, hc->exc);
+}
+static VALUE default_handler_invoke(VALUE p) {
+  handler_call *hc = (handler_call *)p;
+  return rb_funcall(mRill, rb_intern("default_exception_handler"), 2, hc->msg, hc->exc);
+}
+
+static void rr_call_handler(rloop *lp, const char *message, VALUE exc) {
+  handler_call hc;
+  int state = 0;
+  hc.handler = lp ? lp->handler : Qnil;
+  hc.msg = rb_str_new_cstr(message);
+  hc.exc = exc;
+  if (NIL_P(hc.handler)) rb_protect(default_handler_invoke, (VALUE)&hc, &state);
+  else rb_protect(handler_invoke, (VALUE)&hc, &state);
+  if (state) {
+    VALUE err = rb_errinfo();
+    rb_set_errinfo(Qnil);
+    /* The handler itself raised: last resort, stderr. */
+    VALUE s = rb_protect(rb_inspect, err, &state);
+    if (state) rb_set_errinfo(Qnil);
+    fprintf(stderr, "rill: %s (the exception handler raised %s)\n", message,
+            (!state && RB_TYPE_P(s, T_STRING)) ? StringValueCStr(s) : "?");
+  }
+  RB_GC_GUARD(hc.msg);
+}
+
+static void loop_exception_fn(rill_loop *loop, const char *message, rill_future *future, void *arg) {
+  (void)arg;
+  if (rb_during_gc()) {
+    /* Reached from a free during GC (a failed task's last reference):
+     * Ruby cannot run now; deliver the text at the next safe point. */
+    rr_report *r = malloc(sizeof *r);
+    const char *detail = future ? rill_future_error_message(future) : NULL;
+    size_t n = strlen(message) + (detail ? strlen(detail) : 0) + 4;
+    if (r && (r->msg = malloc(n))) {
+      snprintf(r->msg, n, detail && *detail ? "%s: %s" : "%s", message, detail ? detail : "");
+      r->lp = rr_loop_of(loop);
+      r->next = deferred_reports;
+      deferred_reports = r;
+    } else {
+      free(r);
+      fprintf(stderr, "rill: %s\n", message);
+    }
+    return;
+  }
+  VALUE exc = report_exc;
+  report_exc = Qnil;
+  if (NIL_P(exc) && future) {
+    int st = rill_future_state(future);
+    if (st == RILL_FAILED || st == RILL_CANCELLED) {
+      rtask *src = (rtask *)rill_future_error_payload(future, RR_TAG);
+      if (src && src->failed) exc = src->result;
+      else if (st == RILL_FAILED) exc = rr_future_exception(future, rill_future_error(future));
+    }
+  }
+  rr_call_handler(rr_loop_of(loop), message, exc);
+}
+
+/* A report without a future (a callback's exception, in report_exc): on
+ * a host's loop where Ruby set a handler, to it; else the loop's. */
+static void rr_report_to(rloop *lp, const char *message) {
+  if (lp->attached && !NIL_P(lp->handler)) loop_exception_fn(lp->loop, message, NULL, NULL);
+  else rill_loop_report(lp->loop, message, NULL);
+}
+
+void rr_flush_reports(void) {
+  while (deferred_reports) {
+    rr_report *r = deferred_reports;
+    deferred_reports = r->next;
+    rloop *lp = r->lp;
+    rr_call_handler(lp, r->msg, Qnil);
+    free(r->msg);
+    free(r);
+  }
+}
+
+/* Rill::Ext.running_loop -> Loop or nil */
+static VALUE m_running_loop(VALUE self) {
+  (void)self;
+  rill_loop *loop = rill_loop_current();
+  rloop *lp = loop ? rr_loop_of(loop) : NULL;
+  return lp ? lp->self : Qnil;
+}
+
+/* ---- Rill.run ---- */
+
+/* Loops of this process with the core's SIGINT cancel armed: while one
+ * is, SIGINT's disposition is the core's (rill.rb must not probe it). */
+static int sigint_armed;
+
+typedef struct {
+  rloop *lp;
+  VALUE block;
+  VALUE main;
+  int rc;
+  int main_done;   /* the main task finished before the loop returned */
+  int sigint;      /* arm the core's Ctrl+C (SIGINT has Ruby's default handler) */
+  int armed;
+  int interrupted; /* SIGINTs that came while armed */
+} run_ctx;
+
+static VALUE run_body(VALUE p) {
+  run_ctx *c = (run_ctx *)p;
+  c->main = rr_spawn(c->lp, c->block, rb_str_new_cstr("main"));
+  rtask *rt = DATA_PTR(c->main);
+  rill_future *f = rill_task_future(rt->task);
+  /* asyncio.run's Ctrl+C, the core's: the first SIGINT cancels main at
+   * once (the loop is woken), a second one ends the process */
+  c->armed = c->sigint && rill_loop_cancel_on_sigint(c->lp->loop, rt->task) == 0;
+  sigint_armed += c->armed;
+  c->rc = rill_loop_run_until(c->lp->loop, f);
+  if (c->armed) c->interrupted = rill_loop_cancel_on_sigint(c->lp->loop, NULL);
+  sigint_armed -= c->armed;
+  c->armed = 0;
+  c->main_done = rill_future_done(f) == 1;
+  if (c->main_done) rill_future_error(f); /* retrieved: run returns/raises it */
+  rill_loop_shutdown(c->lp->loop); /* asyncio.run's epilogue, done by the core */
+  rr_flush_reports();
+  return Qnil;
+}
+
+static VALUE run_ensure(VALUE p) {
+  run_ctx *c = (run_ctx *)p;
+  rloop *lp = c->lp;
+  if (c->armed) { /* left by a raise */
+    rill_loop_cancel_on_sigint(lp->loop, NULL);
+    sigint_armed--;
+  }
+  rill_loop_close(lp->loop); /* reports pending/unretrieved through the handler */
+  rr_flush_reports();
+  rr_loop_unlink(lp);
+  rill_loop_free(lp->loop);
+  lp->loop = NULL;
+  trim_idle();
+  return Qnil;
+}
+
+/* Rill::Ext.run(block, debug, sigint) -> the block's value; Interrupt if
+ * a SIGINT (sigint: armed) cancelled the main task. */
+static VALUE m_run(VALUE self, VALUE block, VALUE debug, VALUE sigint) {
+  (void)self;
+  if (!rb_obj_is_proc(block)) rb_raise(rb_eArgError, "Rill.run needs a block");
+  if (rill_loop_current()) rb_raise(eError, "Rill.run cannot be called from a running loop");
+  rill_loop *loop = rill_loop_new();
+  if (!loop) rr_raise(rill_last_error());
+  rloop *lp = rr_loop_wrap(loop, 0);
+  VALUE lobj = lp->self;
+  rill_loop_set_exception_handler(lp->loop, loop_exception_fn, NULL, NULL);
+  if (RTEST(debug)) rill_loop_set_debug(lp->loop, 1);
+  run_ctx c = {lp, block, Qnil, 0, 0, RTEST(sigint), 0, 0};
+  rb_ensure(run_body, (VALUE)&c, run_ensure, (VALUE)&c);
+  VALUE main = c.main;
+  rtask *rt = DATA_PTR(main);
+  rill_future *f = rill_task_future(rt->task);
+  if (c.interrupted > 0 && rill_future_state(f) == RILL_CANCELLED) rb_raise(rb_eInterrupt, "%s", "");
+  if (!c.main_done) rb_raise(eError, "the loop stopped before the main task finished");
+  VALUE v = rr_outcome(main, f, 1);
+  RB_GC_GUARD(lobj);
+  RB_GC_GUARD(main);
+  return v;
+}
+
+/* Rill::Ext.sigint_armed? */
+static VALUE m_sigint_armed(VALUE self) {
+  (void)self;
+  return sigint_armed > 0 ? Qtrue : Qfalse;
+}
+
+typedef struct { rill_handle *h; } rhandle;
+static void handle_free(void *p) { rhandle *r = p; rill_handle_release(r->h); free(r); }
+static const rb_data_type_t handle_type = {
+  .wrap_struct_name = "rill/handle",
+  .function = {.dmark = NULL, .dfree = handle_free, .dsize = NULL, .dcompact = NULL},
+};
+
+static VALUE cb_call(VALUE proc) { return rb_proc_call_with_block(proc, 0, NULL, Qnil); }
+static void cb_run(void *arg) {
+  rcb *c = arg;
+  int state = 0;
+  rb_protect(cb_call, c->proc, &state);
+  if (state) {
+    VALUE exc = rb_errinfo();
+    rb_set_errinfo(Qnil);
+    if (!rb_obj_is_kind_of(exc, rb_eException)) exc = Qnil;
+    report_exc = exc;
+    char buf[300];
+    snprintf(buf, sizeof buf, "Exception in callback %s", NIL_P(exc) ? "(throw/break)" : rb_obj_classname(exc));
+    if (c->lp->loop) rr_report_to(c->lp, buf);
+    report_exc = Qnil;
+  }
+  if (deferred_reports) rr_flush_reports();
+}
+static void cb_free(void *arg) {
+  rcb *c = arg;
+  if (c->prev) c->prev->next = c->next;
+  else cb_head = c->next;
+  if (c->next) c->next->prev = c->prev;
+  free(c);
+}
+
+static VALUE rr_schedule(VALUE self, int later, double delay, VALUE proc) {
+  rloop *lp = rr_loop_get(self);
+  if (!rb_obj_is_proc(proc)) rb_raise(rb_eArgError, "a block is required");
+  if (isnan(delay)) rb_raise(rb_eArgError, "delay is NaN");
+  rhandle *rh = calloc(1, sizeof *rh);
+  rcb *c = calloc(1, sizeof *c);
+  if (!rh || !c) { free(rh); free(c); rb_raise(rb_eNoMemError, "out of memory"); }
+  VALUE hobj = TypedData_Wrap_Struct(cHandle, &handle_type, rh);
+  c->proc = proc;
+  c->lp = lp;
+  c->next = cb_head;
+  if (cb_head) cb_head->prev = c;
+  cb_head = c;
+  rh->h = later ? rill_call_later(lp->loop, delay, cb_run, c, cb_free)
+                : rill_call_soon(lp->loop, cb_run, c, cb_free);
+  if (!rh->h) {
+    int code = rill_last_error();
+    cb_free(c);
+    rr_raise(code);
+  }
+  return hobj;
+}
+static VALUE loop_call_soon(VALUE self) { return rr_schedule(self, 0, 0, rb_block_proc()); }
+static VALUE loop_call_later(VALUE self, VALUE delay) {
+  double d = NUM2DBL(delay);
+  return rr_schedule(self, 1, d, rb_block_proc());
+}
+static VALUE loop_time(VALUE self) { return DBL2NUM(rill_loop_time(rr_loop_get(self)->loop)); }
+static VALUE loop_stop(VALUE self) { rill_loop_stop(rr_loop_get(self)->loop); return Qnil; }
+static VALUE loop_task_count(VALUE self) { return INT2NUM(rill_loop_task_count(rr_loop_get(self)->loop)); }
+static VALUE loop_set_handler(VALUE self, VALUE handler) {
+  rloop *lp = rb_check_typeddata(self, &loop_type);
+  if (!NIL_P(handler) && !rb_respond_to(handler, id_call))
+    rb_raise(rb_eTypeError, "the exception handler must respond to #call");
+  if (lp->attached && lp->loop) {
+    /* a host's loop: Ruby's handler gets the reports of Ruby's tasks only */
+    int rc = rill_loop_set_binding_exception_handler(lp->loop, RR_TAG,
+                                                     NIL_P(handler) ? NULL : loop_exception_fn, NULL, NULL);
+    if (rc) rr_raise(rc);
+  }
+  lp->handler = handler;
+  return handler;
+}
+static VALUE loop_get_handler(VALUE self) { return ((rloop *)rb_check_typeddata(self, &loop_type))->handler; }
+static VALUE loop_set_debug(VALUE self, VALUE on) {
+  int rc = rill_loop_set_debug(rr_loop_get(self)->loop, RTEST(on));
+  if (rc) rr_raise(rc);
+  return on;
+}
+static VALUE loop_dump_tasks(VALUE self) {
+  char *s = rill_loop_dump_tasks(rr_loop_get(self)->loop);
+  if (!s) rr_raise(rill_last_error());
+  VALUE str = rb_str_new_cstr(s);
+  rill_free(s);
+  return str;
+}
+static VALUE loop_closed_p(VALUE self) { return ((rloop *)rb_check_typeddata(self, &loop_type))->loop ? Qfalse : Qtrue; }
+
+static VALUE handle_cancel(VALUE self) {
+  rhandle *rh = rb_check_typeddata(self, &handle_type);
+  rill_handle_cancel(rh->h);
+  return Qnil;
+}
+static VALUE handle_cancelled_p(VALUE self) {
+  rhandle *rh = rb_check_typeddata(self, &handle_type);
+  return rill_handle_cancelled(rh->h) == 1 ? Qtrue : Qfalse;
+}
+
+void rr_init_loop(VALUE mExt) {
+  rb_define_method(cLoop, "call_soon", loop_call_soon, 0);
+  rb_define_method(cLoop, "call_later", loop_call_later, 1);
+  rb_define_method(cLoop, "time", loop_time, 0);
+  rb_define_method(cLoop, "stop", loop_stop, 0);
+  rb_define_method(cLoop, "task_count", loop_task_count, 0);
+  rb_define_method(cLoop, "exception_handler=", loop_set_handler, 1);
+  rb_define_method(cLoop, "exception_handler", loop_get_handler, 0);
+  rb_define_method(cLoop, "debug=", loop_set_debug, 1);
+  rb_define_method(cLoop, "dump_tasks", loop_dump_tasks, 0);
+  rb_define_method(cLoop, "closed?", loop_closed_p, 0);
+  rb_define_method(cHandle, "cancel", handle_cancel, 0);
+  rb_define_method(cHandle, "cancelled?", handle_cancelled_p, 0);
+  rb_define_module_function(mExt, "run", m_run, 3);
+  rb_define_module_function(mExt, "sigint_armed?", m_sigint_armed, 0);
+  rb_define_module_function(mExt, "running_loop", m_running_loop, 0);
+}

@@ -1,0 +1,370 @@
+/* bindings/ruby/src/task.c - Rill::Task: a rill step task that resumes a Fiber; Rill.sleep and awaiting. */
+#include "rill_ruby.h"
+
+static void rt_unref(void *p) {
+  rtask *rt = p;
+  if (--rt->refs == 0) free(rt);
+}
+
+static void task_mark(void *p) {
+  rtask *rt = p;
+  rb_gc_mark_movable(rt->fiber);
+  rb_gc_mark_movable(rt->block);
+  rb_gc_mark_movable(rt->result);
+}
+static void task_compact(void *p) {
+  rtask *rt = p;
+  rt->fiber = rb_gc_location(rt->fiber);
+  rt->block = rb_gc_location(rt->block);
+  rt->result = rb_gc_location(rt->result);
+}
+static void task_dfree(void *p) {
+  rtask *rt = p;
+  rill_task *t = rt->task;
+  rt->self = rt->fiber = rt->block = rt->result = Qnil;
+  rt->task = NULL;
+  rt->refs++;           /* keep rt while rill lets go of it */
+  rill_task_release(t); /* may run rt_unref (payload): never Ruby */
+  rt->refs -= 2;        /* that extra and the Task object's */
+  if (rt->refs == 0) free(rt);
+}
+static size_t task_memsize(const void *p) { (void)p; return sizeof(rtask); }
+const rb_data_type_t task_type = {
+  .wrap_struct_name = "rill/task",
+  .function = {.dmark = task_mark, .dfree = task_dfree, .dsize = task_memsize, .dcompact = task_compact},
+};
+
+rtask *rr_task_get(VALUE obj) { return rb_check_typeddata(obj, &task_type); }
+
+/* The Ruby task running now, checked to be running on its own fiber. */
+rtask *rr_current_rtask(const char *what) {
+  rill_task *t = rill_current_task();
+  rtask *rt = t ? (rtask *)rill_task_arg(t) : NULL;
+  if (!rt || rt->magic != RR_MAGIC || rt->task != t) {
+    if (!rill_loop_current()) rb_raise(eError, "%s outside Rill.run", what);
+    rb_raise(eError, "%s outside a Rill task (e.g. in a callback)", what);
+  }
+  if (rt->fiber != rb_fiber_current())
+    rb_raise(eError, "%s from a Fiber that is not the task's own", what);
+  return rt;
+}
+
+/* ---- results ---- */
+
+static void rr_complete(rtask *rt, int state, VALUE v) {
+  rill_future *f = rill_task_future(rt->task);
+  if (!state) {
+    rt->result = v;
+    rt->failed = 0;
+    switch (TYPE(v)) {
+    case T_NIL: rill_future_set_none(f); return;
+    case T_TRUE: rill_future_set_bool(f, 1); return;
+    case T_FALSE: rill_future_set_bool(f, 0); return;
+    case T_FIXNUM: rill_future_set_int(f, (int64_t)FIX2LONG(v)); return;
+    case T_FLOAT: rill_future_set_double(f, RFLOAT_VALUE(v)); return;
+    case T_STRING: rill_future_set_bytes(f, RSTRING_PTR(v), (size_t)RSTRING_LEN(v)); return;
+    default:
+      rt->refs++;
+      if (rill_future_set_pointer(f, rt, rt_unref, RR_TAG)) rt->refs--;
+      return;
+    }
+  }
+  /* failed */
+  VALUE exc = rb_errinfo();
+  rb_set_errinfo(Qnil);
+  if (!rb_obj_is_kind_of(exc, rb_eException))
+    exc = rb_exc_new_cstr(eError, "the task's block left by throw/break");
+  rt->result = exc;
+  rt->failed = 1;
+  int code = rb_obj_is_kind_of(exc, eCancelled) ? RILL_ECANCELLED : RILL_EEXCEPTION;
+  /* The message foreign readers see: "Class: message". */
+  char buf[256];
+  const char *cls = rb_obj_classname(exc);
+  int st = 0;
+  VALUE m = rb_protect(rb_obj_as_string, exc, &st);
+  if (st) rb_set_errinfo(Qnil);
+  if (code == RILL_ECANCELLED)
+    snprintf(buf, sizeof buf, "%s", (!st && RB_TYPE_P(m, T_STRING) && strcmp(StringValueCStr(m), cls)) ? StringValueCStr(m) : "");
+  else
+    snprintf(buf, sizeof buf, "%s: %s", cls, (!st && RB_TYPE_P(m, T_STRING)) ? StringValueCStr(m) : "?");
+  rt->refs++;
+  rill_future_fail(f, code, buf, rt, rt_unref, RR_TAG);
+}
+
+static VALUE rr_call_block(VALUE p) {
+  rtask *rt = (rtask *)p;
+  return rb_proc_call_with_block(rt->block, 0, NULL, Qnil);
+}
+
+/* The body of every task fiber: runs tasks one after the other, parking
+ * (yielding to the step) between two. */
+static VALUE fiber_body(RB_BLOCK_CALL_FUNC_ARGLIST(yielded, cbarg)) {
+  (void)yielded;
+  (void)cbarg;
+  (void)argc;
+  (void)argv;
+  (void)blockarg;
+  for (;;) {
+    rill_task *t = rill_current_task();
+    rtask *rt = (rtask *)rill_task_arg(t);
+    int state = 0;
+    rt->ran = 1;
+    volatile VALUE v = rb_protect(rr_call_block, (VALUE)rt, &state);
+    rr_complete(rt, state, v);
+    v = Qnil;
+    rt->finished = 1;
+    rt = NULL;
+    rb_fiber_yield(0, NULL); /* parked until the next task starts on it */
+  }
+  return Qnil;
+}
+
+static VALUE rr_resume(VALUE fiber) { return rb_fiber_resume(fiber, 0, NULL); }
+static VALUE rr_new_fiber(VALUE unused) {
+  (void)unused;
+  return rb_fiber_new(fiber_body, Qnil);
+}
+
+static void rr_fail_cancelled(rill_task *t) {
+  rill_future_fail(rill_task_future(t), RILL_ECANCELLED, rill_task_cancel_message(t), NULL, NULL, NULL);
+}
+
+static void slotq_append(rtask *rt) {
+  rloop *lp = rt->lp;
+  rt->queued = 1;
+  rt->qprev = lp->slotq_tail;
+  rt->qnext = NULL;
+  if (lp->slotq_tail) lp->slotq_tail->qnext = rt;
+  else lp->slotq_head = rt;
+  lp->slotq_tail = rt;
+}
+
+/* The step of every Ruby task: start (or resume) its fiber. */
+static void ruby_step(rill_task *t, void *arg) {
+  rtask *rt = arg;
+  int state = 0;
+  if (!rt->started) {
+    if (rt->slot) { /* woken from the slot queue (granted, or cancelled there) */
+      int st = rill_future_state(rt->slot);
+      rill_future_release(rt->slot);
+      rt->slot = NULL;
+      if (st == RILL_CANCELLED) {
+        slot_release(rt);
+        rr_fail_cancelled(t);
+        return;
+      }
+    }
+    if (!rt->has_slot) {
+      if (!fiber_cap) fiber_cap = rr_compute_fiber_cap();
+      if (!idle_usable() && live_fibers + idle_n >= fiber_cap) goto wait_slot;
+      rt->has_slot = 1;
+      live_fibers++;
+    }
+    if (NIL_P(rt->fiber)) {
+      if (idle_usable()) {
+        rt->fiber = idle_pop();
+      } else {
+        VALUE fib = rb_protect(rr_new_fiber, Qnil, &state);
+        if (state) goto start_failed;
+        rt->fiber = fib;
+      }
+    }
+    rt->started = 1;
+  }
+  rb_protect(rr_resume, rt->fiber, &state);
+  if (state) {
+    /* The body never lets an exception out, so the resume itself failed:
+     * before the body ran, it is a start failure (no fiber stack). */
+    if (!rt->ran) {
+      rt->started = 0;
+      rt->fiber = Qnil; /* a fiber that cannot start is dropped */
+      goto start_failed;
+    }
+    if (!rt->finished && rill_future_state(rill_task_future(t)) == RILL_PENDING) {
+      rr_complete(rt, 1, Qnil);
+      rt->finished = 1;
+      rt->fiber = Qnil; /* not parked: never reuse it */
+    } else {
+      rb_set_errinfo(Qnil);
+    }
+  }
+  if (rt->finished) {
+    rt->block = Qnil;
+    slot_release(rt); /* parks the fiber for the next task */
+  }
+  if (deferred_reports) rr_flush_reports();
+  return;
+
+start_failed: {
+    VALUE err = rb_errinfo();
+    rb_set_errinfo(Qnil);
+    if (rt->has_slot) {
+      rt->has_slot = 0;
+      live_fibers--;
+    }
+    if (live_fibers > 0 && rb_obj_is_kind_of(err, eFiberError)) {
+      fiber_cap = live_fibers + idle_n; /* the real limit of this process */
+      goto wait_slot;
+    }
+    rb_set_errinfo(err);
+    rr_complete(rt, 1, Qnil);
+    rt->finished = 1;
+    return;
+  }
+wait_slot:
+  rt->slot = rill_future_new(rill_future_loop(rill_task_future(t)));
+  if (!rt->slot || rill_task_wait(t, rt->slot)) {
+    rill_future_release(rt->slot);
+    rt->slot = NULL;
+    rill_future_fail(rill_task_future(t), RILL_ENOMEM, "cannot queue the task for a fiber", NULL, NULL, NULL);
+    return;
+  }
+  slotq_append(rt);
+}
+
+/* free_arg of rill_task_new: the task is done (or destroyed by loop
+ * close). Never calls Ruby code. */
+static void ruby_task_done(void *arg) {
+  rtask *rt = arg;
+  if (rt->pending) {
+    if (rt->prev) rt->prev->next = rt->next;
+    else pending_head = rt->next;
+    if (rt->next) rt->next->prev = rt->prev;
+    rt->prev = rt->next = NULL;
+    rt->pending = 0;
+  }
+  slotq_remove(rt);
+  if (rt->slot) {
+    rill_future_release(rt->slot);
+    rt->slot = NULL;
+  }
+  /* finished: parked already; destroyed mid-body: the fiber is abandoned
+   * (collected by the GC without running its ensure clauses). */
+  slot_release(rt);
+  rt->fiber = Qnil;
+  rt->block = Qnil;
+  rt_unref(rt);
+}
+
+VALUE rr_spawn(rloop *lp, VALUE block, VALUE name) {
+  rtask *rt = calloc(1, sizeof *rt);
+  if (!rt) rb_raise(rb_eNoMemError, "out of memory");
+  rt->magic = RR_MAGIC;
+  rt->refs = 1; /* the Task object's */
+  rt->self = rt->fiber = rt->block = rt->result = Qnil;
+  rt->lp = lp;
+  VALUE obj = TypedData_Wrap_Struct(cTask, &task_type, rt);
+  rt->self = obj;
+  rt->block = block;
+  const char *cname = NIL_P(name) ? NULL : StringValueCStr(name);
+  rill_task *t = rill_task_new_v2(lp->loop, ruby_step, rt, ruby_task_done, RILL_TASK_SKIP_CANCELLED_START);
+  if (!t) rr_raise(rill_last_error());
+  rill_future_set_owner(rill_task_future(t), RR_TAG); /* its reports: Ruby's handler */
+  rt->task = t;
+  rt->refs++; /* rill's (the arg, until ruby_task_done) */
+  rt->pending = 1;
+  rt->next = pending_head;
+  if (pending_head) pending_head->prev = rt;
+  pending_head = rt;
+  if (cname) rill_task_set_name(t, cname);
+  return obj;
+}
+
+/* Rill::Ext.spawn(block, name) */
+static VALUE m_spawn(VALUE self, VALUE block, VALUE name) {
+  (void)self;
+  if (!rb_obj_is_proc(block)) rb_raise(rb_eArgError, "Rill.spawn needs a block");
+  rloop *lp = rr_running_loop();
+  return rr_spawn(lp, block, name);
+}
+
+/* Rill.sleep(seconds) */
+static VALUE m_sleep(VALUE self, VALUE secs) {
+  (void)self;
+  double d = NUM2DBL(secs);
+  if (isnan(d)) rb_raise(rb_eArgError, "sleep: seconds is NaN");
+  rtask *rt = rr_current_rtask("Rill.sleep");
+  /* The core counts d from the clock at this call: never early. */
+  int rc = rill_task_sleep(rt->task, d); /* d <= 0: the next iteration */
+  if (rc) rr_raise(rc);
+  rb_fiber_yield(0, NULL);
+  if (rill_task_cancel_requested(rt->task) == 1)
+    rb_exc_raise(rr_exc_new(eCancelled, rill_task_cancel_message(rt->task)));
+  return Qnil;
+}
+
+/* Rill::Ext.await(task_or_future) -> value (raises its exception) */
+static VALUE m_await(VALUE self, VALUE obj) {
+  (void)self;
+  rill_future *f = rr_future_of(obj);
+  if (rill_future_done(f) != 1) {
+    if (!rill_current_task() && !rill_loop_current())
+      rb_raise(eError, "Task#value on a pending task outside Rill.run");
+    rr_wait(f, "Task#value");
+  }
+  return rr_outcome(obj, f, 1);
+}
+
+/* Rill::Ext.current_task -> Task or nil */
+static VALUE m_current_task(VALUE self) {
+  (void)self;
+  rill_task *t = rill_current_task();
+  rtask *rt = t ? (rtask *)rill_task_arg(t) : NULL;
+  if (!rt || rt->magic != RR_MAGIC || rt->task != t) return Qnil;
+  return rt->self;
+}
+
+static VALUE task_cancel(int argc, VALUE *argv, VALUE self) {
+  rtask *rt = rr_task_get(self);
+  VALUE msg = argc > 0 ? argv[0] : Qnil;
+  if (argc > 1) rb_error_arity(argc, 0, 1);
+  if (!NIL_P(msg)) StringValue(msg);
+  if (rill_future_done(rill_task_future(rt->task)) == 1) return Qfalse;
+  int rc = rill_task_cancel(rt->task, NIL_P(msg) ? NULL : StringValueCStr(msg));
+  if (rc < 0) rr_raise(rc);
+  return rc ? Qtrue : Qfalse;
+}
+static VALUE task_done_p(VALUE self) {
+  return rill_future_done(rill_task_future(rr_task_get(self)->task)) == 1 ? Qtrue : Qfalse;
+}
+static VALUE task_cancelled_p(VALUE self) {
+  return rill_future_state(rill_task_future(rr_task_get(self)->task)) == RILL_CANCELLED ? Qtrue : Qfalse;
+}
+static VALUE task_name(VALUE self) {
+  return rb_str_new_cstr(rill_task_name(rr_task_get(self)->task));
+}
+static VALUE task_set_name(VALUE self, VALUE name) {
+  rtask *rt = rr_task_get(self);
+  int rc = rill_task_set_name(rt->task, StringValueCStr(name));
+  if (rc) rr_raise(rc);
+  return name;
+}
+/* nil if it succeeded, the exception if it failed; raises CancelledError
+ * if cancelled, Rill::Error if pending. */
+static VALUE task_exception(VALUE self) {
+  rtask *rt = rr_task_get(self);
+  rill_future *f = rill_task_future(rt->task);
+  int st = rill_future_state(f);
+  if (st == RILL_PENDING) rb_raise(eError, "the task is not done");
+  if (st == RILL_DONE) return Qnil;
+  VALUE e = rr_outcome(self, f, 0);
+  if (st == RILL_CANCELLED) rb_exc_raise(e);
+  return e;
+}
+static VALUE task_cancelling(VALUE self) { return INT2NUM(rill_task_cancelling(rr_task_get(self)->task)); }
+static VALUE task_uncancel(VALUE self) { return INT2NUM(rill_task_uncancel(rr_task_get(self)->task)); }
+
+void rr_init_task(VALUE mExt) {
+  rb_define_method(cTask, "cancel", task_cancel, -1);
+  rb_define_method(cTask, "done?", task_done_p, 0);
+  rb_define_method(cTask, "cancelled?", task_cancelled_p, 0);
+  rb_define_method(cTask, "name", task_name, 0);
+  rb_define_method(cTask, "name=", task_set_name, 1);
+  rb_define_method(cTask, "exception", task_exception, 0);
+  rb_define_method(cTask, "cancelling", task_cancelling, 0);
+  rb_define_method(cTask, "uncancel", task_uncancel, 0);
+  rb_define_module_function(mExt, "spawn", m_spawn, 2);
+  rb_define_module_function(mRill, "sleep", m_sleep, 1);
+  rb_define_module_function(mExt, "await", m_await, 1);
+  rb_define_module_function(mExt, "current_task", m_current_task, 0);
+}
