@@ -9,6 +9,7 @@ RILL_PACKAGES=(build-essential cmake pkg-config bc libev-dev swig
   ruby ruby-dev ruby-minitest
   libgtest-dev libgmock-dev valgrind abigail-tools clang
   qemu-user gcc-aarch64-linux-gnu libc6-dev-arm64-cross)
+RILL_PACKAGES+=(libuv1-dev libasio-dev) # bench W5 peers (uv_queue_work, asio::thread_pool)
 
 rill_install_missing() {
   local missing=()
