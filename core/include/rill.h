@@ -443,7 +443,10 @@ RILL_API rill_task *rill_current_task(void);
  * loop is already running on this thread). A coroutine gives its task a
  * value with the setters on rill_task_future(rill_current_task()) and
  * returns RILL_OK; returning a negative code fails the task with it;
- * RILL_ECANCELLED ends it CANCELLED. */
+ * RILL_ECANCELLED ends it CANCELLED. From 1.1, while fn runs, SIGINT (when
+ * it has its default disposition) cancels main and a second SIGINT ends
+ * the program; if main then ends cancelled, rill_run returns RILL_EINTR
+ * (see rill_loop_cancel_on_sigint). */
 RILL_API int rill_run(rill_coro_fn fn, void *arg);
 /* A C coroutine task running fn(arg) on its own stack from the next
  * iteration. Returns a reference (rill_task_release); NULL on error. */

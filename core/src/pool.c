@@ -8,8 +8,8 @@
  * The drain runs on the loop thread and completes every finished job at
  * once: one wake-up per batch of completions.
  *
- * One mutex (the pool's) guards the job queue, every loop's done list and
- * the job states. The job's future, refs and free_arg are touched on the
+ * The pool's mutex guards the job queue and queued/running states; each
+ * loop's done list has its own mutex. The job's future, refs and free_arg are touched on the
  * loop thread only, so free_arg (and a binding's reference drop) never runs
  * on a worker. Threads start lazily, up to max_threads, with every signal
  * blocked; they are joined by rill_loop_shutdown and by the release of the
@@ -22,7 +22,7 @@
 
 #include "internal.h"
 
-enum { JOB_QUEUED, JOB_RUNNING, JOB_FINISHED, JOB_REMOVED };
+enum { JOB_QUEUED, JOB_RUNNING, JOB_REMOVED };
 
 struct rill_work {
   atomic_int cancelled;
@@ -63,7 +63,6 @@ struct pool_job {
 typedef struct rill__pool {
   pthread_mutex_t lock;
   pthread_cond_t work_cond; /* workers wait for jobs */
-  pthread_cond_t idle_cond; /* a closing loop waits for its running jobs */
   int refs;                 /* loops using the pool */
   pool_job *head, *tail;
   size_t queued;
@@ -76,9 +75,14 @@ struct rill__executor {
   rill_loop *loop;
   rill__pool *pool;    /* NULL until the first job (or a share) */
   int max_threads;     /* for a pool not yet made */
-  /* under pool->lock */
+  /* Completions have their own lock (as libuv's per-loop wq_mutex), so
+   * workers handing results back do not contend with submissions. */
+  pthread_mutex_t done_lock;
+  pthread_cond_t idle_cond; /* a closing loop waits for its running jobs */
+  atomic_int running;       /* taken by a worker (under pool->lock), not yet done */
+  /* under done_lock */
   pool_job *done_head, *done_tail;
-  int running, wake_posted, closing;
+  int wake_posted, closing;
   /* loop thread only */
   int inflight; /* submitted, not yet completed on the loop thread */
   rill_future *idle_future;
@@ -249,12 +253,9 @@ static rill__pool *pool_new(int max_threads) {
   if (!p) return NULL;
   if (pthread_mutex_init(&p->lock, NULL) != 0) goto fail_lock;
   if (pthread_cond_init(&p->work_cond, NULL) != 0) goto fail_work;
-  if (pthread_cond_init(&p->idle_cond, NULL) != 0) goto fail_idle;
   p->refs = 1;
   p->max_threads = max_threads;
   return p;
-fail_idle:
-  pthread_cond_destroy(&p->work_cond);
 fail_work:
   pthread_mutex_destroy(&p->lock);
 fail_lock:
@@ -286,26 +287,27 @@ static void *worker_main(void *arg) {
     pool_job *j = p->head;
     queue_unlink(p, j);
     j->state = JOB_RUNNING;
-    j->exec->running++;
+    atomic_fetch_add_explicit(&j->exec->running, 1, memory_order_relaxed);
     pthread_mutex_unlock(&p->lock);
 
     j->fn(&j->work, j->arg);
 
-    pthread_mutex_lock(&p->lock);
     rill__executor *e = j->exec;
-    j->state = JOB_FINISHED;
+    pthread_mutex_lock(&e->done_lock);
     j->prev = e->done_tail;
     j->next = NULL;
     if (e->done_tail) e->done_tail->next = j;
     else e->done_head = j;
     e->done_tail = j;
-    e->running--;
     if (!e->wake_posted && !e->closing) {
-      /* Under the lock: a closing loop waits for running == 0 under this
+      /* Under done_lock: a closing loop waits for running == 0 under this
        * same lock, so the loop is open while we post. */
       e->wake_posted = rill_call_soon_threadsafe(e->loop, exec_drain, e, NULL) == RILL_OK;
     }
-    if (e->closing && e->running == 0) pthread_cond_broadcast(&p->idle_cond);
+    if (atomic_fetch_sub_explicit(&e->running, 1, memory_order_acq_rel) == 1 && e->closing)
+      pthread_cond_broadcast(&e->idle_cond);
+    pthread_mutex_unlock(&e->done_lock);
+    pthread_mutex_lock(&p->lock);
   }
   pthread_mutex_unlock(&p->lock);
   return NULL;
@@ -354,10 +356,15 @@ static void pool_release(rill__pool *p) {
   if (!last) return;
   pool_join(p);
   free(p->threads);
-  pthread_cond_destroy(&p->idle_cond);
   pthread_cond_destroy(&p->work_cond);
   pthread_mutex_destroy(&p->lock);
   free(p);
+}
+
+static void exec_free(rill__executor *e) {
+  pthread_cond_destroy(&e->idle_cond);
+  pthread_mutex_destroy(&e->done_lock);
+  free(e);
 }
 
 /* ---------------------------------------------------------------- */
@@ -367,6 +374,16 @@ static rill__executor *exec_get(rill_loop *loop) {
   if (loop->executor) return loop->executor;
   rill__executor *e = calloc(1, sizeof *e);
   if (!e) return NULL;
+  if (pthread_mutex_init(&e->done_lock, NULL) != 0) {
+    free(e);
+    return NULL;
+  }
+  if (pthread_cond_init(&e->idle_cond, NULL) != 0) {
+    pthread_mutex_destroy(&e->done_lock);
+    free(e);
+    return NULL;
+  }
+  atomic_init(&e->running, 0);
   e->loop = loop;
   e->max_threads = default_max_threads();
   loop->executor = e;
@@ -397,12 +414,11 @@ static void job_complete(pool_job *j, int deliver) {
 
 static void exec_drain(void *arg) {
   rill__executor *e = arg;
-  rill__pool *p = e->pool;
-  pthread_mutex_lock(&p->lock);
+  pthread_mutex_lock(&e->done_lock);
   pool_job *j = e->done_head;
   e->done_head = e->done_tail = NULL;
   e->wake_posted = 0;
-  pthread_mutex_unlock(&p->lock);
+  pthread_mutex_unlock(&e->done_lock);
   while (j) {
     pool_job *next = j->next;
     job_complete(j, 1);
@@ -472,7 +488,7 @@ rill_future *rill_run_in_thread(rill_loop *loop, rill_work_fn fn, void *arg,
   else p->head = j;
   p->tail = j;
   p->queued++;
-  pthread_cond_signal(&p->work_cond);
+  if (p->idle > 0) pthread_cond_signal(&p->work_cond);
   pthread_mutex_unlock(&p->lock);
   e->inflight++;
   return &j->fut;
@@ -552,11 +568,15 @@ void rill__pool_close(rill_loop *loop) {
       j->next = removed;
       removed = j;
     }
+    pthread_mutex_unlock(&p->lock);
+    /* A job taken before the removal above counted itself in running
+     * under the pool's lock: wait for those. */
+    pthread_mutex_lock(&e->done_lock);
     e->closing = 1;
-    while (e->running) pthread_cond_wait(&p->idle_cond, &p->lock);
+    while (atomic_load(&e->running)) pthread_cond_wait(&e->idle_cond, &e->done_lock);
     pool_job *done = e->done_head;
     e->done_head = e->done_tail = NULL;
-    pthread_mutex_unlock(&p->lock);
+    pthread_mutex_unlock(&e->done_lock);
     for (pool_job *j = removed, *next; j; j = next) {
       next = j->next;
       job_complete(j, 0);
@@ -567,6 +587,6 @@ void rill__pool_close(rill_loop *loop) {
     }
     pool_release(p);
   }
-  free(e);
+  exec_free(e);
   loop->executor = NULL;
 }

@@ -170,6 +170,7 @@ TEST_F(Signal, BadInput) {
 namespace {
 std::atomic<int> g_awaiting{0};
 std::atomic<double> g_sent{0}, g_seen{0};
+std::atomic<int> g_await_rc{0};
 
 void SendSigintOnceAwaiting(double delay) {
   while (!g_awaiting.load()) std::this_thread::sleep_for(std::chrono::milliseconds(1));
@@ -182,6 +183,7 @@ int MainSleepsLong(void *) {
   g_awaiting = 1;
   int rc = rill_sleep(10);
   g_seen = MonoNow();
+  g_await_rc = rc;
   return rc;
 }
 
@@ -205,8 +207,10 @@ int MainCatches(void *) {
 TEST_F(Sigint, RillRunCancelsAWaitingMainWithin50ms) {
   g_awaiting = 0;
   std::thread th(SendSigintOnceAwaiting, 0.02);
+  g_await_rc = 0;
   int rc = rill_run(MainSleepsLong, nullptr);
   th.join();
+  EXPECT_EQ(g_await_rc.load(), RILL_ECANCELLED) << "main saw the cancel at its await point";
   EXPECT_EQ(rc, RILL_EINTR) << rill_err_name(rc);
   EXPECT_LT(g_seen.load() - g_sent.load(), LateSlack() > 1 ? LateSlack() / 3 : 0.05) << "main saw RILL_ECANCELLED at its await point";
   EXPECT_GE(g_seen.load(), g_sent.load());
