@@ -114,6 +114,7 @@ struct rill_loop {
   rill__stack_pool *stacks;
   size_t stack_size;
   rill__arena *arena;
+  struct rill__io *io; /* fd watchers and open I/O objects (io.c), NULL until used */
 };
 
 /* initial-exec: no __tls_get_addr call on the hot path (8 bytes of static
@@ -134,6 +135,9 @@ RILL__HIDDEN rill__timer *rill__timer_peek(rill_loop *loop);
 RILL__HIDDEN void rill__timer_pop(rill_loop *loop);
 RILL__HIDDEN void rill__report(rill_loop *loop, rill_future *future, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
+
+/* ---- I/O (io.c): loop close removes watchers and aborts open objects ---- */
+RILL__HIDDEN void rill__io_loop_close(rill_loop *loop);
 
 /* ---- futures ---- */
 typedef struct rill__future_type {
