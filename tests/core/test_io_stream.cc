@@ -54,7 +54,7 @@ TEST_F(Stream, EchoOverTcpV4WithNames) {
               EXPECT_EQ(rill_stream_close(c), RILL_OK);
               EXPECT_EQ(AwaitRc(rill_stream_wait_closed(c)), RILL_OK);
               rill_stream_release(c);
-              return AwaitRc(rill_task_future(server)) ;
+              return rill_await(rill_task_future(server));
             }),
             RILL_OK);
   rill_listener_close(l);
@@ -77,7 +77,7 @@ TEST_F(Stream, EchoOverTcpV6) {
               EXPECT_EQ(AwaitBytes(rill_stream_read_exactly(c, 2)), "v6");
               rill_stream_close(c);
               rill_stream_release(c);
-              return AwaitRc(rill_task_future(server));
+              return rill_await(rill_task_future(server));
             }),
             RILL_OK);
   rill_listener_close(l);
@@ -103,7 +103,7 @@ TEST_F(Stream, UnixSocket) {
               EXPECT_EQ(AwaitBytes(rill_stream_read_until(c, "\n", 1, 0)), "unix\n");
               rill_stream_close(c);
               rill_stream_release(c);
-              return AwaitRc(rill_task_future(server));
+              return rill_await(rill_task_future(server));
             }),
             RILL_OK);
   rill_listener_close(l);
