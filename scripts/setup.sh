@@ -8,7 +8,8 @@ RILL_PACKAGES=(build-essential cmake pkg-config bc libev-dev swig
   python3 python3-dev liblua5.4-dev lua5.4 liblua5.3-dev lua5.3 luajit libluajit-5.1-dev
   ruby ruby-dev ruby-minitest
   libgtest-dev libgmock-dev valgrind abigail-tools clang
-  qemu-user gcc-aarch64-linux-gnu libc6-dev-arm64-cross)
+  qemu-user gcc-aarch64-linux-gnu libc6-dev-arm64-cross
+  libuv1-dev libasio-dev wrk)
 
 rill_install_missing() {
   local missing=()
