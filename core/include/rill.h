@@ -546,6 +546,7 @@ RILL_API void rill_group_release(rill_group *group);
 
 typedef struct rill_stream rill_stream;
 typedef struct rill_listener rill_listener;
+typedef struct rill_udp rill_udp;
 
 /* Readiness events (rill_fd_wait, its DONE value as an int). */
 enum rill_io_events { RILL_READABLE = 1, RILL_WRITABLE = 2 };
@@ -732,6 +733,35 @@ RILL_API int rill_listener_close(rill_listener *listener);
 RILL_API rill_future *rill_listener_wait_closed(rill_listener *listener);
 RILL_API void rill_listener_release(rill_listener *listener);
 
+
+/* -- datagrams (UDP) -- */
+/* A datagram callback: data/len and the sender's numeric host and port are
+ * borrowed for the call. */
+typedef void (*rill_datagram_fn)(rill_udp *udp, const void *data, size_t len,
+                                 const char *host, int port, void *arg);
+/* A UDP endpoint bound to host:port (NULL host: 127.0.0.1; port 0: any;
+ * flags: 0 or RILL_LISTEN_REUSEPORT). Returns a reference
+ * (rill_udp_release); the loop keeps it while open. NULL on error. */
+RILL_API rill_udp *rill_udp_open(rill_loop *loop, const char *host, int port, unsigned flags);
+/* Sets the default peer (connect(2)); sends without a host go there. */
+RILL_API int rill_udp_connect(rill_udp *udp, const char *host, int port);
+/* Sends one datagram to host:port (NULL host: the connected peer).
+ * Never blocks: RILL_ESYS (errno EAGAIN) if the socket buffer is full. */
+RILL_API int rill_udp_sendto(rill_udp *udp, const void *data, size_t len, const char *host,
+                             int port);
+/* A future DONE with the next datagram's bytes; the sender with
+ * rill_udp_sender(). FIFO among receives. A reference. */
+RILL_API rill_future *rill_udp_recvfrom(rill_udp *udp);
+/* The sender of a DONE rill_udp_recvfrom future as "host:port" text in buf. */
+RILL_API int rill_udp_sender(rill_future *future, char *buf, size_t cap);
+/* Calls fn for each datagram (NULL: stop). */
+RILL_API int rill_udp_set_callback(rill_udp *udp, rill_datagram_fn fn, void *arg,
+                                   rill_free_fn free_arg);
+/* The bound port, or a code. */
+RILL_API int rill_udp_port(rill_udp *udp);
+/* Closes the socket; pending receives fail with RILL_ENOTCONN. */
+RILL_API int rill_udp_close(rill_udp *udp);
+RILL_API void rill_udp_release(rill_udp *udp);
 
 #ifdef __cplusplus
 }
