@@ -577,7 +577,7 @@ TEST_F(Stream, LargeTransferToASlowReaderStaysBounded) {
                 if (++reads % 64 == 0) rill_sleep(0.0005);  // slow
               }
               EXPECT_EQ(got, total);
-              EXPECT_EQ(AwaitRc(rill_task_future(writer)), RILL_OK);
+              EXPECT_EQ(rill_await(rill_task_future(writer)), RILL_OK);
               rill_task_release(writer);
               rill_stream_close(a);
               rill_stream_close(b);
