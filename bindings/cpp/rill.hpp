@@ -1131,6 +1131,180 @@ class process {
   rill_process *p_ = nullptr;
 };
 
+// ---------------------------------------------------------------------------
+// I/O (1.1): streams and listeners, co_await'ed from tasks
+// ---------------------------------------------------------------------------
+//   auto s = co_await rill::connect("127.0.0.1", port);   // rill::stream
+//   auto l = rill::listener::tcp("127.0.0.1", 0);          // binds now
+//   auto c = co_await l.accept();
+//   std::string line = co_await s.read_until("\n");
+//   s.write(line); co_await s.drain();
+// Failures throw rill::error with the I/O code (RILL_ECONNREFUSED, ...).
+
+class stream;
+
+namespace detail {
+// Owns a rill future (one reference) and awaits it; R is read from it.
+template <class R> struct io_awaitable {
+  future_ref ref;
+  promise_base *self = nullptr;
+  explicit io_awaitable(rill_future *f) : ref(f) {
+    if (!f) throw_last();
+  }
+  bool await_ready() const noexcept { return rill_future_done(ref.f) == 1; }
+  template <rill_promise P> void await_suspend(std::coroutine_handle<P> h) {
+    self = &h.promise();
+    check(rill_task_wait(self->task_, ref.f));
+  }
+  R await_resume();
+};
+// I/O reads can be gathered and put under wait_for like futures.
+template <class R> struct item<io_awaitable<R>> {
+  using value = R;
+  static void start(io_awaitable<R> &, rill_loop *) {}
+  static rill_future *fut(io_awaitable<R> &a) { return a.ref.f; }
+};
+} // namespace detail
+
+// A byte stream (TCP, Unix socket, pipe). Move-only; the destructor closes
+// it (flushing what is buffered) if it is still open.
+class stream {
+ public:
+  stream() noexcept = default;
+  explicit stream(rill_stream *s) noexcept : s_(s) {}  // adopts one reference
+  stream(stream &&o) noexcept : s_(std::exchange(o.s_, nullptr)) {}
+  stream &operator=(stream &&o) noexcept {
+    if (this != &o) {
+      reset();
+      s_ = std::exchange(o.s_, nullptr);
+    }
+    return *this;
+  }
+  ~stream() { reset(); }
+  // Wraps an fd (a pipe end, a connected socket) on the running loop.
+  static stream from_fd(int fd) {
+    rill_stream *s = rill_stream_open_fd(rill_loop_current(), fd);
+    if (!s) detail::throw_last();
+    return stream(s);
+  }
+
+  rill_stream *native() const noexcept { return s_; }
+  explicit operator bool() const noexcept { return s_ != nullptr; }
+
+  // Up to n bytes ("" at end of stream).
+  detail::io_awaitable<std::string> read(std::size_t n = 65536) {
+    return detail::io_awaitable<std::string>(rill_stream_read(s_, n));
+  }
+  // Exactly n bytes; early end: rill::error RILL_EINCOMPLETE.
+  detail::io_awaitable<std::string> read_exactly(std::size_t n) {
+    return detail::io_awaitable<std::string>(rill_stream_read_exactly(s_, n));
+  }
+  // Up to and including sep; RILL_ELIMIT past limit (data kept).
+  detail::io_awaitable<std::string> read_until(std::string_view sep, std::size_t limit = 0) {
+    return detail::io_awaitable<std::string>(rill_stream_read_until(s_, sep.data(), sep.size(), limit));
+  }
+  // Resumes once data is buffered (or the stream ended): then peek/consume.
+  detail::io_awaitable<void> readable() {
+    return detail::io_awaitable<void>(rill_stream_wait_readable(s_));
+  }
+  std::string_view peek() const noexcept {
+    std::size_t len = 0;
+    const void *p = rill_stream_peek(s_, &len);
+    return p ? std::string_view(static_cast<const char *>(p), len) : std::string_view();
+  }
+  void consume(std::size_t n) { detail::check(rill_stream_consume(s_, n)); }
+  bool at_eof() const noexcept { return rill_stream_at_eof(s_) == 1; }
+
+  // Buffered, never blocks; co_await drain() to wait below the low watermark.
+  void write(std::string_view data) { detail::check(rill_stream_write(s_, data.data(), data.size())); }
+  detail::io_awaitable<void> drain() { return detail::io_awaitable<void>(rill_stream_drain(s_)); }
+  void write_eof() { detail::check(rill_stream_write_eof(s_)); }
+  void close() { detail::check(rill_stream_close(s_)); }
+  void abort() { detail::check(rill_stream_abort(s_)); }
+  detail::io_awaitable<void> wait_closed() { return detail::io_awaitable<void>(rill_stream_wait_closed(s_)); }
+  bool is_closing() const noexcept { return rill_stream_is_closing(s_) != 0; }
+
+  std::string peer_name() const { return name(rill_stream_peer_name); }
+  std::string local_name() const { return name(rill_stream_local_name); }
+  void set_nodelay(bool on) { detail::check(rill_stream_set_nodelay(s_, on)); }
+  void set_keepalive(bool on, int idle_s = 0) { detail::check(rill_stream_set_keepalive(s_, on, idle_s)); }
+
+ private:
+  std::string name(int (*fn)(rill_stream *, char *, std::size_t)) const {
+    char buf[256];
+    detail::check(fn(s_, buf, sizeof buf));
+    return buf;
+  }
+  void reset() noexcept {
+    if (!s_) return;
+    if (!rill_loop_is_closed(rill_stream_loop(s_)) && rill_stream_is_closing(s_) == 0) rill_stream_close(s_);
+    rill_stream_release(std::exchange(s_, nullptr));
+  }
+  rill_stream *s_ = nullptr;
+};
+
+namespace detail {
+template <class R> R io_awaitable<R>::await_resume() {
+  if (self) self->deliver_cancel();
+  if constexpr (std::is_same_v<R, stream>) {
+    if (rill_future_state(ref.f) != RILL_DONE) rethrow_failure(ref.f);
+    return stream(rill_future_stream(ref.f));
+  } else {
+    return result_of<R>(ref.f);
+  }
+}
+} // namespace detail
+
+// Connects over TCP (host: numeric, or a comma separated list tried in
+// order) on the running loop.
+inline detail::io_awaitable<stream> connect(const char *host, int port, double timeout_s = RILL_FOREVER) {
+  return detail::io_awaitable<stream>(rill_tcp_connect(rill_loop_current(), host, port, timeout_s));
+}
+inline detail::io_awaitable<stream> connect_unix(const char *path, double timeout_s = RILL_FOREVER) {
+  return detail::io_awaitable<stream>(rill_unix_connect(rill_loop_current(), path, timeout_s));
+}
+
+// A listening socket. Move-only; the destructor closes it.
+class listener {
+ public:
+  listener() noexcept = default;
+  explicit listener(rill_listener *l) noexcept : l_(l) {}
+  listener(listener &&o) noexcept : l_(std::exchange(o.l_, nullptr)) {}
+  listener &operator=(listener &&o) noexcept {
+    if (this != &o) {
+      reset();
+      l_ = std::exchange(o.l_, nullptr);
+    }
+    return *this;
+  }
+  ~listener() { reset(); }
+  // Binds and listens now (on loop, default: the running one).
+  static listener tcp(const char *host, int port, int backlog = 0, unsigned flags = 0,
+                      rill_loop *loop = rill_loop_current()) {
+    rill_listener *l = rill_tcp_listen(loop, host, port, backlog, flags);
+    if (!l) detail::throw_last();
+    return listener(l);
+  }
+  static listener unix_path(const char *path, int backlog = 0, rill_loop *loop = rill_loop_current()) {
+    rill_listener *l = rill_unix_listen(loop, path, backlog);
+    if (!l) detail::throw_last();
+    return listener(l);
+  }
+  detail::io_awaitable<stream> accept() { return detail::io_awaitable<stream>(rill_listener_accept(l_)); }
+  int port() const { return detail::check(rill_listener_port(l_)); }
+  void close() { detail::check(rill_listener_close(l_)); }
+  detail::io_awaitable<void> wait_closed() { return detail::io_awaitable<void>(rill_listener_wait_closed(l_)); }
+  rill_listener *native() const noexcept { return l_; }
+
+ private:
+  void reset() noexcept {
+    if (!l_) return;
+    rill_listener_close(l_); // ENOTCONN if closed already: ignored
+    rill_listener_release(std::exchange(l_, nullptr));
+  }
+  rill_listener *l_ = nullptr;
+};
+
 } // namespace rill
 
 #endif // RILL_HPP

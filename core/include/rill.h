@@ -103,7 +103,23 @@ RILL_API const char *rill_version_string(void);
   XX(EINTR, -10, "interrupted by a signal")                                  \
   XX(ESYS, -11, "a system call failed")                                      \
   XX(EGROUP, -12, "one or more tasks of a group failed")                     \
-  /* 1.1, io-sys: -40.. (DNS, signals, processes) */                        \
+  /* 1.1, I/O: -13.. (-20 unused: no such host is RILL_ENOHOST, -40) */     \
+  XX(ECONNREFUSED, -13, "connection refused")                                \
+  XX(ECONNRESET, -14, "connection reset by peer")                            \
+  XX(EPIPE, -15, "broken pipe (the peer closed the connection)")             \
+  XX(EADDRINUSE, -16, "address already in use")                              \
+  XX(EADDRNOTAVAIL, -17, "address not available")                            \
+  XX(EHOSTUNREACH, -18, "host unreachable")                                  \
+  XX(ENETUNREACH, -19, "network unreachable")                                \
+  XX(EMFILE, -21, "too many open files")                                     \
+  XX(ECONNABORTED, -22, "connection aborted")                                \
+  XX(ENOTCONN, -23, "the stream is not connected (closed or closing)")       \
+  XX(EBADF, -24, "bad file descriptor")                                      \
+  XX(EINCOMPLETE, -25, "end of stream before the expected bytes")            \
+  XX(ELIMIT, -26, "separator not found within the limit")                   \
+  XX(EACCES, -27, "permission denied")                                       \
+  XX(ENOENT, -28, "no such file or directory")                                \
+  /* 1.1: -40.. (DNS, signals, processes) */                                 \
   XX(ENOHOST, -40, "no such host")                                          \
   XX(EDNS, -41, "name resolution failed")                                   \
   XX(ESIGBUSY, -42, "the signal is already watched by another loop")        \
@@ -894,6 +910,235 @@ RILL_API int rill_task_resume_after(rill_task *task, double seconds);
 RILL_API size_t rill_future_child_count(rill_future *future);
 /* = rill_gather_child. */
 RILL_API rill_future *rill_future_child(rill_future *future, size_t index);
+
+/* ------------------------------------------------------------------ */
+/* I/O (1.1): fd readiness, streams, listeners, datagrams               */
+/* ------------------------------------------------------------------ */
+/* System failures are the named codes above (RILL_ECONNREFUSED, ...), or
+ * RILL_ESYS for the rest; the errno behind a failure stays readable with
+ * rill_future_error_errno() / rill_last_error_errno(). Messages name the
+ * address concerned. Every I/O object is used from its loop's thread.
+ * Closing the loop removes every watcher (free_arg runs) and aborts every
+ * stream, listener and datagram endpoint still open (closing their fds). */
+
+typedef struct rill_stream rill_stream;
+typedef struct rill_listener rill_listener;
+typedef struct rill_udp rill_udp;
+
+/* Readiness events (rill_fd_wait, its DONE value as an int). */
+enum rill_io_events { RILL_READABLE = 1, RILL_WRITABLE = 2 };
+
+/* The errno behind a failed future (walking to the failure it came from),
+ * 0 if it has none (not failed, or not a system failure). Marks retrieved. */
+RILL_API int rill_future_error_errno(rill_future *future);
+/* The errno behind this thread's last failing rill call, 0 if none. */
+RILL_API int rill_last_error_errno(void);
+/* The rill code for an errno value (RILL_ESYS if it has no name). */
+RILL_API int rill_code_from_errno(int errno_value);
+
+/* -- fd readiness (asyncio's add_reader / add_writer) -- */
+/* Calls fn(arg) from the ready queue in each iteration in which fd (any fd
+ * the caller owns; rill never closes it) is readable, until removed. One
+ * reader per fd per loop: a second call replaces the first (whose free_arg
+ * runs), as asyncio does. 0, RILL_EINVAL, RILL_EBADF, RILL_ECLOSED,
+ * RILL_ENOMEM (free_arg not called on failure). */
+RILL_API int rill_fd_add_reader(rill_loop *loop, int fd, rill_fn fn, void *arg,
+                                rill_free_fn free_arg);
+/* The same for writability. */
+RILL_API int rill_fd_add_writer(rill_loop *loop, int fd, rill_fn fn, void *arg,
+                                rill_free_fn free_arg);
+/* Stops the watcher (its free_arg runs; a run already queued is skipped).
+ * 1 if one was removed, 0 if there was none, RILL_EINVAL, RILL_ECLOSED. */
+RILL_API int rill_fd_remove_reader(rill_loop *loop, int fd);
+RILL_API int rill_fd_remove_writer(rill_loop *loop, int fd);
+/* A future DONE (int: the RILL_READABLE|RILL_WRITABLE bits ready) once fd
+ * is ready for one of events. Cancelling it stops the watch; use
+ * rill_wait_for for a timeout. Returns a reference; NULL on bad input
+ * (RILL_EINVAL, RILL_EBADF, RILL_ECLOSED). */
+RILL_API rill_future *rill_fd_wait(rill_loop *loop, int fd, int events);
+
+/* -- streams: TCP (IPv4/IPv6), Unix sockets, pipes -- */
+/* A stream is alive while its fd is open (the loop holds a reference) and
+ * while someone holds a reference; rill_stream_release never closes it.
+ * Read with the callback face or the awaitable face, not both. */
+
+/* Stream events (rill_stream_fn). */
+enum rill_stream_event {
+  RILL_STREAM_DATA = 1,   /* data, len: bytes received (borrowed for the call) */
+  RILL_STREAM_EOF = 2,    /* the peer finished writing; return 1 to keep the write
+                             side open (half-close), 0 to close */
+  RILL_STREAM_LOST = 3,   /* the stream is closed; err: 0 or the failure code; last */
+  RILL_STREAM_PAUSE_WRITING = 4,  /* the write buffer went above the high watermark */
+  RILL_STREAM_RESUME_WRITING = 5  /* ... and is back at or below the low watermark */
+};
+/* The callback face (asyncio's protocol), run from the ready queue. The
+ * return value matters for RILL_STREAM_EOF only. */
+typedef int (*rill_stream_fn)(rill_stream *stream, int event, const void *data, size_t len,
+                              int err, void *arg);
+
+/* Wraps an fd the caller has (a connected socket, a pipe end; made
+ * non-blocking, owned by the stream from now on: closing the stream closes
+ * it). Returns a reference; NULL on RILL_EINVAL, RILL_EBADF, RILL_ECLOSED,
+ * RILL_ENOMEM (then the fd stays the caller's). */
+RILL_API rill_stream *rill_stream_open_fd(rill_loop *loop, int fd);
+/* Connects to host:port over TCP. host is a numeric address or a comma
+ * separated list of them ("::1,127.0.0.1"), tried in order; NULL means
+ * localhost; timeout_s bounds the whole attempt (RILL_FOREVER: none). The
+ * future is DONE with the stream (rill_future_stream) or fails with the
+ * last attempt's code (RILL_ECONNREFUSED, RILL_ETIMEDOUT, RILL_ENOHOST for a
+ * host name until DNS lands, ...) and a message naming the address.
+ * Returns a reference; NULL on bad input. */
+RILL_API rill_future *rill_tcp_connect(rill_loop *loop, const char *host, int port,
+                                       double timeout_s);
+/* The same for a Unix socket path. */
+RILL_API rill_future *rill_unix_connect(rill_loop *loop, const char *path, double timeout_s);
+/* The stream of a DONE connect or accept future: a new reference, or NULL
+ * (RILL_ESTATE if not DONE, RILL_ETYPE if not a stream future). */
+RILL_API rill_stream *rill_future_stream(rill_future *future);
+RILL_API rill_stream *rill_stream_retain(rill_stream *stream);
+RILL_API void rill_stream_release(rill_stream *stream);
+/* The loop of the stream (borrowed), NULL on NULL. */
+RILL_API rill_loop *rill_stream_loop(rill_stream *stream);
+/* The stream's fd, or a code (RILL_ENOTCONN once closed). */
+RILL_API int rill_stream_fd(rill_stream *stream);
+
+/* Sets the callback face: from the next iteration, data read is given to
+ * fn(stream, RILL_STREAM_DATA, ...) and the other events follow. NULL
+ * removes it. The previous free_arg runs. 0, RILL_EINVAL, RILL_ENOTCONN. */
+RILL_API int rill_stream_set_callback(rill_stream *stream, rill_stream_fn fn, void *arg,
+                                      rill_free_fn free_arg);
+/* Stops / restarts reading (asyncio's pause_reading). 0 or a code. */
+RILL_API int rill_stream_pause_reading(rill_stream *stream);
+RILL_API int rill_stream_resume_reading(rill_stream *stream);
+
+/* The awaitable face. Each read returns a reference to a future DONE with
+ * bytes; one read may be pending at a time (else RILL_ESTATE); a read of
+ * data already buffered is DONE at once. They fail with the stream's
+ * failure (RILL_ECONNRESET, ...), or RILL_ENOTCONN if the stream was closed
+ * locally, meanwhile. Cancelling a read loses no data. */
+/* Up to n (> 0) bytes, at least 1; empty bytes at end of stream. */
+RILL_API rill_future *rill_stream_read(rill_stream *stream, size_t n);
+/* Exactly n bytes; at an early end of stream fails with RILL_EINCOMPLETE,
+ * the bytes received given by rill_stream_error_partial(). */
+RILL_API rill_future *rill_stream_read_exactly(rill_stream *stream, size_t n);
+/* Bytes up to and including sep (seplen > 0). If limit (0: the stream's
+ * read limit) bytes pass without sep: fails with RILL_ELIMIT and the data
+ * stays buffered and readable. End of stream first: RILL_EINCOMPLETE with
+ * the partial data. */
+RILL_API rill_future *rill_stream_read_until(rill_stream *stream, const void *sep,
+                                             size_t seplen, size_t limit);
+/* DONE (none) once data is buffered or the stream ended; then read it
+ * without copies with rill_stream_peek / rill_stream_consume. */
+RILL_API rill_future *rill_stream_wait_readable(rill_stream *stream);
+/* Borrowed pointer to the buffered bytes (valid until the next call on the
+ * stream or the next iteration), their count in *len; NULL with *len = 0
+ * if none. */
+RILL_API const void *rill_stream_peek(rill_stream *stream, size_t *len);
+/* Drops n buffered bytes (n <= buffered). 0, RILL_EINVAL. */
+RILL_API int rill_stream_consume(rill_stream *stream, size_t n);
+/* 1 once the peer's end of stream was received and nothing is buffered. */
+RILL_API int rill_stream_at_eof(rill_stream *stream);
+/* The partial data of a RILL_EINCOMPLETE read (borrowed), NULL otherwise. */
+RILL_API const void *rill_stream_error_partial(rill_future *future, size_t *len);
+/* Read buffer limit (default 64 KiB): reading pauses while twice this is
+ * buffered and unread; read_until's default limit. */
+RILL_API int rill_stream_set_read_limit(rill_stream *stream, size_t limit);
+
+/* Writes (copies) data: sent at once when possible, the rest buffered and
+ * sent as the fd allows. Never blocks. 0, RILL_ENOTCONN (closing/closed,
+ * write EOF sent), the stream's failure code, RILL_EINVAL, RILL_ENOMEM. */
+RILL_API int rill_stream_write(rill_stream *stream, const void *data, size_t len);
+/* A future DONE once the write buffer is at or below the low watermark
+ * (at once if it is); fails if the stream fails first. A reference. */
+RILL_API rill_future *rill_stream_drain(rill_stream *stream);
+/* Bytes in the write buffer, or a code. */
+RILL_API long long rill_stream_write_buffered(rill_stream *stream);
+/* Write watermarks (default 64 KiB / 16 KiB; low <= high). */
+RILL_API int rill_stream_set_write_watermarks(rill_stream *stream, size_t high, size_t low);
+/* Shuts the write side once the buffer is flushed (half-close). */
+RILL_API int rill_stream_write_eof(rill_stream *stream);
+/* Stops reading, flushes the write buffer, then closes the fd. 0, or
+ * RILL_ENOTCONN if already closing. */
+RILL_API int rill_stream_close(rill_stream *stream);
+/* Closes at once, discarding buffers. 0, RILL_ENOTCONN if already closed. */
+RILL_API int rill_stream_abort(rill_stream *stream);
+/* A future DONE once the stream is closed (asyncio's wait_closed). */
+RILL_API rill_future *rill_stream_wait_closed(rill_stream *stream);
+/* 1 if closing or closed, 0 if open. */
+RILL_API int rill_stream_is_closing(rill_stream *stream);
+
+/* TCP_NODELAY (on by default for TCP). RILL_EINVAL for a non-TCP stream. */
+RILL_API int rill_stream_set_nodelay(rill_stream *stream, int on);
+/* SO_KEEPALIVE with the idle time before the first probe (<= 0: the
+ * system's). */
+RILL_API int rill_stream_set_keepalive(rill_stream *stream, int on, int idle_s);
+/* The peer's / the local address as text ("127.0.0.1:80", "[::1]:80", a
+ * Unix path, "" for a pipe) in buf (cap bytes). 0 or a code. */
+RILL_API int rill_stream_peer_name(rill_stream *stream, char *buf, size_t cap);
+RILL_API int rill_stream_local_name(rill_stream *stream, char *buf, size_t cap);
+
+/* -- listeners -- */
+#define RILL_LISTEN_REUSEPORT 1u /* SO_REUSEPORT: several loops share a port */
+#define RILL_LISTEN_V6ONLY 2u
+/* The accept callback: conn is borrowed (the loop keeps it while open;
+ * retain it to keep it longer). */
+typedef void (*rill_accept_fn)(rill_listener *listener, rill_stream *conn, void *arg);
+/* Listens on host:port (a numeric address; NULL = 127.0.0.1; port 0 picks
+ * one, see rill_listener_port) with SO_REUSEADDR, backlog (<= 0: 511).
+ * Returns a reference (rill_listener_release); NULL on RILL_EADDRINUSE,
+ * RILL_EACCES, RILL_ENOHOST, RILL_EINVAL, ... */
+RILL_API rill_listener *rill_tcp_listen(rill_loop *loop, const char *host, int port,
+                                        int backlog, unsigned flags);
+/* The same on a Unix socket path (an existing socket file is an error). */
+RILL_API rill_listener *rill_unix_listen(rill_loop *loop, const char *path, int backlog);
+/* Accepts connections and calls fn for each (NULL: stop). On EMFILE and
+ * the like it reports to the exception handler and pauses accepting for a
+ * second, never spinning. 0, RILL_EINVAL, RILL_ENOTCONN (closed). */
+RILL_API int rill_listener_set_callback(rill_listener *listener, rill_accept_fn fn, void *arg,
+                                        rill_free_fn free_arg);
+/* A future DONE with the next connection (rill_future_stream); FIFO among
+ * accepts. Fails with RILL_ENOTCONN when the listener closes. A reference. */
+RILL_API rill_future *rill_listener_accept(rill_listener *listener);
+/* The bound port (TCP), or a code. */
+RILL_API int rill_listener_port(rill_listener *listener);
+RILL_API int rill_listener_fd(rill_listener *listener);
+/* Stops accepting and closes the listening fd; live connections stay.
+ * 0, RILL_ENOTCONN if already closed. */
+RILL_API int rill_listener_close(rill_listener *listener);
+/* A future DONE once the listener is closed and every connection it
+ * accepted is closed (asyncio's Server.wait_closed). A reference. */
+RILL_API rill_future *rill_listener_wait_closed(rill_listener *listener);
+RILL_API void rill_listener_release(rill_listener *listener);
+
+
+/* -- datagrams (UDP) -- */
+/* A datagram callback: data/len and the sender's numeric host and port are
+ * borrowed for the call. */
+typedef void (*rill_datagram_fn)(rill_udp *udp, const void *data, size_t len,
+                                 const char *host, int port, void *arg);
+/* A UDP endpoint bound to host:port (NULL host: 127.0.0.1; port 0: any;
+ * flags: 0 or RILL_LISTEN_REUSEPORT). Returns a reference
+ * (rill_udp_release); the loop keeps it while open. NULL on error. */
+RILL_API rill_udp *rill_udp_open(rill_loop *loop, const char *host, int port, unsigned flags);
+/* Sets the default peer (connect(2)); sends without a host go there. */
+RILL_API int rill_udp_connect(rill_udp *udp, const char *host, int port);
+/* Sends one datagram to host:port (NULL host: the connected peer).
+ * Never blocks: RILL_ESYS (errno EAGAIN) if the socket buffer is full. */
+RILL_API int rill_udp_sendto(rill_udp *udp, const void *data, size_t len, const char *host,
+                             int port);
+/* A future DONE with the next datagram's bytes; the sender with
+ * rill_udp_sender(). FIFO among receives. A reference. */
+RILL_API rill_future *rill_udp_recvfrom(rill_udp *udp);
+/* The sender of a DONE rill_udp_recvfrom future as "host:port" text in buf. */
+RILL_API int rill_udp_sender(rill_future *future, char *buf, size_t cap);
+/* Calls fn for each datagram (NULL: stop). */
+RILL_API int rill_udp_set_callback(rill_udp *udp, rill_datagram_fn fn, void *arg,
+                                   rill_free_fn free_arg);
+/* The bound port, or a code. */
+RILL_API int rill_udp_port(rill_udp *udp);
+/* Closes the socket; pending receives fail with RILL_ENOTCONN. */
+RILL_API int rill_udp_close(rill_udp *udp);
+RILL_API void rill_udp_release(rill_udp *udp);
 
 #ifdef __cplusplus
 }

@@ -125,6 +125,7 @@ struct rill_loop {
   atomic_int wake_fd;              /* embed.c: eventfd every wake-up writes once exposed */
   ev_io wake_io;
   struct rill__binding *bindings; /* per-binding state and handlers (binding.c) */
+  struct rill__io *io; /* fd watchers and open I/O objects (io.c), NULL until used */
 };
 
 /* initial-exec: no __tls_get_addr call on the hot path (8 bytes of static
@@ -145,6 +146,9 @@ RILL__HIDDEN rill__timer *rill__timer_peek(rill_loop *loop);
 RILL__HIDDEN void rill__timer_pop(rill_loop *loop);
 RILL__HIDDEN void rill__report(rill_loop *loop, rill_future *future, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
+
+/* ---- I/O (io.c): loop close removes watchers and aborts open objects ---- */
+RILL__HIDDEN void rill__io_loop_close(rill_loop *loop);
 
 /* ---- futures ---- */
 typedef struct rill__future_type {

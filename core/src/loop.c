@@ -199,6 +199,8 @@ int rill_loop_close(rill_loop *loop) {
   discard_ready(loop);
   /* Pending tasks are destroyed: reported, never stepped again. */
   while (loop->tasks_head) rill__task_destroy_pending(loop->tasks_head);
+  /* Watchers removed, open streams/listeners aborted (fds closed). */
+  if (loop->io) rill__io_loop_close(loop);
 
   /* Timers: stop each; their nodes are dropped like queued ones. */
   while (loop->heap_len) {

@@ -1,0 +1,48 @@
+#!/bin/sh
+# W4 echo (BENCHMARKS.md): every server pinned to CPU 1, the project's load
+# generator to CPU 0, one warm-up connection (inside echo_client), 5 s per
+# cell, servers alternated within the run. Prints a Markdown table.
+#   bench/w4/run_w4.sh [BUILD_DIR] [SECONDS]
+set -eu
+B=${1:-build}
+SECS=${2:-5}
+PORT=${W4_PORT:-17400}
+CLIENT="$B/bench/bench_echo_client"
+servers="libev:$B/bench/bench_echo_libev
+libuv:$B/bench/bench_echo_uv
+asio:$B/bench/bench_echo_asio
+rill-c-callbacks:$B/examples/echo_server
+rill-c-tasks:$B/bench/bench_echo_rill_task
+rill-cpp-tasks:$B/examples/echo_server_cpp"
+configs="10:1024 100:1024 10:65536"
+tmp=$(mktemp -d)
+for cfg in $configs; do
+  for s in $servers; do
+    name=${s%%:*}
+    bin=${s#*:}
+    [ -x "$bin" ] || continue
+    PORT=$((PORT + 1))
+    taskset -c 1 "$bin" "$PORT" > "$tmp/out" 2>&1 &
+    pid=$!
+    i=0
+    until grep -q "listening on" "$tmp/out" 2>/dev/null || [ $i -ge 50 ]; do sleep 0.1; i=$((i + 1)); done
+    r=$(taskset -c 0 "$CLIENT" "$PORT" "${cfg%%:*}" "${cfg#*:}" "$SECS" | awk '/req\/s/ {print $2}')
+    kill -INT $pid 2>/dev/null || true
+    sleep 0.2
+    kill -KILL $pid 2>/dev/null || true
+    wait $pid 2>/dev/null || true
+    echo "$cfg $name ${r:-fail}" >> "$tmp/results"
+  done
+done
+echo "| server | 10 x 1 KiB | 100 x 1 KiB | 10 x 64 KiB |"
+echo "|---|---:|---:|---:|"
+for s in $servers; do
+  name=${s%%:*}
+  row="| $name"
+  for cfg in $configs; do
+    v=$(awk -v c="$cfg" -v n="$name" '$1 == c && $2 == n {print $3}' "$tmp/results")
+    row="$row | ${v:--}"
+  done
+  echo "$row |"
+done
+rm -rf "$tmp"

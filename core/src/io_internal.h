@@ -1,0 +1,57 @@
+/* io_internal.h - what io.c, stream.c, listener.c and udp.c share. */
+#ifndef RILL_IO_INTERNAL_H
+#define RILL_IO_INTERNAL_H
+
+#include <sys/socket.h>
+
+#include "internal.h"
+
+/* An object with an fd that loop close must abort (stream, listener, udp). */
+typedef struct rill__io_obj rill__io_obj;
+struct rill__io_obj {
+  rill__io_obj *prev, *next;
+  void (*loop_closing)(rill__io_obj *obj);
+};
+
+struct rill__fdw;
+struct rill__io {
+  rill__io_obj *objs;
+  struct rill__fdw **readers, **writers; /* indexed by fd */
+  size_t cap;
+};
+
+RILL__HIDDEN int rill__io_register(rill_loop *loop, rill__io_obj *obj);
+RILL__HIDDEN void rill__io_unregister(rill_loop *loop, rill__io_obj *obj);
+/* ev_io start/stop that keep loop->io_active (the loop polls while > 0). */
+RILL__HIDDEN void rill__io_start(rill_loop *loop, ev_io *w);
+RILL__HIDDEN void rill__io_stop(rill_loop *loop, ev_io *w);
+/* 0 if fd is an open descriptor, else records RILL_EBADF/RILL_EINVAL. */
+RILL__HIDDEN int rill__check_fd(int fd);
+/* Records the code for err (and err itself) with a message; returns it. */
+RILL__HIDDEN int rill__fail_errno(int err, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* Fails f with err's code, msg, and a payload keeping err and the partial
+ * bytes (may be NULL/0). f must be pending. */
+RILL__HIDDEN void rill__future_fail_io(rill_future *f, int code, int err, const char *msg,
+                                      const void *partial, size_t partial_len);
+/* Completes f DONE with a copy of data (bytes). */
+RILL__HIDDEN int rill__future_set_bytes_raw(rill_future *f, const void *data, size_t len);
+/* Completes f DONE with a stream reference (moved into f). */
+RILL__HIDDEN void rill__future_set_stream(rill_future *f, rill_stream *s);
+
+/* Numeric addresses: host may be a comma separated list; NULL = 127.0.0.1.
+ * Fills up to cap entries; returns the count or a code (RILL_ENOHOST for a
+ * name: DNS comes with rill_getaddrinfo). */
+typedef struct rill__addr {
+  struct sockaddr_storage ss;
+  socklen_t len;
+} rill__addr;
+RILL__HIDDEN int rill__parse_addrs(const char *host, int port, rill__addr *out, size_t cap);
+RILL__HIDDEN void rill__format_addr(const struct sockaddr *sa, socklen_t len, char *buf, size_t cap);
+
+/* Streams (stream.c). kind from the fd. listener: counts live connections. */
+RILL__HIDDEN rill_stream *rill__stream_new(rill_loop *loop, int fd, rill_listener *listener);
+RILL__HIDDEN void rill__listener_conn_closed(rill_listener *l); /* listener.c */
+RILL__HIDDEN void rill__listener_retain(rill_listener *l);
+extern const char rill__stream_tag;
+
+#endif

@@ -1,0 +1,694 @@
+// Streams: TCP v4/v6, Unix sockets and pipes; both faces; faults.
+#include <netinet/in.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <thread>
+
+#include "io_test.h"
+
+using namespace rilltest;
+
+namespace {
+
+class Stream : public IoTest {};
+
+// An echo server task: accepts one connection, echoes until EOF, closes.
+int EchoOne(rill_listener *l) {
+  rill_stream *s = IoTest::AwaitStream(rill_listener_accept(l));
+  if (!s) return rill_last_error();
+  for (;;) {
+    rill_future *f = rill_stream_read(s, 65536);
+    int rc = rill_await(f);
+    size_t len = 0;
+    const void *p = rc == RILL_OK ? rill_future_bytes(f, &len) : nullptr;
+    if (rc == RILL_OK && len) rc = rill_stream_write(s, p, len);
+    rill_future_release(f);
+    if (rc != RILL_OK || len == 0) break;
+  }
+  rill_stream_close(s);
+  rill_stream_release(s);
+  return RILL_OK;
+}
+
+TEST_F(Stream, EchoOverTcpV4WithNames) {
+  rill_listener *l = Listen();
+  int port = rill_listener_port(l);
+  ASSERT_GT(port, 0);
+  rill_task *server = Spawn([&]() -> int { return EchoOne(l); });
+  EXPECT_EQ(RunMain([&]() -> int {
+              rill_stream *c = AwaitStream(rill_tcp_connect(loop, "127.0.0.1", port, 5));
+              EXPECT_NE(c, nullptr) << rill_last_error_message();
+              if (!c) return RILL_ESTATE;
+              char peer[64], local[64];
+              EXPECT_EQ(rill_stream_peer_name(c, peer, sizeof peer), RILL_OK);
+              EXPECT_EQ(std::string(peer), "127.0.0.1:" + std::to_string(port));
+              EXPECT_EQ(rill_stream_local_name(c, local, sizeof local), RILL_OK);
+              EXPECT_EQ(std::string(local).rfind("127.0.0.1:", 0), 0u);
+              EXPECT_EQ(rill_stream_write(c, "hello", 5), RILL_OK);
+              EXPECT_EQ(AwaitBytes(rill_stream_read_exactly(c, 5)), "hello");
+              EXPECT_EQ(rill_stream_write_eof(c), RILL_OK);
+              EXPECT_EQ(AwaitBytes(rill_stream_read(c, 10)), "");  // server closed after EOF
+              EXPECT_EQ(rill_stream_close(c), RILL_OK);
+              EXPECT_EQ(AwaitRc(rill_stream_wait_closed(c)), RILL_OK);
+              rill_stream_release(c);
+              return rill_await(rill_task_future(server));
+            }),
+            RILL_OK);
+  rill_listener_close(l);
+  rill_listener_release(l);
+  rill_task_release(server);
+}
+
+TEST_F(Stream, EchoOverTcpV6) {
+  rill_listener *l = rill_tcp_listen(loop, "::1", 0, 0, 0);
+  if (!l) GTEST_SKIP() << "no IPv6 loopback: " << rill_last_error_message();
+  int port = rill_listener_port(l);
+  rill_task *server = Spawn([&]() -> int { return EchoOne(l); });
+  EXPECT_EQ(RunMain([&]() -> int {
+              rill_stream *c = AwaitStream(rill_tcp_connect(loop, "::1", port, 5));
+              if (!c) return RILL_ESTATE;
+              char peer[64];
+              rill_stream_peer_name(c, peer, sizeof peer);
+              EXPECT_EQ(std::string(peer), "[::1]:" + std::to_string(port));
+              rill_stream_write(c, "v6", 2);
+              EXPECT_EQ(AwaitBytes(rill_stream_read_exactly(c, 2)), "v6");
+              rill_stream_close(c);
+              rill_stream_release(c);
+              return rill_await(rill_task_future(server));
+            }),
+            RILL_OK);
+  rill_listener_close(l);
+  rill_listener_release(l);
+  rill_task_release(server);
+}
+
+TEST_F(Stream, UnixSocket) {
+  std::string path = "/tmp/rill-test-" + std::to_string(getpid()) + ".sock";
+  unlink(path.c_str());
+  rill_listener *l = rill_unix_listen(loop, path.c_str(), 0);
+  ASSERT_NE(l, nullptr) << rill_last_error_message();
+  EXPECT_FAILS_WITH(rill_listener_port(l), RILL_EINVAL);
+  rill_task *server = Spawn([&]() -> int { return EchoOne(l); });
+  EXPECT_EQ(RunMain([&]() -> int {
+              rill_stream *c = AwaitStream(rill_unix_connect(loop, path.c_str(), 5));
+              if (!c) return RILL_ESTATE;
+              char peer[128];
+              rill_stream_peer_name(c, peer, sizeof peer);
+              EXPECT_EQ(std::string(peer), path);
+              EXPECT_FAILS_WITH(rill_stream_set_nodelay(c, 1), RILL_EINVAL);
+              rill_stream_write(c, "unix\n", 5);
+              EXPECT_EQ(AwaitBytes(rill_stream_read_until(c, "\n", 1, 0)), "unix\n");
+              rill_stream_close(c);
+              rill_stream_release(c);
+              return rill_await(rill_task_future(server));
+            }),
+            RILL_OK);
+  rill_listener_close(l);
+  rill_listener_release(l);
+  rill_task_release(server);
+  unlink(path.c_str());
+  rill_future *gone = rill_unix_connect(loop, path.c_str(), 1);
+  EXPECT_EQ(rill_future_error(gone), RILL_ENOENT);  // failed at once: no socket file
+  rill_future_release(gone);
+}
+
+TEST_F(Stream, PipeEndsAsStreams) {
+  int fds[2];
+  ASSERT_EQ(pipe(fds), 0);
+  rill_stream *r = rill_stream_open_fd(loop, fds[0]);
+  rill_stream *w = rill_stream_open_fd(loop, fds[1]);
+  ASSERT_TRUE(r && w);
+  char name[8] = "x";
+  EXPECT_EQ(rill_stream_peer_name(r, name, sizeof name), RILL_OK);
+  EXPECT_STREQ(name, "");
+  EXPECT_EQ(RunMain([&]() -> int {
+              EXPECT_EQ(rill_stream_write(w, "line1\nline2", 11), RILL_OK);
+              EXPECT_EQ(rill_stream_write_eof(w), RILL_OK);  // a pipe's write EOF closes it
+              EXPECT_EQ(AwaitBytes(rill_stream_read_until(r, "\n", 1, 0)), "line1\n");
+              EXPECT_EQ(AwaitBytes(rill_stream_read(r, 100)), "line2");
+              EXPECT_EQ(AwaitBytes(rill_stream_read(r, 100)), "");
+              EXPECT_EQ(rill_stream_at_eof(r), 1);
+              return RILL_OK;
+            }),
+            RILL_OK);
+  EXPECT_EQ(rill_stream_is_closing(w), 1);
+  rill_stream_close(r);
+  rill_stream_release(r);
+  rill_stream_release(w);
+}
+
+TEST_F(Stream, WriteToAPipeWithoutReaderIsEpipeNotSigpipe) {
+  int fds[2];
+  ASSERT_EQ(pipe(fds), 0);
+  close(fds[0]);
+  rill_stream *w = rill_stream_open_fd(loop, fds[1]);
+  EXPECT_FAILS_WITH(rill_stream_write(w, "x", 1), RILL_EPIPE);
+  EXPECT_EQ(rill_last_error_errno(), EPIPE);
+  EXPECT_EQ(rill_stream_is_closing(w), 1);
+  EXPECT_FAILS_WITH(rill_stream_write(w, "x", 1), RILL_EPIPE);  // the failure sticks
+  rill_stream_release(w);
+}
+
+// A connected pair of streams over loopback TCP: *a the client, *b the server side.
+void Pair(rill_loop *loop, rill_stream **a, rill_stream **b) {
+  rill_listener *l = rill_tcp_listen(loop, "127.0.0.1", 0, 0, 0);
+  rill_future *acc = rill_listener_accept(l);
+  *a = IoTest::AwaitStream(rill_tcp_connect(loop, "127.0.0.1", rill_listener_port(l), 5));
+  *b = IoTest::AwaitStream(acc);
+  rill_listener_close(l);
+  rill_listener_release(l);
+}
+
+TEST_F(Stream, ReadExactlyEarlyEofGivesThePartialData) {
+  EXPECT_EQ(RunMain([&]() -> int {
+              rill_stream *a, *b;
+              Pair(loop, &a, &b);
+              rill_stream_write(b, "abc", 3);
+              rill_stream_close(b);
+              rill_future *f = rill_stream_read_exactly(a, 10);
+              EXPECT_EQ(rill_await(f), RILL_EINCOMPLETE);
+              size_t len = 0;
+              const char *p = static_cast<const char *>(rill_stream_error_partial(f, &len));
+              EXPECT_EQ(std::string(p, len), "abc");
+              EXPECT_NE(std::string(rill_future_error_message(f)).find("3 bytes read on 10"), std::string::npos);
+              rill_future_release(f);
+              rill_stream_close(a);
+              rill_stream_release(a);
+              rill_stream_release(b);
+              return RILL_OK;
+            }),
+            RILL_OK);
+}
+
+TEST_F(Stream, ReadUntilPastTheLimitFailsAndKeepsTheData) {
+  EXPECT_EQ(RunMain([&]() -> int {
+              rill_stream *a, *b;
+              Pair(loop, &a, &b);
+              std::string big(100, 'x');
+              rill_stream_write(b, big.data(), big.size());
+              EXPECT_EQ(AwaitBytes(rill_stream_read_until(a, "\r\n", 2, 50)), "<err:RILL_ELIMIT>");
+              // nothing lost: the 100 bytes are still there
+              EXPECT_EQ(AwaitBytes(rill_stream_read_exactly(a, 100)), big);
+              rill_stream_write(b, "ab\r\ncd", 6);
+              EXPECT_EQ(AwaitBytes(rill_stream_read_until(a, "\r\n", 2, 50)), "ab\r\n");
+              rill_stream_close(b);
+              EXPECT_EQ(AwaitBytes(rill_stream_read_until(a, "\r\n", 2, 50)), "<err:RILL_EINCOMPLETE>");
+              rill_stream_close(a);
+              rill_stream_release(a);
+              rill_stream_release(b);
+              return RILL_OK;
+            }),
+            RILL_OK);
+}
+
+TEST_F(Stream, PeekAndConsumeWithoutCopies) {
+  EXPECT_EQ(RunMain([&]() -> int {
+              rill_stream *a, *b;
+              Pair(loop, &a, &b);
+              rill_stream_write(b, "0123456789", 10);
+              EXPECT_EQ(AwaitRc(rill_stream_wait_readable(a)), RILL_OK);
+              size_t len = 0;
+              const char *p = static_cast<const char *>(rill_stream_peek(a, &len));
+              EXPECT_GT(len, 0u);
+              EXPECT_EQ(p[0], '0');
+              EXPECT_FAILS_WITH(rill_stream_consume(a, len + 1), RILL_EINVAL);
+              EXPECT_EQ(rill_stream_consume(a, 1), RILL_OK);
+              EXPECT_EQ(AwaitBytes(rill_stream_read_exactly(a, 9)), "123456789");
+              rill_stream_close(a);
+              rill_stream_close(b);
+              rill_stream_release(a);
+              rill_stream_release(b);
+              return RILL_OK;
+            }),
+            RILL_OK);
+}
+
+TEST_F(Stream, ConnectToAClosedPortIsRefusedNamingTheAddress) {
+  rill_listener *l = Listen();
+  int port = rill_listener_port(l);
+  rill_listener_close(l);
+  rill_listener_release(l);
+  EXPECT_EQ(RunMain([&]() -> int {
+              rill_future *f = rill_tcp_connect(loop, "127.0.0.1", port, 5);
+              EXPECT_EQ(rill_await(f), RILL_ECONNREFUSED);
+              EXPECT_EQ(rill_future_error_errno(f), ECONNREFUSED);
+              std::string msg = rill_future_error_message(f);
+              EXPECT_NE(msg.find("127.0.0.1:" + std::to_string(port)), std::string::npos) << msg;
+              rill_future_release(f);
+              return RILL_OK;
+            }),
+            RILL_OK);
+}
+
+TEST_F(Stream, ConnectTriesTheAddressesInOrder) {
+  rill_listener *l = Listen();
+  int port = rill_listener_port(l);
+  rill_future *acc = rill_listener_accept(l);
+  EXPECT_EQ(RunMain([&]() -> int {
+              // 127.0.0.2 is loopback too, but nothing listens there.
+              rill_stream *c = AwaitStream(rill_tcp_connect(loop, "127.0.0.2,127.0.0.1", port, 5));
+              EXPECT_NE(c, nullptr) << rill_last_error_message();
+              rill_stream *s = AwaitStream(acc);
+              char peer[64];
+              rill_stream_peer_name(c, peer, sizeof peer);
+              EXPECT_EQ(std::string(peer), "127.0.0.1:" + std::to_string(port));
+              rill_stream_close(c);
+              rill_stream_close(s);
+              rill_stream_release(c);
+              rill_stream_release(s);
+              return RILL_OK;
+            }),
+            RILL_OK);
+  rill_listener_close(l);
+  rill_listener_release(l);
+}
+
+TEST_F(Stream, ConnectTimeoutAgainstAFullBacklog) {
+  // Loopback only: a listener that never accepts, backlog 0, filled by
+  // blocking connects; the next SYN is dropped, so the connect hangs.
+  int lfd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  sockaddr_in sa{};
+  sa.sin_family = AF_INET;
+  sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  ASSERT_EQ(bind(lfd, (sockaddr *)&sa, sizeof sa), 0);
+  ASSERT_EQ(listen(lfd, 0), 0);
+  socklen_t sl = sizeof sa;
+  getsockname(lfd, (sockaddr *)&sa, &sl);
+  int port = ntohs(sa.sin_port);
+  std::vector<int> fill;
+  for (int i = 0; i < 4; i++) {
+    int fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    connect(fd, (sockaddr *)&sa, sizeof sa);
+    fill.push_back(fd);
+  }
+  usleep(20000);
+  double t0 = MonoNow();
+  int rc = RunMain([&]() -> int {
+    rill_future *f = rill_tcp_connect(loop, "127.0.0.1", port, 0.3);
+    int r = rill_await(f);
+    if (r == RILL_ETIMEDOUT) {
+      std::string msg = rill_future_error_message(f);
+      EXPECT_NE(msg.find("timed out"), std::string::npos) << msg;
+    }
+    if (r == RILL_OK) {
+      rill_stream *s = rill_future_stream(f);
+      rill_stream_abort(s);
+      rill_stream_release(s);
+    }
+    rill_future_release(f);
+    return r;
+  });
+  double dt = MonoNow() - t0;
+  for (int fd : fill) close(fd);
+  close(lfd);
+  if (rc == RILL_OK) GTEST_SKIP() << "this kernel accepted past the backlog";
+  EXPECT_EQ(rc, RILL_ETIMEDOUT);
+  EXPECT_GE(dt, 0.29);
+  EXPECT_LT(dt, 0.3 + LateSlack() + 0.5);
+}
+
+TEST_F(Stream, PeerResetMidReadFailsTheRead) {
+  EXPECT_EQ(RunMain([&]() -> int {
+              rill_stream *a, *b;
+              Pair(loop, &a, &b);
+              rill_future *r = rill_stream_read(a, 100);
+              struct linger lg = {1, 0};
+              setsockopt(rill_stream_fd(b), SOL_SOCKET, SO_LINGER, &lg, sizeof lg);
+              rill_stream_abort(b);  // sends RST
+              EXPECT_EQ(rill_await(r), RILL_ECONNRESET);
+              EXPECT_EQ(rill_future_error_errno(r), ECONNRESET);
+              rill_future_release(r);
+              EXPECT_EQ(rill_stream_is_closing(a), 1);
+              EXPECT_FAILS_WITH(rill_stream_write(a, "x", 1), RILL_ECONNRESET);
+              rill_stream_release(a);
+              rill_stream_release(b);
+              return RILL_OK;
+            }),
+            RILL_OK);
+}
+
+TEST_F(Stream, PeerResetMidWriteFailsTheWriterAndDrain) {
+  EXPECT_EQ(RunMain([&]() -> int {
+              rill_stream *a, *b;
+              Pair(loop, &a, &b);
+              std::string chunk(1 << 20, 'w');
+              // fill the socket buffers and ours
+              for (int i = 0; i < 8; i++) EXPECT_EQ(rill_stream_write(a, chunk.data(), chunk.size()), RILL_OK);
+              EXPECT_GT(rill_stream_write_buffered(a), 0);
+              rill_future *d = rill_stream_drain(a);
+              struct linger lg = {1, 0};
+              setsockopt(rill_stream_fd(b), SOL_SOCKET, SO_LINGER, &lg, sizeof lg);
+              rill_stream_abort(b);
+              int rc = rill_await(d);
+              EXPECT_TRUE(rc == RILL_ECONNRESET || rc == RILL_EPIPE) << rill_err_name(rc);
+              rill_future_release(d);
+              EXPECT_EQ(rill_stream_write_buffered(a), 0);
+              rill_stream_release(a);
+              rill_stream_release(b);
+              return RILL_OK;
+            }),
+            RILL_OK);
+}
+
+TEST_F(Stream, WriteAfterCloseIsNotConnected) {
+  EXPECT_EQ(RunMain([&]() -> int {
+              rill_stream *a, *b;
+              Pair(loop, &a, &b);
+              EXPECT_EQ(rill_stream_close(a), RILL_OK);
+              EXPECT_FAILS_WITH(rill_stream_write(a, "x", 1), RILL_ENOTCONN);
+              EXPECT_FAILS_WITH(rill_stream_close(a), RILL_ENOTCONN);
+              EXPECT_FAILS_WITH(rill_stream_abort(a), RILL_ENOTCONN);
+              EXPECT_FAILS_WITH(rill_stream_fd(a), RILL_ENOTCONN);
+              EXPECT_FAILS_WITH(rill_stream_write_eof(a), RILL_ENOTCONN);
+              EXPECT_EQ(AwaitBytes(rill_stream_read(b, 10)), "");
+              rill_stream_close(b);
+              rill_stream_release(a);
+              rill_stream_release(b);
+              return RILL_OK;
+            }),
+            RILL_OK);
+}
+
+TEST_F(Stream, CloseWhileATaskAwaitsAReadFailsIt) {
+  rill_stream *a = nullptr, *b = nullptr;
+  EXPECT_EQ(RunMain([&]() -> int {
+              Pair(loop, &a, &b);
+              return RILL_OK;
+            }),
+            RILL_OK);
+  rill_task *reader = Spawn([&]() -> int {
+    std::string got = AwaitBytes(rill_stream_read(a, 10));
+    log.push_back(got);
+    return RILL_OK;
+  });
+  Later(0.01, [&] { EXPECT_EQ(rill_stream_close(a), RILL_OK); });
+  EXPECT_EQ(rill_loop_run_until(loop, rill_task_future(reader)), RILL_OK);
+  EXPECT_EQ(log, (std::vector<std::string>{"<err:RILL_ENOTCONN>"}));
+  rill_task_release(reader);
+  rill_stream_close(b);
+  rill_stream_release(a);
+  rill_stream_release(b);
+}
+
+TEST_F(Stream, CancelledReadLosesNoData) {
+  EXPECT_EQ(RunMain([&]() -> int {
+              rill_stream *a, *b;
+              Pair(loop, &a, &b);
+              rill_future *f = rill_stream_read_exactly(a, 4);
+              rill_stream_write(b, "ab", 2);
+              rill_sleep(0.02);
+              EXPECT_EQ(rill_future_cancel(f), 1);
+              rill_future_release(f);
+              rill_stream_write(b, "cd", 2);
+              EXPECT_EQ(AwaitBytes(rill_stream_read_exactly(a, 4)), "abcd");
+              rill_stream_close(a);
+              rill_stream_close(b);
+              rill_stream_release(a);
+              rill_stream_release(b);
+              return RILL_OK;
+            }),
+            RILL_OK);
+}
+
+struct Proto {
+  explicit Proto(std::vector<std::string> *l) : log(l) {}
+  std::vector<std::string> *log;
+  rill_stream *s = nullptr;
+  int keep_open = 0;
+  std::string data;
+  int frees = 0;
+};
+
+int ProtoCb(rill_stream *s, int ev, const void *data, size_t len, int err, void *arg) {
+  Proto *p = static_cast<Proto *>(arg);
+  switch (ev) {
+  case RILL_STREAM_DATA:
+    p->data.append(static_cast<const char *>(data), len);
+    rill_stream_write(s, data, len);  // echo
+    break;
+  case RILL_STREAM_EOF:
+    p->log->push_back("eof");
+    if (p->keep_open) rill_stream_write(s, "bye", 3), rill_stream_close(s);
+    return p->keep_open;
+  case RILL_STREAM_LOST: p->log->push_back(std::string("lost ") + (err ? rill_err_name(err) : "ok")); break;
+  case RILL_STREAM_PAUSE_WRITING: p->log->push_back("pause"); break;
+  case RILL_STREAM_RESUME_WRITING: p->log->push_back("resume"); break;
+  }
+  return 0;
+}
+void ProtoFree(void *arg) { static_cast<Proto *>(arg)->frees++; }
+
+TEST_F(Stream, CallbackFaceEchoEofLost) {
+  rill_listener *l = Listen();
+  Proto proto(&log);
+  struct Acc {
+    Proto *p;
+  } acc{&proto};
+  ASSERT_EQ(rill_listener_set_callback(
+                l,
+                [](rill_listener *, rill_stream *conn, void *arg) {
+                  Acc *a = static_cast<Acc *>(arg);
+                  a->p->log->push_back("accepted");
+                  EXPECT_EQ(rill_stream_set_callback(conn, ProtoCb, a->p, ProtoFree), RILL_OK);
+                },
+                &acc, nullptr),
+            RILL_OK);
+  int port = rill_listener_port(l);
+  EXPECT_EQ(RunMain([&]() -> int {
+              rill_stream *c = AwaitStream(rill_tcp_connect(loop, nullptr, port, 5));
+              if (!c) return RILL_ESTATE;
+              rill_stream_write(c, "ping", 4);
+              EXPECT_EQ(AwaitBytes(rill_stream_read_exactly(c, 4)), "ping");
+              rill_stream_write_eof(c);
+              EXPECT_EQ(AwaitBytes(rill_stream_read(c, 10)), "");
+              rill_stream_close(c);
+              rill_stream_release(c);
+              rill_listener_close(l);
+              return AwaitRc(rill_listener_wait_closed(l));
+            }),
+            RILL_OK);
+  EXPECT_EQ(proto.data, "ping");
+  EXPECT_EQ(log, (std::vector<std::string>{"accepted", "eof", "lost ok"}));
+  EXPECT_EQ(proto.frees, 1);
+  rill_listener_release(l);
+}
+
+TEST_F(Stream, CallbackFaceHalfCloseKeepsWriting) {
+  rill_listener *l = Listen();
+  Proto proto(&log);
+  proto.keep_open = 1;
+  ASSERT_EQ(rill_listener_set_callback(
+                l, [](rill_listener *, rill_stream *conn, void *arg) { rill_stream_set_callback(conn, ProtoCb, arg, ProtoFree); },
+                &proto, nullptr),
+            RILL_OK);
+  int port = rill_listener_port(l);
+  EXPECT_EQ(RunMain([&]() -> int {
+              rill_stream *c = AwaitStream(rill_tcp_connect(loop, "127.0.0.1", port, 5));
+              rill_stream_write(c, "hi", 2);
+              rill_stream_write_eof(c);
+              EXPECT_EQ(AwaitBytes(rill_stream_read_exactly(c, 5)), "hibye");
+              EXPECT_EQ(AwaitBytes(rill_stream_read(c, 10)), "");
+              rill_stream_close(c);
+              rill_stream_release(c);
+              return RILL_OK;
+            }),
+            RILL_OK);
+  rill_listener_close(l);
+  Run();  // let the server side finish
+  EXPECT_EQ(log, (std::vector<std::string>{"eof", "lost ok"}));
+  rill_listener_release(l);
+}
+
+TEST_F(Stream, PauseAndResumeWritingAtTheWatermarks) {
+  EXPECT_EQ(RunMain([&]() -> int {
+              rill_stream *a, *b;
+              Pair(loop, &a, &b);
+              Proto proto(&log);
+              EXPECT_EQ(rill_stream_set_write_watermarks(a, 1 << 20, 1 << 16), RILL_OK);
+              EXPECT_FAILS_WITH(rill_stream_set_write_watermarks(a, 1, 2), RILL_EINVAL);
+              rill_stream_set_callback(a, ProtoCb, &proto, ProtoFree);
+              std::string chunk(1 << 20, 'p');
+              for (int i = 0; i < 6; i++) rill_stream_write(a, chunk.data(), chunk.size());
+              rill_yield();
+              EXPECT_EQ(log, (std::vector<std::string>{"pause"}));
+              size_t total = 6u << 20, got = 0;
+              while (got < total) {
+                rill_future *f = rill_stream_read(b, 1 << 20);
+                if (rill_await(f) != RILL_OK) break;
+                size_t len = 0;
+                rill_future_bytes(f, &len);
+                got += len;
+                rill_future_release(f);
+              }
+              EXPECT_EQ(got, total);
+              rill_yield();
+              EXPECT_EQ(log, (std::vector<std::string>{"pause", "resume"}));
+              rill_stream_close(a);
+              rill_stream_close(b);
+              rill_yield();
+              rill_stream_release(a);
+              rill_stream_release(b);
+              return RILL_OK;
+            }),
+            RILL_OK);
+}
+
+long RssKiB() {
+  FILE *f = fopen("/proc/self/status", "r");
+  char line[256];
+  long kb = -1;
+  while (f && fgets(line, sizeof line, f))
+    if (sscanf(line, "VmRSS: %ld", &kb) == 1) break;
+  if (f) fclose(f);
+  return kb;
+}
+
+TEST_F(Stream, LargeTransferToASlowReaderStaysBounded) {
+  const size_t total = 256u << 20;  // 256 MiB
+  long rss0 = RssKiB();
+  long long max_buffered = 0;
+  EXPECT_EQ(RunMain([&]() -> int {
+              rill_stream *a, *b;
+              Pair(loop, &a, &b);
+              rill_task *writer = Spawn([&]() -> int {
+                std::string chunk(64 << 10, 'L');
+                for (size_t sent = 0; sent < total; sent += chunk.size()) {
+                  int rc = rill_stream_write(a, chunk.data(), chunk.size());
+                  if (rc) return rc;
+                  long long buf = rill_stream_write_buffered(a);
+                  if (buf > max_buffered) max_buffered = buf;
+                  if ((rc = AwaitRc(rill_stream_drain(a)))) return rc;
+                }
+                return rill_stream_write_eof(a);
+              });
+              size_t got = 0;
+              int reads = 0;
+              for (;;) {
+                rill_future *f = rill_stream_read(b, 256 << 10);
+                if (rill_await(f) != RILL_OK) break;
+                size_t len = 0;
+                rill_future_bytes(f, &len);
+                rill_future_release(f);
+                if (!len) break;
+                got += len;
+                if (++reads % 64 == 0) rill_sleep(0.0005);  // slow
+              }
+              EXPECT_EQ(got, total);
+              EXPECT_EQ(rill_await(rill_task_future(writer)), RILL_OK);
+              rill_task_release(writer);
+              rill_stream_close(a);
+              rill_stream_close(b);
+              rill_stream_release(a);
+              rill_stream_release(b);
+              return RILL_OK;
+            }),
+            RILL_OK);
+  // the writer's buffer never exceeds high watermark + one chunk
+  EXPECT_LE(max_buffered, (64 << 10) + (64 << 10));
+  EXPECT_LT(RssKiB() - rss0, 32 * 1024) << "RSS grew by more than 32 MiB";
+}
+
+TEST_F(Stream, BadInput) {
+  rill_loop *closed = ClosedLoopEnvironment::Loop();
+  EXPECT_NULL_WITH(rill_stream_open_fd(nullptr, 0), RILL_EINVAL);
+  EXPECT_NULL_WITH(rill_stream_open_fd(closed, 0), RILL_ECLOSED);
+  EXPECT_NULL_WITH(rill_stream_open_fd(loop, -1), RILL_EBADF);
+  EXPECT_NULL_WITH(rill_stream_open_fd(loop, 19999), RILL_EBADF);
+  EXPECT_NULL_WITH(rill_tcp_connect(nullptr, "127.0.0.1", 1, 1), RILL_EINVAL);
+  EXPECT_NULL_WITH(rill_tcp_connect(closed, "127.0.0.1", 1, 1), RILL_ECLOSED);
+  EXPECT_NULL_WITH(rill_tcp_connect(loop, "127.0.0.1", 0, 1), RILL_EINVAL);
+  EXPECT_NULL_WITH(rill_tcp_connect(loop, "127.0.0.1", 70000, 1), RILL_EINVAL);
+  EXPECT_NULL_WITH(rill_tcp_connect(loop, "127.0.0.1", 80, 0), RILL_EINVAL);
+  EXPECT_NULL_WITH(rill_tcp_connect(loop, "127.0.0.1", 80, NAN), RILL_EINVAL);
+  EXPECT_NULL_WITH(rill_tcp_connect(loop, "1.2.3.4.5", 80, 1), RILL_ENOHOST);
+  EXPECT_NULL_WITH(rill_tcp_connect(loop, "no-such-host.invalid", 80, 1), RILL_ENOHOST);
+  EXPECT_NULL_WITH(rill_tcp_connect(loop, "", 80, 1), RILL_ENOHOST);
+  EXPECT_NULL_WITH(rill_tcp_connect(loop, "127.0.0.1,", 80, 1), RILL_ENOHOST);
+  EXPECT_NULL_WITH(rill_unix_connect(loop, nullptr, 1), RILL_EINVAL);
+  EXPECT_NULL_WITH(rill_unix_connect(loop, "", 1), RILL_EINVAL);
+  EXPECT_NULL_WITH(rill_unix_connect(loop, std::string(200, 'p').c_str(), 1), RILL_EINVAL);
+  EXPECT_NULL_WITH(rill_unix_connect(closed, "/tmp/x", 1), RILL_ECLOSED);
+  EXPECT_NULL_WITH(rill_future_stream(nullptr), RILL_EINVAL);
+  rill_future *plain = NewFuture();
+  EXPECT_NULL_WITH(rill_future_stream(plain), RILL_ESTATE);
+  rill_future_set_int(plain, 1);
+  EXPECT_NULL_WITH(rill_future_stream(plain), RILL_ETYPE);
+  rill_future_release(plain);
+  EXPECT_FAILS_WITH(rill_stream_fd(nullptr), RILL_EINVAL);
+  EXPECT_FAILS_WITH(rill_stream_set_callback(nullptr, ProtoCb, nullptr, nullptr), RILL_EINVAL);
+  EXPECT_FAILS_WITH(rill_stream_pause_reading(nullptr), RILL_EINVAL);
+  EXPECT_FAILS_WITH(rill_stream_resume_reading(nullptr), RILL_EINVAL);
+  EXPECT_NULL_WITH(rill_stream_read(nullptr, 1), RILL_EINVAL);
+  EXPECT_NULL_WITH(rill_stream_read_exactly(nullptr, 1), RILL_EINVAL);
+  EXPECT_NULL_WITH(rill_stream_read_until(nullptr, "\n", 1, 0), RILL_EINVAL);
+  EXPECT_NULL_WITH(rill_stream_wait_readable(nullptr), RILL_EINVAL);
+  size_t len;
+  EXPECT_NULL_WITH(rill_stream_peek(nullptr, &len), RILL_EINVAL);
+  EXPECT_FAILS_WITH(rill_stream_consume(nullptr, 0), RILL_EINVAL);
+  EXPECT_FAILS_WITH(rill_stream_at_eof(nullptr), RILL_EINVAL);
+  EXPECT_FAILS_WITH(rill_stream_set_read_limit(nullptr, 1), RILL_EINVAL);
+  EXPECT_FAILS_WITH(rill_stream_write(nullptr, "x", 1), RILL_EINVAL);
+  EXPECT_NULL_WITH(rill_stream_drain(nullptr), RILL_EINVAL);
+  EXPECT_FAILS_WITH(rill_stream_write_buffered(nullptr), RILL_EINVAL);
+  EXPECT_FAILS_WITH(rill_stream_set_write_watermarks(nullptr, 2, 1), RILL_EINVAL);
+  EXPECT_FAILS_WITH(rill_stream_write_eof(nullptr), RILL_EINVAL);
+  EXPECT_FAILS_WITH(rill_stream_close(nullptr), RILL_EINVAL);
+  EXPECT_FAILS_WITH(rill_stream_abort(nullptr), RILL_EINVAL);
+  EXPECT_NULL_WITH(rill_stream_wait_closed(nullptr), RILL_EINVAL);
+  EXPECT_FAILS_WITH(rill_stream_is_closing(nullptr), RILL_EINVAL);
+  EXPECT_FAILS_WITH(rill_stream_set_nodelay(nullptr, 1), RILL_EINVAL);
+  EXPECT_FAILS_WITH(rill_stream_set_keepalive(nullptr, 1, 1), RILL_EINVAL);
+  char buf[32];
+  EXPECT_FAILS_WITH(rill_stream_peer_name(nullptr, buf, sizeof buf), RILL_EINVAL);
+  EXPECT_FAILS_WITH(rill_stream_local_name(nullptr, buf, sizeof buf), RILL_EINVAL);
+  EXPECT_EQ(rill_stream_loop(nullptr), nullptr);
+  EXPECT_EQ(rill_stream_retain(nullptr), nullptr);
+  rill_stream_release(nullptr);
+  EXPECT_EQ(rill_stream_error_partial(nullptr, &len), nullptr);
+
+  // wrong state on a live stream
+  int fds[2];
+  ASSERT_EQ(pipe(fds), 0);
+  rill_stream *r = rill_stream_open_fd(loop, fds[0]);
+  rill_stream *w = rill_stream_open_fd(loop, fds[1]);
+  EXPECT_NULL_WITH(rill_stream_read(r, 0), RILL_EINVAL);
+  EXPECT_NULL_WITH(rill_stream_read_until(r, "", 0, 0), RILL_EINVAL);
+  EXPECT_FAILS_WITH(rill_stream_peer_name(r, nullptr, 0), RILL_EINVAL);
+  EXPECT_FAILS_WITH(rill_stream_write(w, nullptr, 1), RILL_EINVAL);
+  EXPECT_FAILS_WITH(rill_stream_set_keepalive(w, 1, 1), RILL_EINVAL);
+  EXPECT_FAILS_WITH(rill_stream_set_read_limit(r, 0), RILL_EINVAL);
+  rill_future *f = rill_stream_read(r, 1);
+  ASSERT_NE(f, nullptr);
+  EXPECT_NULL_WITH(rill_stream_read(r, 1), RILL_ESTATE);  // one read at a time
+  EXPECT_FAILS_WITH(rill_stream_set_callback(r, ProtoCb, nullptr, nullptr), RILL_ESTATE);
+  rill_future_cancel(f);
+  rill_future_release(f);
+  EXPECT_EQ(rill_stream_set_callback(r, ProtoCb, nullptr, nullptr), RILL_OK);
+  EXPECT_NULL_WITH(rill_stream_read(r, 1), RILL_ESTATE);  // the callback face reads
+  rill_stream_abort(r);
+  rill_stream_abort(w);
+  EXPECT_FAILS_WITH(rill_stream_set_callback(r, ProtoCb, nullptr, nullptr), RILL_ENOTCONN);
+  EXPECT_FAILS_WITH(rill_stream_pause_reading(r), RILL_ENOTCONN);
+  rill_stream_release(r);
+  rill_stream_release(w);
+}
+
+TEST_F(Stream, LoopCloseAbortsOpenStreams) {
+  int fds[2];
+  ASSERT_EQ(pipe(fds), 0);
+  rill_stream *r = rill_stream_open_fd(loop, fds[0]);
+  rill_stream *w = rill_stream_open_fd(loop, fds[1]);
+  rill_future *f = rill_stream_read(r, 1);
+  CloseLoop();  // closes both fds
+  EXPECT_EQ(rill_future_state(f), RILL_FAILED);
+  EXPECT_EQ(rill_future_error(f), RILL_ENOTCONN);
+  EXPECT_FAILS_WITH(rill_stream_write(w, "x", 1), RILL_ECLOSED);
+  rill_future_release(f);
+  rill_stream_release(r);
+  rill_stream_release(w);
+}
+
+}  // namespace
