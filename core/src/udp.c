@@ -23,6 +23,7 @@ struct rill_udp {
   rill_free_fn free_arg;
   rill_future **recvs;
   size_t nrecvs, recvs_cap;
+  char *rbuf; /* RBUF_SIZE bytes, made at the first receive */
 };
 
 typedef struct recv_fut {
@@ -31,14 +32,16 @@ typedef struct recv_fut {
 } recv_fut;
 static const rill__future_type recv_type = {"udp recvfrom", NULL, NULL, NULL, NULL};
 
-/* One receive buffer per thread (each loop reads on its own thread). */
-static _Thread_local char tls_buf[65536];
+/* One receive buffer per endpoint, reused (not thread-local: a 64 KiB
+ * thread-local would not fit the static TLS a dlopen'ed librill gets). */
+#define RBUF_SIZE 65536
 
 void rill_udp_release(rill_udp *u) {
   if (!u || --u->refs > 0) return;
   rill_loop *loop = u->loop;
   if (u->free_arg) u->free_arg(u->arg);
   free(u->recvs);
+  free(u->rbuf);
   free(u);
   rill__loop_release(loop);
 }
@@ -86,10 +89,14 @@ static void split(const struct sockaddr *sa, socklen_t len, char *host, size_t h
 static void recv_run(rill__node *node, int discard) {
   rill_udp *u = RILL__CONTAINER(node, rill_udp, node);
   u->queued = 0;
+  if (!discard && !u->rbuf && !(u->rbuf = malloc(RBUF_SIZE))) {
+    rill__report(u->loop, NULL, "udp recvfrom: out of memory for the receive buffer");
+    discard = 1;
+  }
   for (int i = 0; !discard && i < RECV_BATCH && u->open && (u->cb || pending(u)); i++) {
     struct sockaddr_storage ss;
     socklen_t len = sizeof ss;
-    ssize_t n = recvfrom(u->fd, tls_buf, sizeof tls_buf, 0, (struct sockaddr *)&ss, &len);
+    ssize_t n = recvfrom(u->fd, u->rbuf, RBUF_SIZE, 0, (struct sockaddr *)&ss, &len);
     if (n < 0) {
       if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)
         rill__report(u->loop, NULL, "udp recvfrom: %s", strerror(errno));
@@ -99,14 +106,14 @@ static void recv_run(rill__node *node, int discard) {
     int port;
     split((struct sockaddr *)&ss, len, host, sizeof host, &port);
     if (u->cb) {
-      u->cb(u, tls_buf, (size_t)n, host, port, u->arg);
+      u->cb(u, u->rbuf, (size_t)n, host, port, u->arg);
       continue;
     }
     size_t j = 0;
     while (u->recvs[j]->state != RILL_PENDING) j++;
     recv_fut *r = (recv_fut *)u->recvs[j];
     snprintf(r->sender, sizeof r->sender, ss.ss_family == AF_INET6 ? "[%s]:%d" : "%s:%d", host, port);
-    rill__future_set_bytes_raw(&r->fut, tls_buf, (size_t)n);
+    rill__future_set_bytes_raw(&r->fut, u->rbuf, (size_t)n);
     rill_future_release(&r->fut);
     memmove(u->recvs + j, u->recvs + j + 1, (u->nrecvs - j - 1) * sizeof *u->recvs);
     u->nrecvs--;

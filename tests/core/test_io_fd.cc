@@ -248,7 +248,11 @@ TEST(IoErrors, NamedCodesWithErrno) {
   EXPECT_EQ(rill_code_from_errno(ECONNABORTED), RILL_ECONNABORTED);
   EXPECT_EQ(rill_code_from_errno(ENOTCONN), RILL_ENOTCONN);
   EXPECT_EQ(rill_code_from_errno(EXDEV), RILL_ESYS);
-  for (int c = -13; c >= -28; c--) EXPECT_NE(rill_err_name(c), nullptr) << c;
+  for (int c = -13; c >= -28; c--)  // -20 is unused (no such host is RILL_ENOHOST, -40)
+    if (c != -20) {
+      EXPECT_NE(rill_err_name(c), nullptr) << c;
+    }
+  EXPECT_STREQ(rill_err_name(RILL_ENOHOST), "RILL_ENOHOST");
   EXPECT_EQ(rill_future_error_errno(nullptr), RILL_EINVAL);
 }
 

@@ -70,6 +70,12 @@ PyObject *exc_for_code(int code, const char *message) {
   PyObject *exc;
   if (cls == CancelledError) {
     exc = PyObject_CallNoArgs(cls);
+  } else if (code == RILL_EINCOMPLETE && cls != RillError) {
+    /* asyncio.IncompleteReadError(partial, expected): the reader that has
+     * the partial bytes sets them on the instance it raises. */
+    exc = PyObject_CallFunction(cls, "yO", "", Py_None);
+  } else if (code == RILL_ELIMIT && cls != RillError) {
+    exc = PyObject_CallFunction(cls, "si", message, 0); /* LimitOverrunError(message, consumed) */
   } else {
     exc = PyObject_CallFunction(cls, "s", message);
     if (!exc && PyErr_ExceptionMatches(PyExc_TypeError)) {
