@@ -329,7 +329,10 @@ function rill.task_group(body, ...)
   local frc, errors = core.group_finish(g, jrc)
   if frc == EGROUP then
     if not r[1] and not rill.is_cancelled(r[2]) then table.insert(errors, 1, r[2]) end
-    local e = core.new_error(EGROUP, #errors .. " error(s) in the task group: " .. tostring(errors[1]))
+    -- an error value whose __tostring raises must not replace the group error
+    local ok, first = pcall(tostring, errors[1])
+    if not ok or type(first) ~= "string" then first = "(" .. type(errors[1]) .. " error value)" end
+    local e = core.new_error(EGROUP, #errors .. " error(s) in the task group: " .. first)
     e.errors = errors
     error(e, 0)
   elseif frc == ECANCELLED then
