@@ -35,7 +35,15 @@ module Rill
     def initialize(errors)
       @errors = errors
       super("#{errors.size} error(s) in task group: " +
-            errors.map { |e| "#{e.class}: #{e.message}" }.join("; "))
+            errors.map { |e| "#{e.class}: #{GroupError.message_of(e)}" }.join("; "))
+    end
+
+    # An exception's message, or a placeholder when #message itself raises
+    # (the group error must not be replaced by that failure).
+    def self.message_of(exc)
+      exc.message.to_s
+    rescue Exception # rubocop:disable Lint/RescueException
+      "(#message raised)"
     end
   end
 
