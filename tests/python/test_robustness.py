@@ -533,6 +533,65 @@ class GcEveryStep(unittest.TestCase):
         self.assertEqual(sorted(done), list(range(100)))
 
 
+# ------------------------------------------ a handle cancelled while it runs
+
+
+class HandleCancelledWhileRunning(unittest.TestCase):
+    """A call_soon/call_later callback that cancels its own handle and then
+    drops the last reference to it (and collects) while it runs. Under
+    valgrind, so that a read of freed memory is seen even where it does not
+    crash."""
+
+    SCRIPT = """
+        import contextvars
+        v = contextvars.ContextVar("v")
+        async def main():
+            loop = aio.get_running_loop()
+            box = {}
+            def cb(a):
+                box.pop("h").cancel()
+                gc.collect()
+                print("cb", v.get(), a)
+            ctx = contextvars.copy_context()
+            ctx.run(v.set, "soon")
+            box["h"] = loop.call_soon(cb, [1], context=ctx)
+            del ctx
+            def cb2():
+                box.pop("h2").cancel()
+                gc.collect()
+                print("cb2", v.get())
+            ctx = contextvars.copy_context()
+            ctx.run(v.set, "later")
+            box["h2"] = loop.call_later(0.001, cb2, context=ctx)
+            del ctx
+            await aio.sleep(0.05)
+            return "ok"
+        print(aio.run(main()))
+    """
+
+    def test_plain(self):
+        rc, out, err, _ = child(self.SCRIPT)
+        self.assertEqual(rc, 0, err)
+        self.assertEqual(out.split(), ["cb", "soon", "[1]", "cb2", "later", "ok"])
+
+    @known_bug("use-after-free: the handle's context is freed while the callback "
+               "runs in it (rillpy.c run_callback enters ctx without owning a "
+               "reference; the core frees the handle's arg when it is cancelled "
+               "during its own callback - issue 17 item 1(b))")
+    def test_under_valgrind(self):
+        import shutil
+        vg = shutil.which("valgrind")
+        if vg is None or os.environ.get("RILL_NO_NESTED_VALGRIND"):
+            self.skipTest("valgrind not installed")
+        code = PRELUDE + textwrap.dedent(self.SCRIPT)
+        e = dict(os.environ, RILL_TEST_IMPL=IMPL, PYTHONMALLOC="malloc")
+        p = subprocess.run([vg, "-q", "--error-exitcode=99", "--undef-value-errors=no",
+                            sys.executable, "-c", code],
+                           capture_output=True, text=True, timeout=240, env=e)
+        self.assertEqual(p.returncode, 0, p.stderr[-3000:])
+        self.assertIn("ok", p.stdout)
+
+
 # ------------------------------------------------------ Ctrl+C every state
 
 
