@@ -142,6 +142,29 @@ T.case("callback_that_yields_or_sleeps", function()
   T.eq(#seen, 3, table.concat(seen, " | "))
 end)
 
+T.case("callback_cancels_its_own_handle", function()
+  -- cancels its handle, drops it and collects while it runs, then uses its
+  -- arguments (issue 17 item 1(b); lua_valgrind.hostile would see a freed read)
+  local got = {}
+  local r = rill.run(function()
+    local loop = rill.get_running_loop()
+    local h, h2
+    h = loop:call_soon(function(a)
+      h:cancel(); h = nil; collectgarbage(); collectgarbage()
+      got[#got + 1] = a[1]
+    end, { "soon" })
+    h2 = loop:call_later(0.001, function(a)
+      T.eq(h2:cancel(), nil) -- already running: nothing to cancel
+      h2 = nil; collectgarbage(); collectgarbage()
+      got[#got + 1] = a[1]
+    end, { "later" })
+    rill.sleep(0.05)
+    return "ok"
+  end)
+  T.eq(r, "ok")
+  T.same(got, { "soon", "later" })
+end)
+
 T.case("finalizers_that_raise_or_use_rill", function()
   -- (Lua 5.4: LuaJIT has no __gc on tables; 5.3 propagates __gc errors)
   if not LUA54 then return end

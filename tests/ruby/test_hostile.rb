@@ -268,6 +268,23 @@ class TestHostile < Minitest::Test
     proc { Rill.sleep(0); return :too_late }
   end
 
+  # cancels its handle, drops it and collects while it runs (issue 17
+  # item 1(b); ruby_valgrind.hostile would see a freed read)
+  def test_callback_cancels_its_own_handle
+    got = []
+    r = Rill.run do
+      h = nil
+      h2 = nil
+      s = "soon".dup
+      h = Rill.loop.call_soon { h.cancel; h = nil; GC.start; GC.compact; got << s.upcase }
+      h2 = Rill.loop.call_later(0.001) { h2.cancel; h2 = nil; GC.start; GC.compact; got << :later }
+      Rill.sleep(0.05)
+      :ok
+    end
+    assert_equal :ok, r
+    assert_equal ["SOON", :later], got
+  end
+
   def test_finalizers_that_raise_or_use_rill
     n = 0
     Rill.run do

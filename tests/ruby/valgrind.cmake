@@ -13,7 +13,7 @@ if(RILL_TESTS AND RILL_VALGRIND_TESTS)
         --undef-value-errors=no --num-callers=30 --suppressions=${_rb_dir}/valgrind.supp)
     add_test(NAME ruby_valgrind.hostile
              COMMAND ${_rb_vg} ${RILL_RUBY_EXECUTABLE} -W0 test_hostile.rb
-                     -n "/every_kind|gc_in_every|gc_during|throw|break|enumerators|finalizers/"
+                     -n "/every_kind|gc_in_every|gc_during|throw|break|enumerators|finalizers|own_handle/"
              WORKING_DIRECTORY ${_rb_dir})
     add_test(NAME ruby_valgrind.combinators
              COMMAND ${_rb_vg} ${RILL_RUBY_EXECUTABLE} -W0 test_combinators.rb
