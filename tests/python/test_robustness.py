@@ -599,8 +599,10 @@ class CtrlC(unittest.TestCase):
     """SIGINT at each state of a program: it must end promptly with
     KeyboardInterrupt (printed by the child as KI), no hang, no crash."""
 
-    def check(self, body, limit=5.0, allow=()):
-        rc, out, err, secs = child(body, timeout=10)
+    # "promptly": well under the 30 s the programs would otherwise take,
+    # with room for a loaded machine
+    def check(self, body, limit=8.0, allow=()):
+        rc, out, err, secs = child(body, timeout=15)
         self.assertEqual(rc, 0, err)
         self.assertIn("KI", out, err)
         self.assertLess(secs, limit, f"took {secs:.1f} s")
@@ -734,7 +736,7 @@ class CtrlC(unittest.TestCase):
         self.assertIn("KeyboardInterrupt", err)
         self.assertNotIn("never retrieved", err)
         self.assertNotIn("Fatal Python error", err)
-        self.assertLess(secs, 5)
+        self.assertLess(secs, 8)
 
 
 # ------------------------------------------- exiting with tasks pending
@@ -837,7 +839,7 @@ class ExitWithTasksPending(unittest.TestCase):
                 sys.exit(6)
         """)
         self.assertEqual(rc, 6, err)
-        self.assertLess(secs, 5)
+        self.assertLess(secs, 8)
         assert_clean_stderr(self, err)
 
 

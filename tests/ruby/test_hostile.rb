@@ -432,7 +432,7 @@ class TestHostile < Minitest::Test
 
   # Runs src in a child ruby; with sigint_after, sends SIGINT that many
   # seconds later. Returns [status, stdout+stderr, seconds].
-  def child(src, sigint_after: nil, limit: 10)
+  def child(src, sigint_after: nil, limit: 15)
     t0 = now
     Open3.popen2e(RUBY, "-W0", "-e", "require 'rill'\n$stdout.sync = true\n#{src}") do |_in, out, wt|
       if sigint_after
@@ -448,7 +448,7 @@ class TestHostile < Minitest::Test
     end
   end
 
-  def assert_interrupted(status, output, secs, limit: 5)
+  def assert_interrupted(status, output, secs, limit: 8)
     refute_match(/Segmentation|core dumped|Aborted|\[BUG\]/, output)
     assert(status.signaled? ? status.termsig == Signal.list["INT"] : status.exitstatus != 0,
            "#{status.inspect}: #{output}")
