@@ -184,6 +184,26 @@ class TestHostile < Minitest::Test
     end
   end
 
+  class WorseMessage < BadMessage
+    def backtrace
+      raise "backtrace broke"
+    end
+  end
+
+  def test_default_handler_reports_exceptions_whose_methods_raise
+    _, err = capture_subprocess_io do
+      assert_equal :ok, (Rill.run do
+        Rill.spawn { raise WorseMessage }
+        Rill.loop.call_soon { raise WorseMessage }
+        Rill.sleep(0.01)
+        :ok
+      end)
+    end
+    assert_match(/rill: Exception in callback.*WorseMessage: \(#message raised\)/, err)
+    assert_match(/never retrieved.*WorseMessage/, err)
+    refute_match(/exception handler raised/, err)
+  end
+
   def test_callbacks_that_sleep_or_wait
     _, reports = run_collecting do
       Rill.loop.call_soon { Rill.sleep(0) }

@@ -245,8 +245,13 @@ module Rill
   # Rill.loop.exception_handler is set: one warning on $stderr.
   def default_exception_handler(message, exception)
     if exception
-      where = exception.backtrace&.first
-      $stderr.puts("rill: #{message}: #{exception.class}: #{exception.message}" \
+      # an exception whose #message or #backtrace raises is still reported
+      where = begin
+        exception.backtrace&.first
+      rescue Exception # rubocop:disable Lint/RescueException
+        nil
+      end
+      $stderr.puts("rill: #{message}: #{exception.class}: #{GroupError.message_of(exception)}" \
                    "#{where ? " (#{where})" : ''}")
     else
       $stderr.puts("rill: #{message}")
