@@ -332,7 +332,10 @@ function rill.task_group(body, ...)
   if not r[1] then body_err = r[2] end
   local frc, errors = core.group_exit_result(g, arc, body_err)
   if frc == EGROUP then
-    local e = core.new_error(EGROUP, #errors .. " error(s) in the task group: " .. tostring(errors[1]))
+    -- an error value whose __tostring raises must not replace the group error
+    local ok, first = pcall(tostring, errors[1])
+    if not ok or type(first) ~= "string" then first = "(" .. type(errors[1]) .. " error value)" end
+    local e = core.new_error(EGROUP, #errors .. " error(s) in the task group: " .. first)
     e.errors = errors
     error(e, 0)
   elseif frc == ECANCELLED then

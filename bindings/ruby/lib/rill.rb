@@ -35,7 +35,15 @@ module Rill
     def initialize(errors)
       @errors = errors
       super("#{errors.size} error(s) in task group: " +
-            errors.map { |e| "#{e.class}: #{e.message}" }.join("; "))
+            errors.map { |e| "#{e.class}: #{GroupError.message_of(e)}" }.join("; "))
+    end
+
+    # An exception's message, or a placeholder when #message itself raises
+    # (the group error must not be replaced by that failure).
+    def self.message_of(exc)
+      exc.message.to_s
+    rescue Exception # rubocop:disable Lint/RescueException
+      "(#message raised)"
     end
   end
 
@@ -248,8 +256,13 @@ module Rill
   # Rill.loop.exception_handler is set: one warning on $stderr.
   def default_exception_handler(message, exception)
     if exception
-      where = exception.backtrace&.first
-      $stderr.puts("rill: #{message}: #{exception.class}: #{exception.message}" \
+      # an exception whose #message or #backtrace raises is still reported
+      where = begin
+        exception.backtrace&.first
+      rescue Exception # rubocop:disable Lint/RescueException
+        nil
+      end
+      $stderr.puts("rill: #{message}: #{exception.class}: #{GroupError.message_of(exception)}" \
                    "#{where ? " (#{where})" : ''}")
     else
       $stderr.puts("rill: #{message}")

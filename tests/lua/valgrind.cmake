@@ -1,0 +1,31 @@
+# A sample of the Lua suite under valgrind (labels lua, valgrind), included
+# at the end of bindings/lua/CMakeLists.txt: test_robust and test_basic
+# whole, and the in-process cases of test_hostile (its Ctrl+C and exit cases
+# start child interpreters, which valgrind would not follow). Memory errors
+# and definite leaks fail the test.
+if(RILL_TESTS AND RILL_VALGRIND_TESTS AND RILL_LUA_EXECUTABLE)
+  find_program(VALGRIND_EXECUTABLE valgrind)
+  if(VALGRIND_EXECUTABLE)
+    set(_lua_vg ${VALGRIND_EXECUTABLE} -q --error-exitcode=99 --leak-check=full
+        --errors-for-leak-kinds=definite --num-callers=30)
+    set(_lua_dir ${PROJECT_SOURCE_DIR}/tests/lua)
+    add_test(NAME lua_valgrind.robust COMMAND ${_lua_vg} ${RILL_LUA_EXECUTABLE} test_robust.lua
+             WORKING_DIRECTORY ${_lua_dir})
+    add_test(NAME lua_valgrind.basic COMMAND ${_lua_vg} ${RILL_LUA_EXECUTABLE} test_basic.lua
+             WORKING_DIRECTORY ${_lua_dir})
+    # the in-process cases: every T.case before the first ctrl_c_/os_exit_ one
+    file(STRINGS ${_lua_dir}/test_hostile.lua _lines REGEX "^T\\.case\\(\"[A-Za-z0-9_]+\"")
+    set(_cases)
+    foreach(_line ${_lines})
+      string(REGEX REPLACE "^T\\.case\\(\"([A-Za-z0-9_]+)\".*" "\\1" _case "${_line}")
+      if(NOT _case MATCHES "^(ctrl_c_|os_exit_|error_at_top|loop_object_left)")
+        list(APPEND _cases ${_case})
+      endif()
+    endforeach()
+    add_test(NAME lua_valgrind.hostile
+             COMMAND ${_lua_vg} ${RILL_LUA_EXECUTABLE} test_hostile.lua ${_cases}
+             WORKING_DIRECTORY ${_lua_dir})
+    set_tests_properties(lua_valgrind.robust lua_valgrind.basic lua_valgrind.hostile PROPERTIES
+      ENVIRONMENT "${RILL_LUA_ENV}" LABELS "lua;valgrind" TIMEOUT 300)
+  endif()
+endif()
