@@ -218,6 +218,10 @@ void rill__ev_allocator_install(void) {
 #endif
 }
 
+/* A binding's module can be unloaded (Lua closes its C modules, dlclose):
+ * the reserve goes with the library. */
+__attribute__((destructor)) static void reserve_free(void) { free(atomic_exchange(&reserve, NULL)); }
+
 int rill__ev_oom_take(void) {
   int was = ev_oom;
   ev_oom = 0;

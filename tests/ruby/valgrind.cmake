@@ -14,11 +14,11 @@ if(RILL_TESTS AND RILL_VALGRIND_TESTS)
     add_test(NAME ruby_valgrind.hostile
              COMMAND ${_rb_vg} ${RILL_RUBY_EXECUTABLE} -W0 test_hostile.rb
                      -n "/every_kind|gc_in_every|gc_during|throw|break|enumerators|finalizers|own_handle/"
-             WORKING_DIRECTORY ${_rb_dir})
+             WORKING_DIRECTORY ${_rb_dir} ${RILL_HEAVY})
     add_test(NAME ruby_valgrind.combinators
              COMMAND ${_rb_vg} ${RILL_RUBY_EXECUTABLE} -W0 test_combinators.rb
-             WORKING_DIRECTORY ${_rb_dir})
+             WORKING_DIRECTORY ${_rb_dir} ${RILL_HEAVY})
     set_tests_properties(ruby_valgrind.hostile ruby_valgrind.combinators PROPERTIES
-      ENVIRONMENT "RUBYLIB=${RILL_RUBY_LIBDIR_BUILD}" LABELS "ruby;valgrind" TIMEOUT 300)
+      ENVIRONMENT "RUBYLIB=${RILL_RUBY_LIBDIR_BUILD}" LABELS "ruby;valgrind;heavy" TIMEOUT 300)
   endif()
 endif()

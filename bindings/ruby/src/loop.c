@@ -184,7 +184,46 @@ typedef struct {
   int sigint;      /* arm the core's Ctrl+C (SIGINT has Ruby's default handler) */
   int armed;
   int interrupted; /* SIGINTs that came while armed */
+  rill_task *main_task;
+  rill_handle *check;  /* the pending-interrupt check's timer */
+  VALUE pending;       /* what another thread raised into this one */
 } run_ctx;
+
+/* Interrupts from other Ruby threads (Thread#raise, Thread#kill, exit while
+ * this thread runs a loop) reach a thread only when it checks for them, and
+ * the loop holds the GVL while it waits (until the Fiber-scheduler work
+ * releases it there). So a timer checks every 0.2 s; as asyncio.run does
+ * with an interrupt, the first one cancels the main task and Rill.run
+ * re-raises it once the loop is done, a second one stops the loop. SIGINT
+ * does not wait for it: that is the core's (rill_loop_cancel_on_sigint). */
+#define RR_THREAD_CHECK_S 0.2
+static VALUE rr_check_ints(VALUE unused) {
+  (void)unused;
+  rb_thread_check_ints();
+  return Qnil;
+}
+static void thread_check_run(void *arg) {
+  run_ctx *c = arg;
+  int state = 0;
+  rb_protect(rr_check_ints, Qnil, &state);
+  if (state) {
+    VALUE e = rb_errinfo();
+    rb_set_errinfo(Qnil);
+    if (NIL_P(c->pending) && c->main_task) {
+      c->pending = NIL_P(e) ? Qfalse : e; /* Qfalse: Thread#kill (no exception object) */
+      rill_task_cancel(c->main_task, "interrupted");
+    } else {
+      rill_loop_stop(c->lp->loop);
+    }
+  }
+  rill_handle_release(c->check);
+  c->check = rill_call_later(c->lp->loop, RR_THREAD_CHECK_S, thread_check_run, c, NULL);
+}
+static void thread_check_stop(run_ctx *c) {
+  rill_handle_cancel(c->check);
+  rill_handle_release(c->check);
+  c->check = NULL;
+}
 
 static VALUE run_body(VALUE p) {
   run_ctx *c = (run_ctx *)p;
@@ -195,7 +234,11 @@ static VALUE run_body(VALUE p) {
    * once (the loop is woken), a second one ends the process */
   c->armed = c->sigint && rill_loop_cancel_on_sigint(c->lp->loop, rt->task) == 0;
   sigint_armed += c->armed;
+  c->main_task = rt->task;
+  c->check = rill_call_later(c->lp->loop, RR_THREAD_CHECK_S, thread_check_run, c, NULL);
   c->rc = rill_loop_run_until(c->lp->loop, f);
+  thread_check_stop(c);
+  c->main_task = NULL;
   if (c->armed) c->interrupted = rill_loop_cancel_on_sigint(c->lp->loop, NULL);
   sigint_armed -= c->armed;
   c->armed = 0;
@@ -213,6 +256,8 @@ static VALUE run_ensure(VALUE p) {
     rill_loop_cancel_on_sigint(lp->loop, NULL);
     sigint_armed--;
   }
+  thread_check_stop(c);
+  c->main_task = NULL;
   rill_loop_close(lp->loop); /* reports pending/unretrieved through the handler */
   rr_flush_reports();
   rr_loop_unlink(lp);
@@ -234,8 +279,10 @@ static VALUE m_run(VALUE self, VALUE block, VALUE debug, VALUE sigint) {
   VALUE lobj = lp->self;
   rill_loop_set_exception_handler(lp->loop, loop_exception_fn, NULL, NULL);
   if (RTEST(debug)) rill_loop_set_debug(lp->loop, 1);
-  run_ctx c = {lp, block, Qnil, 0, 0, RTEST(sigint), 0, 0};
+  run_ctx c = {lp, block, Qnil, 0, 0, RTEST(sigint), 0, 0, NULL, NULL, Qnil};
   rb_ensure(run_body, (VALUE)&c, run_ensure, (VALUE)&c);
+  if (c.pending == Qfalse) rb_thread_kill(rb_thread_current()); /* killed while it ran */
+  if (!NIL_P(c.pending)) rb_exc_raise(c.pending);
   VALUE main = c.main;
   rtask *rt = DATA_PTR(main);
   rill_future *f = rill_task_future(rt->task);
