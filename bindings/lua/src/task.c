@@ -203,11 +203,16 @@ static void rl_step(rill_task *t, void *arg) {
             return;
           }
         }
-      } else { /* a bare coroutine.yield inside a task: give up one iteration */
-        if (rill_task_yield(t) == 0) {
-          lua_pop(co, nres);
-          return;
-        }
+      } else {
+        /* A bare coroutine.yield inside a task: the task fails with a "bad
+         * yield" error, as asyncio's Task does with a yield it does not
+         * know (Lua cannot throw into the suspended coroutine, so the task
+         * ends here; its coroutine is dropped, not reused). */
+        lua_pop(co, nres);
+        lua_pushliteral(co, "bad yield: coroutine.yield() inside a rill task "
+                            "(use rill.sleep(0) to give up an iteration)");
+        rl_complete_err(L, t, co);
+        return;
       }
       lua_pop(co, nres);
       lua_pushinteger(co, code);
