@@ -70,11 +70,11 @@ extern "C" {
 /* ------------------------------------------------------------------ */
 
 #define RILL_VERSION_MAJOR 1
-#define RILL_VERSION_MINOR 0
+#define RILL_VERSION_MINOR 1
 #define RILL_VERSION_PATCH 0
 #define RILL_VERSION_HEX \
   ((RILL_VERSION_MAJOR << 16) | (RILL_VERSION_MINOR << 8) | RILL_VERSION_PATCH)
-#define RILL_VERSION_STRING "1.0.0"
+#define RILL_VERSION_STRING "1.1.0"
 
 /* The library's RILL_VERSION_HEX, to compare with the header's. */
 RILL_API unsigned rill_version(void);
