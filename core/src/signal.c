@@ -10,6 +10,7 @@
  * signal came) and rill__signal_dispatch turns the bits into callbacks on
  * the ready queue, and SIGINT into a cancel of the armed task. */
 #include <errno.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
@@ -38,6 +39,7 @@ typedef struct sig_slot {
   _Atomic(rill_loop *) loop; /* who watches it, NULL if nobody */
   atomic_int cancel_armed;   /* SIGINT: a task is armed to be cancelled */
   atomic_int fired;          /* SIGINT deliveries since armed */
+  atomic_int in_handler;     /* handlers between reading loop and done with it */
   int users;                 /* watchers + the armed cancel (slots_lock) */
   struct sigaction old;      /* the disposition to restore */
 } sig_slot;
@@ -64,8 +66,12 @@ static void on_signal(int signum) {
     signal(signum, SIG_DFL);
     raise(signum);
   }
+  /* Counted while it uses the loop: slot_release waits for it, so the
+   * loop is never freed under a handler running on another thread. */
+  atomic_fetch_add_explicit(&s->in_handler, 1, memory_order_acq_rel);
   rill_loop *loop = atomic_load_explicit(&s->loop, memory_order_acquire);
   if (loop) post(loop, (uint64_t)1 << (signum - 1));
+  atomic_fetch_sub_explicit(&s->in_handler, 1, memory_order_acq_rel);
   errno = saved;
 }
 
@@ -109,6 +115,9 @@ static void slot_release(int signum) {
   if (--s->users == 0) {
     sigaction(signum, &s->old, NULL); /* the previous disposition */
     atomic_store(&s->loop, NULL);
+    /* A handler already running on another thread may still hold the loop:
+     * it is a few instructions away from done. */
+    while (atomic_load_explicit(&s->in_handler, memory_order_acquire)) sched_yield();
   }
   pthread_mutex_unlock(&slots_lock);
 }
