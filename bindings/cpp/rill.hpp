@@ -1112,6 +1112,9 @@ class process {
   int fd(int which) const { return detail::check(rill_process_fd(p_, which)); }
   // The same, now the caller's to close.
   int take_fd(int which) { return detail::check(rill_process_take_fd(p_, which)); }
+  // Pipe which (0 stdin, 1 stdout, 2 stderr) as a rill::stream: the fd
+  // moves to the stream (read_until the child's lines, write + write_eof).
+  inline class stream stream(int which);
   void send_signal(int signum) { detail::check(rill_process_send_signal(p_, signum)); }
   void kill() { detail::check(rill_process_kill(p_)); }
   // The exit status once reaped (exit code, or -N for signal N).
@@ -1255,13 +1258,20 @@ template <class R> R io_awaitable<R>::await_resume() {
 }
 } // namespace detail
 
-// Connects over TCP (host: numeric, or a comma separated list tried in
-// order) on the running loop.
+// Connects over TCP (host: a name, resolved on the loop's pool, a numeric
+// address, or a comma separated list of them tried in order) on the
+// running loop.
 inline detail::io_awaitable<stream> connect(const char *host, int port, double timeout_s = RILL_FOREVER) {
   return detail::io_awaitable<stream>(rill_tcp_connect(rill_loop_current(), host, port, timeout_s));
 }
 inline detail::io_awaitable<stream> connect_unix(const char *path, double timeout_s = RILL_FOREVER) {
   return detail::io_awaitable<stream>(rill_unix_connect(rill_loop_current(), path, timeout_s));
+}
+
+inline stream process::stream(int which) {
+  rill_stream *s = rill_process_stream(p_, which);
+  if (!s) detail::throw_last();
+  return rill::stream(s);
 }
 
 // A listening socket. Move-only; the destructor closes it.
@@ -1303,6 +1313,72 @@ class listener {
     rill_listener_release(std::exchange(l_, nullptr));
   }
   rill_listener *l_ = nullptr;
+};
+
+// One received datagram: its bytes and the sender as "host:port".
+struct datagram {
+  std::string data;
+  std::string sender;
+};
+
+namespace detail {
+// A rill_udp_recvfrom future read as a datagram (also under wait_for/gather).
+template <> struct value_traits<datagram> {
+  static datagram get(rill_future *f) {
+    datagram d;
+    d.data = value_traits<std::string>::get(f);
+    char buf[128];
+    check(rill_udp_sender(f, buf, sizeof buf));
+    d.sender = buf;
+    return d;
+  }
+};
+} // namespace detail
+
+// A UDP endpoint (rill_udp_open). Move-only; the destructor closes it.
+//   auto u = rill::udp::open("127.0.0.1", 0);
+//   u.send_to("ping", "127.0.0.1", port);
+//   rill::datagram d = co_await u.recv();   // d.data, d.sender
+class udp {
+ public:
+  udp() noexcept = default;
+  explicit udp(rill_udp *u) noexcept : u_(u) {}  // adopts one reference
+  udp(udp &&o) noexcept : u_(std::exchange(o.u_, nullptr)) {}
+  udp &operator=(udp &&o) noexcept {
+    if (this != &o) {
+      reset();
+      u_ = std::exchange(o.u_, nullptr);
+    }
+    return *this;
+  }
+  ~udp() { reset(); }
+  // Binds host:port now (port 0: any; flags 0 or RILL_LISTEN_REUSEPORT).
+  static udp open(const char *host, int port, unsigned flags = 0, rill_loop *loop = rill_loop_current()) {
+    rill_udp *u = rill_udp_open(loop, host, port, flags);
+    if (!u) detail::throw_last();
+    return udp(u);
+  }
+  // The default peer for send().
+  void connect(const char *host, int port) { detail::check(rill_udp_connect(u_, host, port)); }
+  // One datagram; never blocks (rill::error RILL_ESYS/EAGAIN when the
+  // socket buffer is full).
+  void send_to(std::string_view data, const char *host, int port) {
+    detail::check(rill_udp_sendto(u_, data.data(), data.size(), host, port));
+  }
+  void send(std::string_view data) { detail::check(rill_udp_sendto(u_, data.data(), data.size(), nullptr, 0)); }
+  // The next datagram (FIFO among receivers); close() fails it with RILL_ENOTCONN.
+  detail::io_awaitable<datagram> recv() { return detail::io_awaitable<datagram>(rill_udp_recvfrom(u_)); }
+  int port() const { return detail::check(rill_udp_port(u_)); }
+  void close() { detail::check(rill_udp_close(u_)); }
+  rill_udp *native() const noexcept { return u_; }
+
+ private:
+  void reset() noexcept {
+    if (!u_) return;
+    rill_udp_close(u_); // ENOTCONN if closed, ECLOSED with its loop: ignored
+    rill_udp_release(std::exchange(u_, nullptr));
+  }
+  rill_udp *u_ = nullptr;
 };
 
 } // namespace rill

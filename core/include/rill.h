@@ -772,6 +772,13 @@ RILL_API int rill_process_pid(const rill_process *process);
 RILL_API int rill_process_fd(const rill_process *process, int which);
 /* The same fd, now the caller's to close (e.g. to wrap it in a stream). */
 RILL_API int rill_process_take_fd(rill_process *process, int which);
+/* Pipe which (0 stdin, 1 stdout, 2 stderr) as a stream (a reference,
+ * rill_stream_release): the fd moves from the process to the stream, so
+ * the child's output is read (read, read_until, the callback face) and its
+ * input written (write, drain, write_eof) like a socket's. NULL on the
+ * codes of rill_process_take_fd and rill_stream_open_fd (the fd then stays
+ * the process's). */
+RILL_API struct rill_stream *rill_process_stream(rill_process *process, int which);
 /* A future (a reference) DONE with the exit status as an INT: the exit
  * code, or -N if signal N ended the child (asyncio's returncode).
  * Cancelling it cancels only this wait, never the process or other
@@ -981,13 +988,17 @@ typedef int (*rill_stream_fn)(rill_stream *stream, int event, const void *data, 
  * it). Returns a reference; NULL on RILL_EINVAL, RILL_EBADF, RILL_ECLOSED,
  * RILL_ENOMEM (then the fd stays the caller's). */
 RILL_API rill_stream *rill_stream_open_fd(rill_loop *loop, int fd);
-/* Connects to host:port over TCP. host is a numeric address or a comma
- * separated list of them ("::1,127.0.0.1"), tried in order; NULL means
- * localhost; timeout_s bounds the whole attempt (RILL_FOREVER: none). The
- * future is DONE with the stream (rill_future_stream) or fails with the
- * last attempt's code (RILL_ECONNREFUSED, RILL_ETIMEDOUT, RILL_ENOHOST for a
- * host name until DNS lands, ...) and a message naming the address.
- * Returns a reference; NULL on bad input. */
+/* Connects to host:port over TCP. host is a numeric address, a comma
+ * separated list of them ("::1,127.0.0.1"), or one host name, resolved
+ * with rill_getaddrinfo on the loop's pool (every address it gives is
+ * tried); the addresses are tried in order; NULL means 127.0.0.1;
+ * timeout_s bounds the whole attempt, resolution included (RILL_FOREVER:
+ * none); cancelling the future cancels the resolution. The future is DONE
+ * with the stream (rill_future_stream) or fails with the last attempt's
+ * code (RILL_ECONNREFUSED, RILL_ETIMEDOUT, RILL_ENOHOST for a name that
+ * does not exist, RILL_EDNS, ...) and a message naming the address.
+ * Returns a reference; NULL on bad input (RILL_ENOHOST for a malformed
+ * address list). */
 RILL_API rill_future *rill_tcp_connect(rill_loop *loop, const char *host, int port,
                                        double timeout_s);
 /* The same for a Unix socket path. */

@@ -408,6 +408,7 @@ static void job_complete(pool_job *j, int deliver) {
     fr(j->arg);
   }
   e->inflight--;
+  j->exec = NULL; /* the executor may go before the future (loop close) */
   rill_future_release(f);
   if (e->inflight == 0 && e->idle_future) rill_future_set_none(e->idle_future);
 }
@@ -428,6 +429,10 @@ static void exec_drain(void *arg) {
 
 static int job_cancel(rill_future *f, const char *msg) {
   pool_job *j = (pool_job *)f;
+  if (!j->exec) { /* its pool already let it go: a loop closing */
+    rill__future_cancel_plain(f, msg);
+    return 1;
+  }
   rill__pool *p = j->exec->pool;
   pthread_mutex_lock(&p->lock);
   int removed = j->state == JOB_QUEUED;

@@ -262,6 +262,14 @@ int rill_process_take_fd(rill_process *p, int which) {
   return fd;
 }
 
+rill_stream *rill_process_stream(rill_process *p, int which) {
+  int fd = rill_process_take_fd(p, which);
+  if (fd < 0) return NULL;
+  rill_stream *s = rill_stream_open_fd(p->loop, fd);
+  if (!s) p->fds[which] = fd; /* still the process's */
+  return s;
+}
+
 rill_future *rill_process_wait(rill_process *p) {
   if (!p) {
     rill__fail(RILL_EINVAL, "process is NULL");

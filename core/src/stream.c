@@ -8,6 +8,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <math.h>
+#include <netdb.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <signal.h>
@@ -846,9 +847,20 @@ typedef struct connect_fut {
   rill__timer timer;
   double timeout;
   char name[128];
+  rill_future *dns; /* resolving a host name first (rill_getaddrinfo) */
+  int port;
 } connect_fut;
 
+static void conn_dns_done(rill_future *dns, void *arg);
+
 static void conn_stop(connect_fut *c) {
+  if (c->dns) { /* its done callback holds its own reference to c */
+    rill_future *dns = c->dns;
+    c->dns = NULL;
+    rill_future_remove_done(dns, conn_dns_done, c);
+    rill_future_cancel(dns);
+    rill_future_release(dns);
+  }
   rill__io_stop(c->fut.loop, &c->io);
   if (c->timer.heap_index != RILL__NOT_IN_HEAP) rill__timer_stop(c->fut.loop, &c->timer);
   if (c->fd >= 0) close(c->fd);
@@ -870,7 +882,7 @@ static void conn_close(rill_future *f) { conn_stop((connect_fut *)f); }
 static const rill__future_type connect_type = {"connect", conn_cancel, NULL, conn_close, NULL};
 
 static void conn_fail(connect_fut *c, int code, int err, const char *what) {
-  char msg[320];
+  char msg[448];
   snprintf(msg, sizeof msg, "connect to %s: %s", c->name, what);
   c->fut.refs++;
   conn_stop(c);
@@ -952,6 +964,37 @@ static void conn_timer_run(rill__node *node, int discard) {
   conn_fail(c, RILL_ETIMEDOUT, ETIMEDOUT, what);
 }
 
+/* The host name resolved: try its addresses in the resolver's order (at
+ * most MAX_ADDRS), or fail with the resolver's code and message. */
+static void conn_dns_done(rill_future *dns, void *arg) {
+  connect_fut *c = arg;
+  if (c->dns != dns || c->fut.state != RILL_PENDING) return;
+  c->dns = NULL;
+  const struct addrinfo *ai = rill_future_addrinfo(dns);
+  if (!ai) {
+    int code = rill_future_error(dns);
+    char what[256];
+    snprintf(what, sizeof what, "%s", code == RILL_ECANCELLED ? "resolution cancelled"
+                                      : rill_future_error_message(dns));
+    rill_future_release(dns);
+    conn_fail(c, code, 0, what);
+    return;
+  }
+  for (; ai && c->n < MAX_ADDRS; ai = ai->ai_next) {
+    if (ai->ai_addrlen > sizeof c->addrs[0].ss) continue;
+    memcpy(&c->addrs[c->n].ss, ai->ai_addr, ai->ai_addrlen);
+    c->addrs[c->n].len = ai->ai_addrlen;
+    c->n++;
+  }
+  rill_future_release(dns);
+  c->fut.refs++;
+  if (c->n) conn_next(c);
+  else conn_fail(c, RILL_ENOHOST, 0, "the name has no stream address");
+  rill_future_release(&c->fut);
+}
+
+static void conn_ref_free(void *arg) { rill_future_release(&((connect_fut *)arg)->fut); }
+
 static rill_future *connect_start(rill_loop *loop, const rill__addr *addrs, size_t n, double timeout_s) {
   connect_fut *c = (connect_fut *)rill__future_alloc(loop, &connect_type, sizeof(connect_fut));
   if (!c) return NULL;
@@ -971,8 +1014,50 @@ static rill_future *connect_start(rill_loop *loop, const rill__addr *addrs, size
     rill_future_release(&c->fut);
     return NULL;
   }
-  conn_next(c);
+  if (n) conn_next(c);
   return &c->fut;
+}
+
+/* connect_start with nothing to try yet: the addresses come from
+ * rill_getaddrinfo(host), under the same timeout and cancel. */
+static rill_future *connect_name(rill_loop *loop, const char *host, int port, double timeout_s) {
+  char serv[8];
+  snprintf(serv, sizeof serv, "%d", port);
+  struct addrinfo hints;
+  memset(&hints, 0, sizeof hints);
+  hints.ai_socktype = SOCK_STREAM;
+  hints.ai_flags = AI_NUMERICSERV | AI_ADDRCONFIG;
+  rill_future *dns = rill_getaddrinfo(loop, host, serv, &hints);
+  if (!dns) return NULL;
+  rill_future *f = connect_start(loop, NULL, 0, timeout_s);
+  if (!f) {
+    rill_future_cancel(dns);
+    rill_future_release(dns);
+    return NULL;
+  }
+  connect_fut *c = (connect_fut *)f;
+  c->port = port;
+  snprintf(c->name, sizeof c->name, "%s:%d", host, port);
+  f->refs++; /* the done callback's, dropped by conn_ref_free */
+  if (rill_future_on_done(dns, conn_dns_done, c, conn_ref_free)) {
+    f->refs--;
+    rill_future_cancel(dns);
+    rill_future_release(dns);
+    rill_future_cancel(f);
+    rill_future_release(f);
+    rill__fail(RILL_ENOMEM, "out of memory starting a connect");
+    return NULL;
+  }
+  c->dns = dns;
+  return f;
+}
+
+/* A host that is one name, not a list and not an address literal. */
+static int is_host_name(const char *host) {
+  if (!host || !host[0] || strchr(host, ',') || host[0] == '[' || strlen(host) > 253) return 0;
+  for (const char *p = host; *p; p++)
+    if (*p == ' ' || *p == '/' || (unsigned char)*p < 0x21) return 0;
+  return 1;
 }
 
 rill_future *rill_tcp_connect(rill_loop *loop, const char *host, int port, double timeout_s) {
@@ -986,7 +1071,10 @@ rill_future *rill_tcp_connect(rill_loop *loop, const char *host, int port, doubl
     return NULL;
   }
   rill__addr addrs[MAX_ADDRS];
+  if (host && strcmp(host, "localhost") == 0) /* resolved, as asyncio does: ::1 and/or 127.0.0.1 */
+    return connect_name(loop, host, port, timeout_s);
   int n = rill__parse_addrs(host, port, addrs, MAX_ADDRS);
+  if (n == RILL_ENOHOST && is_host_name(host)) return connect_name(loop, host, port, timeout_s);
   if (n < 0) return NULL;
   return connect_start(loop, addrs, (size_t)n, timeout_s);
 }

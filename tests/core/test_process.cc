@@ -104,6 +104,57 @@ TEST_F(Process, StdinPipeFeedsTheChild) {
   rill_process_release(p);
 }
 
+TEST_F(Process, PipesAsStreamsLikeASocket) {
+  // cat echoes what its stdin stream gets to its stdout stream; write_eof
+  // ends it, and its exit status follows.
+  const char *argv[] = {"cat", nullptr};
+  const int stdio[3] = {RILL_STDIO_PIPE, RILL_STDIO_PIPE, RILL_STDIO_INHERIT};
+  rill_process *p = rill_process_spawn(loop, argv, nullptr, nullptr, stdio);
+  ASSERT_NE(p, nullptr) << rill_last_error_message();
+  rill_stream *in = rill_process_stream(p, 0);
+  rill_stream *out = rill_process_stream(p, 1);
+  ASSERT_NE(in, nullptr) << rill_last_error_message();
+  ASSERT_NE(out, nullptr) << rill_last_error_message();
+  EXPECT_EQ(rill_process_fd(p, 0), RILL_ESTATE) << "the fd moved to the stream";
+  EXPECT_NULL_WITH(rill_process_stream(p, 1), RILL_ESTATE);
+  EXPECT_NULL_WITH(rill_process_stream(p, 2), RILL_ESTATE);
+  EXPECT_NULL_WITH(rill_process_stream(p, 3), RILL_EINVAL);
+  EXPECT_NULL_WITH(rill_process_stream(nullptr, 0), RILL_EINVAL);
+  EXPECT_EQ(RunMain([&]() -> int {
+              EXPECT_EQ(rill_stream_write(in, "one\ntwo\n", 8), RILL_OK);
+              rill_future *line = rill_stream_read_until(out, "\n", 1, 0);
+              EXPECT_EQ(rill_await(line), RILL_OK);
+              size_t len = 0;
+              const void *b = rill_future_bytes(line, &len);
+              EXPECT_EQ(std::string(static_cast<const char *>(b), len), "one\n");
+              rill_future_release(line);
+              EXPECT_EQ(rill_stream_write_eof(in), RILL_OK);
+              std::string rest;
+              for (;;) {
+                rill_future *r = rill_stream_read(out, 4096);
+                EXPECT_EQ(rill_await(r), RILL_OK);
+                b = rill_future_bytes(r, &len);
+                rest.append(static_cast<const char *>(b), len);
+                rill_future_release(r);
+                if (len == 0) break;
+              }
+              EXPECT_EQ(rest, "two\n");
+              rill_future *w = rill_process_wait(p);
+              EXPECT_EQ(rill_await(w), RILL_OK);
+              int64_t code = -1;
+              EXPECT_EQ(rill_future_int(w, &code), RILL_OK);
+              EXPECT_EQ(code, 0);
+              rill_future_release(w);
+              return RILL_OK;
+            }),
+            RILL_OK);
+  rill_stream_close(in);
+  rill_stream_close(out);
+  rill_stream_release(in);
+  rill_stream_release(out);
+  rill_process_release(p);
+}
+
 TEST_F(Process, EnvironmentAndWorkingDirectory) {
   const char *argv[] = {"sh", "-c", "echo \"$RILL_X\"; pwd", nullptr};
   const char *envp[] = {"RILL_X=42", "PATH=/usr/bin:/bin", nullptr};

@@ -87,4 +87,68 @@ rill::task<int> cancelled_read() {
 
 TEST(CppIo, ReadUnderWaitForTimesOut) { EXPECT_EQ(rill::run(cancelled_read()), 1); }
 
+rill::task<std::string> udp_ping() {
+  auto a = rill::udp::open("127.0.0.1", 0);
+  auto b = rill::udp::open("127.0.0.1", 0);
+  b.connect("127.0.0.1", a.port());
+  b.send("ping");
+  rill::datagram d = co_await a.recv();
+  EXPECT_EQ(d.sender, "127.0.0.1:" + std::to_string(b.port()));
+  a.send_to("pong:" + d.data, "127.0.0.1", b.port());
+  rill::datagram r = co_await rill::wait_for(b.recv(), 5s);
+  auto pending = rill::spawn([](rill::udp &u) -> rill::task<int> {
+    try {
+      co_await u.recv();
+    } catch (const rill::error &e) {
+      co_return e.code();
+    }
+    co_return 0;
+  }(a));
+  co_await rill::sleep(0ms);
+  a.close();
+  EXPECT_EQ(co_await pending, RILL_ENOTCONN);
+  EXPECT_THROW(a.send_to("x", "127.0.0.1", b.port()), rill::error);
+  co_return r.data;
+}
+
+TEST(CppIo, UdpSendReceiveAndCloseFailsAPendingReceive) { EXPECT_EQ(rill::run(udp_ping()), "pong:ping"); }
+
+TEST(CppIo, UdpBadInputThrows) {
+  rill::loop l;
+  EXPECT_THROW(rill::udp::open("not an address", 0, 0, l.native()), rill::error);
+}
+
+rill::task<std::string> connect_by_name() {
+  auto l = rill::listener::tcp("127.0.0.1", 0);
+  rill::stream c = co_await rill::connect("localhost", l.port(), 5);
+  rill::stream s = co_await l.accept();
+  c.write("hi");
+  c.write_eof();
+  std::string got = co_await s.read_exactly(2);
+  co_return got + "@" + c.peer_name();
+}
+
+TEST(CppIo, ConnectResolvesAName) {
+  auto l = rill::run(connect_by_name());
+  EXPECT_EQ(l.substr(0, 13), "hi@127.0.0.1:");
+}
+
+rill::task<std::string> process_lines() {
+  rill::process::options o;
+  o.stdio[0] = RILL_STDIO_PIPE;
+  o.stdio[1] = RILL_STDIO_PIPE;
+  auto p = rill::process::spawn({"sh", "-c", "read x; echo got:$x; echo done"}, o);
+  rill::stream in = p.stream(0);
+  rill::stream out = p.stream(1);
+  EXPECT_THROW(p.stream(1), rill::error);  // moved already
+  in.write("abc\n");
+  co_await in.drain();
+  std::string a = co_await out.read_until("\n");
+  std::string b = co_await out.read_until("\n");
+  int rc = co_await p.wait();
+  co_return a + b + std::to_string(rc);
+}
+
+TEST(CppIo, ProcessPipesAreStreams) { EXPECT_EQ(rill::run(process_lines()), "got:abc\ndone\n0"); }
+
 }  // namespace
