@@ -1,7 +1,9 @@
 /* echo_client.c - the W4 load generator: CONNS connections, each sends
  * MSIZE bytes, waits for all MSIZE back, repeats (TCP_NODELAY), for SECONDS.
  * One throw-away connection does a round trip first (BENCHMARKS.md).
- *   echo_client PORT CONNS MSIZE SECONDS   -> prints "req/s N" */
+ *   echo_client PORT CONNS MSIZE SECONDS
+ * prints "req/s N" and "cpu P" (the client's own CPU time / wall time in %,
+ * for the scaling row: how much of the machine the load generator took). */
 #define _GNU_SOURCE
 #include <arpa/inet.h>
 #include <errno.h>
@@ -12,6 +14,7 @@
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/ioctl.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
@@ -123,6 +126,11 @@ int main(int argc, char **argv) {
   }
   double el = now() - start;
   printf("req/s %.0f\n", done / el);
+  struct rusage ru;
+  getrusage(RUSAGE_SELF, &ru);
+  double cpu = (double)ru.ru_utime.tv_sec + ru.ru_utime.tv_usec / 1e6 + (double)ru.ru_stime.tv_sec +
+               ru.ru_stime.tv_usec / 1e6;
+  printf("cpu %.0f\n", 100.0 * cpu / el);
   for (int i = 0; i < n; i++) close(cs[i].fd);
   return 0;
 }

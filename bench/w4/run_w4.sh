@@ -45,4 +45,45 @@ for s in $servers; do
   done
   echo "$row |"
 done
+
+# Scaling: rill's echo_server with 1 loop, then 2 loops on one SO_REUSEPORT
+# port, nothing pinned (2 cores shared with the client), 100 x 1 KiB; the
+# client's share of the CPU says how much was left for the server.
+start_server() { # PORT ARGS... ; waits for its "listening on" line
+  port=$1
+  shift
+  "$@" > "$tmp/out" 2>&1 &
+  pid=$!
+  i=0
+  until grep -q "listening on" "$tmp/out" 2>/dev/null || [ $i -ge 50 ]; do sleep 0.1; i=$((i + 1)); done
+}
+stop_server() {
+  kill -INT $pid 2>/dev/null || true
+  sleep 0.2
+  kill -KILL $pid 2>/dev/null || true
+  wait $pid 2>/dev/null || true
+}
+echo
+echo "| rill echo_server, 100 x 1 KiB, unpinned | req/s | client CPU % |"
+echo "|---|---:|---:|"
+for loops in 1 2; do
+  [ -x "$B/examples/echo_server" ] || break
+  PORT=$((PORT + 1))
+  start_server $PORT "$B/examples/echo_server" $PORT $loops
+  "$CLIENT" $PORT 100 1024 "$SECS" > "$tmp/client"
+  stop_server
+  echo "| $loops loop(s) | $(awk '/req\/s/ {print $2}' "$tmp/client") | $(awk '/^cpu/ {print $2}' "$tmp/client") |"
+done
+
+# http_hello under wrk (keep-alive GET /, 13-byte body), server on CPU 1.
+if command -v wrk > /dev/null && [ -x "$B/examples/http_hello" ]; then
+  PORT=$((PORT + 1))
+  start_server $PORT taskset -c 1 "$B/examples/http_hello" $PORT
+  r=$(taskset -c 0 wrk -t1 -c50 -d"${SECS}s" "http://127.0.0.1:$PORT/" 2>/dev/null | awk '/Requests\/sec/ {print $2}')
+  stop_server
+  echo
+  echo "| http_hello, wrk -t1 -c50 -d${SECS}s | req/s |"
+  echo "|---|---:|"
+  echo "| rill C callbacks (1 loop) | ${r:--} |"
+fi
 rm -rf "$tmp"
