@@ -999,7 +999,7 @@ static rill_future *connect_start(rill_loop *loop, const rill__addr *addrs, size
   connect_fut *c = (connect_fut *)rill__future_alloc(loop, &connect_type, sizeof(connect_fut));
   if (!c) return NULL;
   memset((char *)c + sizeof(rill_future), 0, sizeof *c - sizeof(rill_future));
-  memcpy(c->addrs, addrs, n * sizeof *addrs);
+  if (n) memcpy(c->addrs, addrs, n * sizeof *addrs);
   c->n = n;
   c->fd = -1;
   c->timeout = timeout_s;
