@@ -52,10 +52,14 @@ void rill__sync_loop_close(rill_loop *loop) {
   }
 }
 
+static const rill__future_type lock_acquire_type;
+static void lock_forget(rill__waiter *w);
+
 static void waiter_destroy(rill_future *f) {
   rill__waiter *w = (rill__waiter *)f;
   if (w->has_item) rill__value_free(&w->item.val);
   w->has_item = 0;
+  if (f->type == &lock_acquire_type) lock_forget(w);
   rill__sync_release(w->prim);
 }
 
@@ -200,6 +204,7 @@ struct rill_lock {
   rill__sync s;
   int locked;
   rill__wlist waiters; /* acquires, and condition waits re-acquiring */
+  rill__waiter *holder; /* the acquire future holding it (compared only), or NULL */
 };
 
 struct rill_semaphore {
@@ -242,6 +247,7 @@ static int cond_granted(rill__waiter *w);
 static void lock_pass(rill_lock *l) {
   rill__waiter *w;
   rill__sync_retain(&l->s);
+  l->holder = NULL;
   while ((w = l->waiters.head)) {
     if (w->fut.type == &cond_wait_type) {
       if (cond_granted(w)) goto out;
@@ -251,12 +257,18 @@ static void lock_pass(rill_lock *l) {
       rill__waiter_finish(w, RILL_CANCELLED, 0, NULL);
       continue;
     }
+    l->holder = w;
     rill__waiter_finish(w, RILL_DONE, 0, NULL);
     goto out;
   }
   l->locked = 0;
 out:
   rill__sync_release(&l->s);
+}
+
+static void lock_forget(rill__waiter *w) {
+  rill_lock *l = (rill_lock *)w->prim;
+  if (l->holder == w) l->holder = NULL;
 }
 
 static void lock_close(rill__sync *s) { rill__wlist_drop_all(&((rill_lock *)s)->waiters); }
@@ -285,7 +297,10 @@ rill_future *rill_lock_acquire(rill_lock *l) {
   if (rill__sync_check(l ? &l->s : NULL, "lock")) return NULL;
   if (!l->locked) { /* free implies nobody waits */
     rill__waiter *w = done_waiter(&l->s, &lock_acquire_type);
-    if (w) l->locked = 1;
+    if (w) {
+      l->locked = 1;
+      l->holder = w;
+    }
     return w ? &w->fut : NULL;
   }
   rill__waiter *w = new_waiter(&l->s, &lock_acquire_type);
@@ -299,6 +314,7 @@ int rill_lock_try_acquire(rill_lock *l) {
   if (rc) return rc;
   if (l->locked) return 0;
   l->locked = 1;
+  l->holder = NULL;
   return 1;
 }
 
@@ -306,6 +322,7 @@ int rill_lock_unlock(rill_lock *l) {
   int rc = rill__sync_check(l ? &l->s : NULL, "lock");
   if (rc) return rc;
   if (!l->locked) return rill__fail(RILL_ENOTLOCKED, "Lock is not acquired.");
+  l->holder = NULL;
   lock_pass(l);
   return RILL_OK;
 }
@@ -704,8 +721,12 @@ void rill__sync_abandoned(rill_future *f) {
   const rill__future_type *type = f->type;
   rill__waiter *w = (rill__waiter *)f;
   if (type == &lock_acquire_type) {
+    /* Only while this wait still holds the lock (not after an unlock). */
+    rill_lock *l = (rill_lock *)w->prim;
+    if (l->holder != w) return;
     mark_cancelled(f);
-    lock_pass((rill_lock *)w->prim);
+    l->holder = NULL;
+    lock_pass(l);
   } else if (type == &sem_acquire_type) {
     mark_cancelled(f);
     sem_pass((rill_semaphore *)w->prim, 0);

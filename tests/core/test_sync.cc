@@ -1048,6 +1048,29 @@ TEST_F(SyncStep, AStepTaskCancelledAfterTheHandOffPassesTheLockOn) {
   rill_lock_release(l);
 }
 
+TEST_F(SyncStep, ReawaitingAnOldAcquireAfterUnlockingNeverUnlocksAnotherHolder) {
+  rill_lock *l = rill_lock_new(loop);
+  rill_future *old = rill_lock_acquire(l);
+  ASSERT_EQ(rill_future_state(old), RILL_DONE);
+  ASSERT_EQ(rill_lock_unlock(l), RILL_OK);
+  ASSERT_EQ(rill_lock_try_acquire(l), 1);  // someone else holds it now
+  rill_task *t = NewTask([&](rill_task *self) {
+    if (rill_task_cancel_requested(self) == 1) {
+      rill_future_fail(rill_task_future(self), RILL_ECANCELLED, nullptr, nullptr, nullptr, nullptr);
+      return;
+    }
+    rill_task_wait(self, old);  // a done future: resumes next iteration
+    rill_task_cancel(self, nullptr);
+  });
+  Run();
+  EXPECT_EQ(rill_future_state(rill_task_future(t)), RILL_CANCELLED);
+  EXPECT_EQ(rill_lock_is_locked(l), 1) << "the other holder keeps it";
+  EXPECT_EQ(rill_future_state(old), RILL_DONE);
+  rill_task_release(t);
+  rill_future_release(old);
+  rill_lock_release(l);
+}
+
 // ----------------------------------------------------- Loop close, errors
 
 TEST_F(SyncClose, ClosingTheLoopWithWaitersEverywhereLeaksNothing) {
