@@ -77,8 +77,10 @@ rill__waiter *rill__waiter_new(rill__sync *prim, const rill__future_type *type) 
   rill__waiter *w =
       (rill__waiter *)rill__future_alloc(prim->loop, type, sizeof(rill__waiter));
   if (!w) return NULL;
-  char *tail = (char *)w + sizeof(rill_future);
-  memset(tail, 0, sizeof(rill__waiter) - sizeof(rill_future));
+  /* The fields read before they are set (item: only once has_item). */
+  w->list = NULL;
+  w->prev = w->next = NULL;
+  w->notified = w->cancel_pending = w->has_item = 0;
   w->prim = prim;
   rill__sync_retain(prim);
   return w;

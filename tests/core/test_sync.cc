@@ -1005,10 +1005,12 @@ TEST_F(SyncStep, AStepTaskUsesALockAndAQueue) {
       }
     }
   });
-  Later(0.003, [&] { rill_lock_unlock(l); });
-  Later(0.006, [&] {
-    rill_queue_put_nowait_int(q, 1, 0);
-    rill_queue_put_nowait_int(q, 2, 0);
+  Later(0.003, [&] {
+    rill_lock_unlock(l);  // the task's wake-up is queued before this Soon
+    Soon([&] {
+      rill_queue_put_nowait_int(q, 1, 0);
+      rill_queue_put_nowait_int(q, 2, 0);
+    });
   });
   Run();
   EXPECT_EQ(log, (std::vector<std::string>{"lock waits", "holds the lock", "get waits", "got 1",
