@@ -1163,9 +1163,12 @@ RILL_API void rill_udp_release(rill_udp *udp);
  * before it resumed sees RILL_ECANCELLED at its await point, and what it
  * was handed is passed on: the lock or unit to the next waiter, the item
  * to the next getter or back to the queue's front (the future then reads
- * CANCELLED). The same happens when a waiter's future has no holder left
- * but the primitive (its reference released): it is skipped. The
- * primitives are reference counted (_retain/_release); a pending waiter
+ * CANCELLED). This pass-on applies to the sync future a task awaits
+ * directly, not through rill_wait_for / rill_shield / a gather. A lock,
+ * semaphore, condition or get wait whose future nobody holds any more
+ * (the caller released it) is skipped likewise; a put still happens (fire
+ * and forget). The primitives are reference counted (_retain/_release;
+ * the lock's and semaphore's own release is _unlock / _post); a pending waiter
  * keeps its primitive alive. Closing the loop cancels every pending wait
  * (no callbacks run) and frees the items still queued. Calls on a
  * primitive of a closed loop give RILL_ECLOSED. */
@@ -1244,8 +1247,10 @@ RILL_API rill_lock *rill_condition_lock(rill_condition *cond);
  * one other waiter in its place (asyncio 3.13). Whatever its outcome, the
  * caller holds the lock when it is done. */
 RILL_API rill_future *rill_condition_wait(rill_condition *cond);
-/* Wakes up to n (>= 0) waiters, FIFO; each then queues for the lock.
- * Returns how many it woke, RILL_ENOTLOCKED if the lock is not held. */
+/* Wakes up to n (>= 0) waiters, FIFO; each queues for the lock at once
+ * (in asyncio when its task next runs: a task acquiring in between may
+ * come first there, never here). Returns how many it woke,
+ * RILL_ENOTLOCKED if the lock is not held. */
 RILL_API int rill_condition_notify(rill_condition *cond, int n);
 /* Wakes every waiter; the count woken, or a code. */
 RILL_API int rill_condition_notify_all(rill_condition *cond);
