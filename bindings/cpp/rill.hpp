@@ -1381,6 +1381,208 @@ class udp {
   rill_udp *u_ = nullptr;
 };
 
+// ---------------------------------------------------------------------------
+// Sync primitives (1.1): event, mutex, semaphore, condition, barrier, queue<T>
+// ---------------------------------------------------------------------------
+// asyncio's rules, kept by the core (FIFO, no barging, uncontended
+// operations do not suspend, a task cancelled after a hand-off passes it
+// on). Each object is a counted handle: copies share the primitive, which
+// belongs to a loop (default: the running one).
+//   rill::mutex m;  { auto g = co_await m.lock(); ... }  // unlocked here
+//   rill::queue<std::string> q(1);  co_await q.put("x");  auto s = co_await q.get();
+// Failures throw rill::error (RILL_EBROKEN, RILL_ESHUTDOWN, RILL_EFULL, ...).
+
+namespace detail {
+// One reference to a primitive; copying retains, destroying releases.
+template <class H, H *(*Retain)(H *), void (*Release)(H *)> class shared_handle {
+ public:
+  explicit shared_handle(H *h) : h_(h) {  // adopts one reference
+    if (!h) throw_last();
+  }
+  shared_handle(const shared_handle &o) noexcept : h_(Retain(o.h_)) {}
+  shared_handle(shared_handle &&o) noexcept : h_(std::exchange(o.h_, nullptr)) {}
+  shared_handle &operator=(shared_handle o) noexcept {
+    std::swap(h_, o.h_);
+    return *this;
+  }
+  ~shared_handle() { Release(h_); }
+  H *native() const noexcept { return h_; }
+
+ protected:
+  H *h_ = nullptr;
+};
+inline bool flag(int rc) { return check(rc) == 1; }
+} // namespace detail
+
+class event : public detail::shared_handle<rill_event, rill_event_retain, rill_event_release> {
+ public:
+  explicit event(rill_loop *loop = rill_loop_current()) : shared_handle(rill_event_new(loop)) {}
+  void set() { detail::check(rill_event_set(h_)); }
+  void clear() { detail::check(rill_event_clear(h_)); }
+  bool is_set() const { return detail::flag(rill_event_is_set(h_)); }
+  detail::io_awaitable<void> wait() { return detail::io_awaitable<void>(rill_event_wait(h_)); }
+};
+
+class mutex : public detail::shared_handle<rill_lock, rill_lock_retain, rill_lock_release> {
+ public:
+  explicit mutex(rill_loop *loop = rill_loop_current()) : shared_handle(rill_lock_new(loop)) {}
+  explicit mutex(rill_lock *adopt) : shared_handle(adopt) {}
+
+  // Holds the lock until destroyed (or unlock()). Move-only.
+  class [[nodiscard]] guard {
+   public:
+    explicit guard(rill_lock *l) noexcept : l_(rill_lock_retain(l)) {}
+    guard(guard &&o) noexcept : l_(std::exchange(o.l_, nullptr)) {}
+    guard &operator=(guard &&o) noexcept {
+      if (this != &o) {
+        reset();
+        l_ = std::exchange(o.l_, nullptr);
+      }
+      return *this;
+    }
+    ~guard() { reset(); }
+    void unlock() {
+      rill_lock *l = std::exchange(l_, nullptr);
+      int rc = rill_lock_unlock(l);
+      rill_lock_release(l);
+      detail::check(rc);
+    }
+    bool owns_lock() const noexcept { return l_ != nullptr; }
+
+   private:
+    void reset() noexcept {
+      if (!l_) return;
+      rill_lock_unlock(l_); // ECLOSED after loop close: nothing to hand on
+      rill_lock_release(std::exchange(l_, nullptr));
+    }
+    rill_lock *l_;
+  };
+
+  struct [[nodiscard]] lock_awaitable : detail::io_awaitable<void> {
+    rill_lock *l;
+    lock_awaitable(rill_future *f, rill_lock *lk) : io_awaitable<void>(f), l(lk) {}
+    guard await_resume() {
+      io_awaitable<void>::await_resume();
+      return guard(l);
+    }
+  };
+  // co_await m.lock() -> a guard; suspends only if the lock is held.
+  lock_awaitable lock() { return lock_awaitable(rill_lock_acquire(h_), h_); }
+  bool try_lock() { return detail::flag(rill_lock_try_acquire(h_)); }
+  void unlock() { detail::check(rill_lock_unlock(h_)); }
+  bool locked() const { return detail::flag(rill_lock_is_locked(h_)); }
+};
+
+class semaphore
+    : public detail::shared_handle<rill_semaphore, rill_semaphore_retain, rill_semaphore_release> {
+ public:
+  // bounded: release() past value throws rill::error RILL_ETOOMANY.
+  explicit semaphore(int value = 1, bool bounded = false, rill_loop *loop = rill_loop_current())
+      : shared_handle(rill_semaphore_new(loop, value, bounded ? 1 : 0)) {}
+  detail::io_awaitable<void> acquire() {
+    return detail::io_awaitable<void>(rill_semaphore_acquire(h_));
+  }
+  bool try_acquire() { return detail::flag(rill_semaphore_try_acquire(h_)); }
+  void release() { detail::check(rill_semaphore_post(h_)); }
+  int value() const { return detail::check(rill_semaphore_value(h_)); }
+  bool locked() const { return detail::flag(rill_semaphore_is_locked(h_)); }
+};
+
+class condition
+    : public detail::shared_handle<rill_condition, rill_condition_retain, rill_condition_release> {
+ public:
+  explicit condition(rill_loop *loop = rill_loop_current())
+      : shared_handle(rill_condition_new(loop, nullptr)) {}
+  explicit condition(const rill::mutex &m)
+      : shared_handle(rill_condition_new(rill_loop_current(), m.native())) {}
+  // The condition's lock (shared).
+  rill::mutex get_mutex() const { return rill::mutex(rill_lock_retain(rill_condition_lock(h_))); }
+  // co_await c.lock() -> a guard of the condition's lock.
+  rill::mutex::lock_awaitable lock() { return get_mutex().lock(); }
+  // With the lock held: releases it, resumes once notified and holding it
+  // again (also when cancelled: then it throws rill::cancelled_error).
+  detail::io_awaitable<void> wait() { return detail::io_awaitable<void>(rill_condition_wait(h_)); }
+  template <class Pred> task<void> wait_for(Pred pred) {
+    while (!pred()) co_await wait();
+  }
+  int notify(int n = 1) { return detail::check(rill_condition_notify(h_, n)); }
+  int notify_all() { return detail::check(rill_condition_notify_all(h_)); }
+};
+
+class barrier : public detail::shared_handle<rill_barrier, rill_barrier_retain, rill_barrier_release> {
+ public:
+  explicit barrier(int parties, rill_loop *loop = rill_loop_current())
+      : shared_handle(rill_barrier_new(loop, parties)) {}
+  // co_await b.wait() -> the arrival index; rill::error RILL_EBROKEN.
+  detail::io_awaitable<int> wait() { return detail::io_awaitable<int>(rill_barrier_wait(h_)); }
+  void abort() { detail::check(rill_barrier_abort(h_)); }
+  void reset() { detail::check(rill_barrier_reset(h_)); }
+  bool broken() const { return detail::flag(rill_barrier_is_broken(h_)); }
+  int n_waiting() const { return detail::check(rill_barrier_n_waiting(h_)); }
+  int parties() const { return detail::check(rill_barrier_parties(h_)); }
+};
+
+// A queue of T: int64_t (any integer), double, bool and std::string travel
+// as the core's value kinds (so tasks of other languages on the loop read
+// them); any other T as a tagged C++ object.
+template <class T> class queue : public detail::shared_handle<rill_queue, rill_queue_retain, rill_queue_release> {
+ public:
+  explicit queue(int maxsize = 0, int kind = RILL_QUEUE_FIFO, rill_loop *loop = rill_loop_current())
+      : shared_handle(rill_queue_new(loop, maxsize, kind)) {}
+  // Suspends while the queue is full; rill::error RILL_ESHUTDOWN.
+  detail::io_awaitable<void> put(T v, int64_t priority = 0) {
+    return detail::io_awaitable<void>(put_raw(std::move(v), priority, false, nullptr));
+  }
+  // rill::error RILL_EFULL / RILL_ESHUTDOWN.
+  void put_nowait(T v, int64_t priority = 0) {
+    int rc = 0;
+    put_raw(std::move(v), priority, true, &rc);
+    detail::check(rc);
+  }
+  // Suspends while the queue is empty; rill::error RILL_ESHUTDOWN.
+  detail::io_awaitable<T> get() { return detail::io_awaitable<T>(rill_queue_get(h_)); }
+  // rill::error RILL_EEMPTY / RILL_ESHUTDOWN.
+  T get_nowait() {
+    detail::future_ref r(rill_queue_get_nowait(h_));
+    if (!r.f) detail::throw_last();
+    return detail::result_of<T>(r.f);
+  }
+  int size() const { return detail::check(rill_queue_qsize(h_)); }
+  int maxsize() const { return detail::check(rill_queue_maxsize(h_)); }
+  bool empty() const { return detail::flag(rill_queue_is_empty(h_)); }
+  bool full() const { return detail::flag(rill_queue_is_full(h_)); }
+  void task_done() { detail::check(rill_queue_task_done(h_)); }
+  detail::io_awaitable<void> join() { return detail::io_awaitable<void>(rill_queue_join(h_)); }
+  void shutdown(bool immediate = false) { detail::check(rill_queue_shutdown(h_, immediate ? 1 : 0)); }
+  bool is_shut_down() const { return detail::flag(rill_queue_is_shut_down(h_)); }
+
+ private:
+  // nowait: returns nullptr and sets *rc. Else the put future (nullptr on
+  // failure, the last error set).
+  rill_future *put_raw(T &&v, int64_t prio, bool nowait, int *rc) {
+    if constexpr (std::is_same_v<T, bool>) {
+      if (nowait) return *rc = rill_queue_put_nowait_bool(h_, v ? 1 : 0, prio), nullptr;
+      return rill_queue_put_bool(h_, v ? 1 : 0, prio);
+    } else if constexpr (detail::is_int_v<T>) {
+      if (nowait) return *rc = rill_queue_put_nowait_int(h_, static_cast<int64_t>(v), prio), nullptr;
+      return rill_queue_put_int(h_, static_cast<int64_t>(v), prio);
+    } else if constexpr (std::is_floating_point_v<T>) {
+      if (nowait) return *rc = rill_queue_put_nowait_double(h_, static_cast<double>(v), prio), nullptr;
+      return rill_queue_put_double(h_, static_cast<double>(v), prio);
+    } else if constexpr (std::is_same_v<T, std::string>) {
+      if (nowait) return *rc = rill_queue_put_nowait_bytes(h_, v.data(), v.size(), prio), nullptr;
+      return rill_queue_put_bytes(h_, v.data(), v.size(), prio);
+    } else {
+      T *p = new T(std::move(v));
+      rill_future *f = nullptr;
+      if (nowait) *rc = rill_queue_put_nowait_pointer(h_, p, &detail::delete_value<T>, &detail::value_tag<T>, prio);
+      else f = rill_queue_put_pointer(h_, p, &detail::delete_value<T>, &detail::value_tag<T>, prio);
+      if (nowait ? *rc < 0 : !f) delete p; // a failed put leaves it to us
+      return f;
+    }
+  }
+};
+
 } // namespace rill
 
 #endif // RILL_HPP

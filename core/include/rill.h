@@ -123,7 +123,14 @@ RILL_API const char *rill_version_string(void);
   XX(ENOHOST, -40, "no such host")                                          \
   XX(EDNS, -41, "name resolution failed")                                   \
   XX(ESIGBUSY, -42, "the signal is already watched by another loop")        \
-  XX(ESPAWN, -43, "the process could not be started")
+  XX(ESPAWN, -43, "the process could not be started")                     \
+  /* 1.1: sync primitives -50.. */                                          \
+  XX(EBROKEN, -50, "the barrier is broken (aborted or reset)")             \
+  XX(EEMPTY, -51, "the queue is empty")                                     \
+  XX(EFULL, -52, "the queue is full")                                       \
+  XX(ESHUTDOWN, -53, "the queue is shut down")                              \
+  XX(ENOTLOCKED, -54, "the lock is not acquired")                          \
+  XX(ETOOMANY, -55, "released or marked done more times than acquired or put")
 
 enum rill_status {
   RILL_OK = 0,
@@ -1150,6 +1157,202 @@ RILL_API int rill_udp_port(rill_udp *udp);
 /* Closes the socket; pending receives fail with RILL_ENOTCONN. */
 RILL_API int rill_udp_close(rill_udp *udp);
 RILL_API void rill_udp_release(rill_udp *udp);
+
+/* ------------------------------------------------------------------ */
+/* Sync primitives (1.1): Event, Lock, Semaphore, Condition, Barrier,   */
+/* Queue, with asyncio's rules                                          */
+/* ------------------------------------------------------------------ */
+/* Every wait returns a future (a reference) that a step task
+ * (rill_task_wait), a C coroutine (rill_await) or a binding awaits; it is
+ * DONE at once when the operation is uncontended (rill_await then returns
+ * without yielding; a step task or binding checks rill_future_is_done
+ * before arranging a wait, so it does not yield either). Waiters are
+ * served FIFO; each hand-off (the lock, a semaphore unit, a queue item)
+ * happens when the future completes, so nobody can barge in between.
+ * Cancelling a pending wait's future removes the waiter (it ends
+ * CANCELLED). A task cancelled after its wait was handed something but
+ * before it resumed sees RILL_ECANCELLED at its await point, and what it
+ * was handed is passed on: the lock or unit to the next waiter, the item
+ * to the next getter or back to the queue's front (the future then reads
+ * CANCELLED). This pass-on applies to the sync future a task awaits
+ * directly, not through rill_wait_for / rill_shield / a gather. A lock,
+ * semaphore, condition or get wait whose future nobody holds any more
+ * (the caller released it) is skipped likewise; a put still happens (fire
+ * and forget). The primitives are reference counted (_retain/_release;
+ * the lock's and semaphore's own release is _unlock / _post); a pending waiter
+ * keeps its primitive alive. Closing the loop cancels every pending wait
+ * (no callbacks run) and frees the items still queued. Calls on a
+ * primitive of a closed loop give RILL_ECLOSED. */
+
+typedef struct rill_event rill_event;
+typedef struct rill_lock rill_lock;
+typedef struct rill_semaphore rill_semaphore;
+typedef struct rill_condition rill_condition;
+typedef struct rill_barrier rill_barrier;
+typedef struct rill_queue rill_queue;
+
+/* -- Event -- */
+/* A new event, not set. Returns a reference; NULL on error. */
+RILL_API rill_event *rill_event_new(rill_loop *loop);
+RILL_API rill_event *rill_event_retain(rill_event *event);
+RILL_API void rill_event_release(rill_event *event);
+/* Sets the event: every current waiter is woken (DONE, none), in the order
+ * they started waiting; a clear before they run does not stop them. */
+RILL_API int rill_event_set(rill_event *event);
+/* Clears the event. 0 or a code. */
+RILL_API int rill_event_clear(rill_event *event);
+/* 1 if set, 0 if not, or a code. */
+RILL_API int rill_event_is_set(const rill_event *event);
+/* A future DONE (none) once the event is set (at once if it is). */
+RILL_API rill_future *rill_event_wait(rill_event *event);
+
+/* -- Lock (asyncio.Lock: no owner, FIFO, no barging) -- */
+/* A new unlocked lock. Returns a reference; NULL on error. */
+RILL_API rill_lock *rill_lock_new(rill_loop *loop);
+RILL_API rill_lock *rill_lock_retain(rill_lock *lock);
+RILL_API void rill_lock_release(rill_lock *lock);
+/* A future DONE (none) when the caller holds the lock: at once if it is
+ * free, else when a release hands it over (FIFO). */
+RILL_API rill_future *rill_lock_acquire(rill_lock *lock);
+/* Takes the lock if free: 1 taken, 0 locked, or a code. */
+RILL_API int rill_lock_try_acquire(rill_lock *lock);
+/* Releases the lock (asyncio's release; _release drops a reference),
+ * handing it to the first waiter if any. 0,
+ * RILL_ENOTLOCKED if it is not locked. */
+RILL_API int rill_lock_unlock(rill_lock *lock);
+/* 1 if locked, 0 if not, or a code. */
+RILL_API int rill_lock_is_locked(const rill_lock *lock);
+
+/* -- Semaphore and BoundedSemaphore -- */
+/* A semaphore with value units (>= 0); bounded (1): a release past the
+ * initial value is RILL_ETOOMANY. Returns a reference; NULL on error. */
+RILL_API rill_semaphore *rill_semaphore_new(rill_loop *loop, int value, int bounded);
+RILL_API rill_semaphore *rill_semaphore_retain(rill_semaphore *sem);
+RILL_API void rill_semaphore_release(rill_semaphore *sem);
+/* A future DONE (none) once the caller holds a unit: at once if the value
+ * is above 0, else FIFO as units are given back. */
+RILL_API rill_future *rill_semaphore_acquire(rill_semaphore *sem);
+/* Takes a unit if one is free: 1 taken, 0 none, or a code. */
+RILL_API int rill_semaphore_try_acquire(rill_semaphore *sem);
+/* Gives a unit back (asyncio's release; _release drops a reference):
+ * to the first waiter if any. 0, RILL_ETOOMANY
+ * (bounded, already at its initial value). */
+RILL_API int rill_semaphore_post(rill_semaphore *sem);
+/* The number of free units (>= 0), or a code. */
+RILL_API int rill_semaphore_value(const rill_semaphore *sem);
+/* 1 if no unit is free (an acquire would wait), 0 if not, or a code. */
+RILL_API int rill_semaphore_is_locked(const rill_semaphore *sem);
+
+/* -- Condition -- */
+/* A condition over lock (retained; NULL: a lock of its own, same loop
+ * else RILL_EINVAL). Returns a reference; NULL on error. */
+RILL_API rill_condition *rill_condition_new(rill_loop *loop, rill_lock *lock);
+RILL_API rill_condition *rill_condition_retain(rill_condition *cond);
+RILL_API void rill_condition_release(rill_condition *cond);
+/* The condition's lock (borrowed, valid while the condition is). */
+RILL_API rill_lock *rill_condition_lock(rill_condition *cond);
+/* Releases the lock (which must be locked: else NULL, RILL_ENOTLOCKED)
+ * and returns a future that completes once notified AND the lock is held
+ * again: DONE (none), or CANCELLED if it was cancelled, also then only
+ * with the lock held again (asyncio's rule); a cancelled wait notifies
+ * one other waiter in its place (asyncio 3.13). Whatever its outcome, the
+ * caller holds the lock when it is done. */
+RILL_API rill_future *rill_condition_wait(rill_condition *cond);
+/* Wakes up to n (>= 0) waiters, FIFO; each queues for the lock at once
+ * (in asyncio when its task next runs: a task acquiring in between may
+ * come first there, never here). Returns how many it woke,
+ * RILL_ENOTLOCKED if the lock is not held. */
+RILL_API int rill_condition_notify(rill_condition *cond, int n);
+/* Wakes every waiter; the count woken, or a code. */
+RILL_API int rill_condition_notify_all(rill_condition *cond);
+
+/* -- Barrier (asyncio 3.11) -- */
+/* A barrier for parties (>= 1) tasks. Returns a reference; NULL on error. */
+RILL_API rill_barrier *rill_barrier_new(rill_loop *loop, int parties);
+RILL_API rill_barrier *rill_barrier_retain(rill_barrier *barrier);
+RILL_API void rill_barrier_release(rill_barrier *barrier);
+/* A future DONE with an INT, the caller's arrival index (0 .. parties-1),
+ * once parties tasks wait (at once for the last); it fails with
+ * RILL_EBROKEN if the barrier is or becomes broken (abort) or is reset
+ * while it waits. A cancelled waiter leaves (n_waiting drops). */
+RILL_API rill_future *rill_barrier_wait(rill_barrier *barrier);
+/* Breaks the barrier: waiters and later waits fail with RILL_EBROKEN. */
+RILL_API int rill_barrier_abort(rill_barrier *barrier);
+/* Back to empty and not broken; current waiters fail with RILL_EBROKEN. */
+RILL_API int rill_barrier_reset(rill_barrier *barrier);
+/* 1 if broken, 0 if not, or a code. */
+RILL_API int rill_barrier_is_broken(const rill_barrier *barrier);
+/* How many wait now, or a code. */
+RILL_API int rill_barrier_n_waiting(const rill_barrier *barrier);
+/* The parties given to rill_barrier_new, or a code. */
+RILL_API int rill_barrier_parties(const rill_barrier *barrier);
+
+/* -- Queue (asyncio.Queue / LifoQueue / PriorityQueue, 3.13) -- */
+/* Queue kinds. PRIORITY: the smallest priority first, FIFO among equal
+ * ones (the other kinds ignore priority). */
+enum rill_queue_kind { RILL_QUEUE_FIFO = 0, RILL_QUEUE_LIFO = 1, RILL_QUEUE_PRIORITY = 2 };
+/* A queue holding at most maxsize items (<= 0: unbounded). Returns a
+ * reference; NULL on error. Items are future values of every kind; a get
+ * future carries the kind that was put. */
+RILL_API rill_queue *rill_queue_new(rill_loop *loop, int maxsize, int kind);
+RILL_API rill_queue *rill_queue_retain(rill_queue *queue);
+/* Drops a reference; the last one frees the items still queued (a
+ * pointer's free_p runs once). */
+RILL_API void rill_queue_release(rill_queue *queue);
+/* Puts an item: returns a future DONE (none) once it is in the queue (at
+ * once if there is room, else FIFO among putters as room frees); it fails
+ * with RILL_ESHUTDOWN if the queue is shut down while it waits. The queue
+ * owns the value once a future is returned (bytes are copied; a pointer is
+ * freed with free_p when the queue or a cancelled put drops it). NULL on
+ * bad input, RILL_ECLOSED, RILL_ESHUTDOWN (then p stays the caller's). */
+RILL_API rill_future *rill_queue_put_none(rill_queue *queue, int64_t priority);
+RILL_API rill_future *rill_queue_put_bool(rill_queue *queue, int value, int64_t priority);
+RILL_API rill_future *rill_queue_put_int(rill_queue *queue, int64_t value, int64_t priority);
+RILL_API rill_future *rill_queue_put_double(rill_queue *queue, double value, int64_t priority);
+RILL_API rill_future *rill_queue_put_bytes(rill_queue *queue, const void *data, size_t len,
+                                           int64_t priority);
+RILL_API rill_future *rill_queue_put_pointer(rill_queue *queue, void *p, rill_free_fn free_p,
+                                             const void *tag, int64_t priority);
+/* The same without waiting: 0 (the queue owns the value), RILL_EFULL,
+ * RILL_ESHUTDOWN (then p stays the caller's), or another code. */
+RILL_API int rill_queue_put_nowait_none(rill_queue *queue, int64_t priority);
+RILL_API int rill_queue_put_nowait_bool(rill_queue *queue, int value, int64_t priority);
+RILL_API int rill_queue_put_nowait_int(rill_queue *queue, int64_t value, int64_t priority);
+RILL_API int rill_queue_put_nowait_double(rill_queue *queue, double value, int64_t priority);
+RILL_API int rill_queue_put_nowait_bytes(rill_queue *queue, const void *data, size_t len,
+                                         int64_t priority);
+RILL_API int rill_queue_put_nowait_pointer(rill_queue *queue, void *p, rill_free_fn free_p,
+                                           const void *tag, int64_t priority);
+/* A future DONE with the next item (read it with rill_future_kind and the
+ * value getters; it owns the value): at once if the queue has one, else
+ * FIFO among getters. Fails with RILL_ESHUTDOWN if the queue is shut down
+ * while it waits. NULL on bad input, RILL_ECLOSED, RILL_ESHUTDOWN (shut
+ * down and empty). */
+RILL_API rill_future *rill_queue_get(rill_queue *queue);
+/* A future already DONE with the next item, or NULL: RILL_EEMPTY,
+ * RILL_ESHUTDOWN (shut down and empty), bad input. */
+RILL_API rill_future *rill_queue_get_nowait(rill_queue *queue);
+/* Items queued (>= 0), or a code. May exceed maxsize by the items a
+ * cancelled getter gave back. */
+RILL_API int rill_queue_qsize(const rill_queue *queue);
+/* The maxsize given (0 for unbounded), or a code. */
+RILL_API int rill_queue_maxsize(const rill_queue *queue);
+/* 1 if no item is queued / if maxsize items are, 0 if not, or a code. */
+RILL_API int rill_queue_is_empty(const rill_queue *queue);
+RILL_API int rill_queue_is_full(const rill_queue *queue);
+/* One item taken earlier is processed (asyncio's task_done). 0,
+ * RILL_ETOOMANY if called more times than items were put. */
+RILL_API int rill_queue_task_done(rill_queue *queue);
+/* A future DONE (none) once every item put has had its task_done (at once
+ * if so already). */
+RILL_API rill_future *rill_queue_join(rill_queue *queue);
+/* Shuts the queue down (asyncio 3.13): puts fail with RILL_ESHUTDOWN from
+ * now on, waiting putters fail with it (their items freed), waiting
+ * getters fail with it; gets still take the items left. immediate (1):
+ * the items left are dropped too (freed, each counting as task_done). */
+RILL_API int rill_queue_shutdown(rill_queue *queue, int immediate);
+/* 1 once shut down, 0 if not, or a code. */
+RILL_API int rill_queue_is_shut_down(const rill_queue *queue);
 
 #ifdef __cplusplus
 }

@@ -126,6 +126,7 @@ struct rill_loop {
   ev_io wake_io;
   struct rill__binding *bindings; /* per-binding state and handlers (binding.c) */
   struct rill__io *io; /* fd watchers and open I/O objects (io.c), NULL until used */
+  struct rill__sync *syncs; /* sync.c: live sync primitives, for close */
 };
 
 /* initial-exec: no __tls_get_addr call on the hot path (8 bytes of static
@@ -309,5 +310,14 @@ struct rill__binding;
 RILL__HIDDEN int rill__binding_report(rill_loop *loop, const char *message, rill_future *future);
 /* Loop close: frees every binding's state and handler (after the reports). */
 RILL__HIDDEN void rill__bindings_close(rill_loop *loop);
+
+/* ---- 1.1: sync primitives (sync.c, queue.c) ---- */
+/* Loop close: every waiter unlinked (the futures pass cancels them),
+ * queued items freed. */
+RILL__HIDDEN void rill__sync_loop_close(rill_loop *loop);
+/* A task is about to see a cancel while the future it awaited is DONE: if
+ * that future is a sync wait that was handed something (a lock, a unit,
+ * an item), it is passed on and the future reads CANCELLED. */
+RILL__HIDDEN void rill__sync_abandoned(rill_future *f);
 
 #endif

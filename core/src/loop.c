@@ -201,6 +201,8 @@ int rill_loop_close(rill_loop *loop) {
   while (loop->tasks_head) rill__task_destroy_pending(loop->tasks_head);
   /* Watchers removed, open streams/listeners aborted (fds closed). */
   if (loop->io) rill__io_loop_close(loop);
+  /* 1.1: sync waiters unlinked (cancelled below), queued items freed. */
+  if (loop->syncs) rill__sync_loop_close(loop);
 
   /* Timers: stop each; their nodes are dropped like queued ones. */
   while (loop->heap_len) {

@@ -181,6 +181,10 @@ void rill__task_run_step(rill_task *t) {
      * result before it throws CancelledError in (no "never retrieved"). */
     if ((t->must_cancel || t->deliver_cancel) && t->awaiting->state == RILL_FAILED)
       rill__future_mark_retrieved(t->awaiting);
+    /* 1.1: a sync wait handed its lock/item just before this cancel
+     * passes it on (asyncio's acquire/get do so when cancelled). */
+    if ((t->must_cancel || t->deliver_cancel) && t->awaiting->state == RILL_DONE)
+      rill__sync_abandoned(t->awaiting);
     rill_future_release(t->awaiting);
     t->awaiting = NULL;
   }

@@ -736,10 +736,106 @@ static void op_process(void) {
   rill_process_release(p);
 }
 
+/* 1.1 sync primitives (no condition: a cancelled wait needs its lock
+ * back, and a program may keep the lock forever, which would hang the
+ * end phase as it would in asyncio). Their futures join the pool, so
+ * tasks await, cancel and gather them; queued items are tracked. */
+static rill_lock *s_lock;
+static rill_semaphore *s_sem;
+static rill_event *s_event;
+static rill_queue *s_queue;
+static rill_barrier *s_barrier;
+static const char queue_tag = 0;
+
+static void sync_release_all(void) {
+  rill_lock_release(s_lock);
+  rill_semaphore_release(s_sem);
+  rill_event_release(s_event);
+  rill_queue_release(s_queue);
+  rill_barrier_release(s_barrier);
+  s_lock = NULL;
+  s_sem = NULL;
+  s_event = NULL;
+  s_queue = NULL;
+  s_barrier = NULL;
+}
+
+static void op_sync(void) {
+  if (!s_lock) {
+    s_lock = rill_lock_new(loop);
+    s_sem = rill_semaphore_new(loop, (int)next(3), (int)next(2));
+    s_event = rill_event_new(loop);
+    s_queue = rill_queue_new(loop, (int)next(3), (int)next(3));
+    s_barrier = rill_barrier_new(loop, 1 + (int)next(3));
+    CHECK(s_lock && s_sem && s_event && s_queue && s_barrier, "sync new", 0);
+  }
+  int rc;
+  switch (next(16)) {
+  case 0: put_future(rill_lock_acquire(s_lock)); break;
+  case 1:
+    rc = rill_lock_unlock(s_lock);
+    CHECK(rc == 0 || rc == RILL_ENOTLOCKED, "lock unlock code", rc);
+    break;
+  case 2:
+    rc = rill_lock_try_acquire(s_lock);
+    CHECK(rc == 0 || rc == 1, "lock try_acquire code", rc);
+    break;
+  case 3: put_future(rill_semaphore_acquire(s_sem)); break;
+  case 4:
+    rc = rill_semaphore_post(s_sem);
+    CHECK(rc == 0 || rc == RILL_ETOOMANY, "semaphore post code", rc);
+    CHECK(rill_semaphore_value(s_sem) >= 0, "semaphore value", 0);
+    break;
+  case 5: put_future(rill_event_wait(s_event)); break;
+  case 6: CHECK((next(2) ? rill_event_set(s_event) : rill_event_clear(s_event)) == 0, "event", 0); break;
+  case 7: {
+    tracked *t = track_new('Q');
+    rill_future *f = rill_queue_put_pointer(s_queue, t, track_free, &queue_tag, (int64_t)next(4));
+    if (f) {
+      t->given = 1;
+      put_future(f);
+    } else {
+      CHECK(rill_last_error() == RILL_ESHUTDOWN, "queue put code", rill_last_error());
+    }
+    break;
+  }
+  case 8:
+    rc = rill_queue_put_nowait_int(s_queue, (int64_t)next(100), (int64_t)next(4));
+    CHECK(rc == 0 || rc == RILL_EFULL || rc == RILL_ESHUTDOWN, "queue put_nowait code", rc);
+    break;
+  case 9: {
+    rill_future *f = rill_queue_get(s_queue);
+    CHECK(f || rill_last_error() == RILL_ESHUTDOWN, "queue get code", rill_last_error());
+    put_future(f);
+    break;
+  }
+  case 10: {
+    rill_future *f = rill_queue_get_nowait(s_queue);
+    CHECK(f || rill_last_error() == RILL_EEMPTY || rill_last_error() == RILL_ESHUTDOWN,
+          "queue get_nowait code", rill_last_error());
+    put_future(f);
+    break;
+  }
+  case 11:
+    rc = rill_queue_task_done(s_queue);
+    CHECK(rc == 0 || rc == RILL_ETOOMANY, "queue task_done code", rc);
+    break;
+  case 12: put_future(rill_queue_join(s_queue)); break;
+  case 13:
+    if (next(8) == 0) CHECK(rill_queue_shutdown(s_queue, (int)next(2)) == 0, "queue shutdown", 0);
+    CHECK(rill_queue_qsize(s_queue) >= 0, "queue qsize", 0);
+    break;
+  case 14: put_future(rill_barrier_wait(s_barrier)); break;
+  default:
+    CHECK((next(2) ? rill_barrier_abort(s_barrier) : rill_barrier_reset(s_barrier)) == 0, "barrier", 0);
+    break;
+  }
+}
+
 static void op(void) {
   if (spent()) return;
   n_ops++;
-  switch (next(20)) {
+  switch (next(21)) {
   case 0: put_future(rill_future_new(loop)); break;
   case 1: op_future_set(); break;
   case 2: {
@@ -770,6 +866,7 @@ static void op(void) {
   case 15: op_dns(); break;
   case 16: op_signal(); break;
   case 17: op_process(); break;
+  case 18: op_sync(); break;
   default: op_loop(); break;
   }
 }
@@ -811,6 +908,7 @@ static int run_program(const uint8_t *data, size_t len) {
     tasks[i] = NULL;
   }
   rill_loop_free(loop); /* closes: pending handles/futures dropped */
+  sync_release_all();
   for (int i = 0; i < FUT_SLOTS; i++) {
     rill_future_release(futs[i]);
     futs[i] = NULL;
