@@ -65,6 +65,14 @@
 #define RILL_PY_EINCOMPLETE ~, "asyncio.IncompleteReadError"
 #define RILL_PY_ELIMIT ~, "asyncio.LimitOverrunError"
 #define RILL_PY_ESPAWN ~, "OSError"
+/* sync primitives (1.1): asyncio's classes; QueueShutDown is asyncio 3.13's,
+ * defined by the rill module for older Pythons */
+#define RILL_PY_EBROKEN ~, "asyncio.BrokenBarrierError"
+#define RILL_PY_EEMPTY ~, "asyncio.QueueEmpty"
+#define RILL_PY_EFULL ~, "asyncio.QueueFull"
+#define RILL_PY_ESHUTDOWN ~, "rill.QueueShutDown"
+#define RILL_PY_ENOTLOCKED ~, "RuntimeError"
+#define RILL_PY_ETOOMANY ~, "ValueError"
 
 /* ---- Ruby ---- */
 #define RILL_RB_EINVAL ~, "ArgumentError"
@@ -89,6 +97,11 @@
 #define RILL_RB_ENOHOST ~, "SocketError"
 #define RILL_RB_EDNS ~, "SocketError"
 #define RILL_RB_EINCOMPLETE ~, "EOFError"
+/* sync primitives (1.1): what Thread::Queue, SizedQueue and Mutex raise */
+#define RILL_RB_EEMPTY ~, "ThreadError"
+#define RILL_RB_EFULL ~, "ThreadError"
+#define RILL_RB_ESHUTDOWN ~, "ClosedQueueError"
+#define RILL_RB_ENOTLOCKED ~, "ThreadError"
 
 /* ---- Lua: names other than the symbolic one (none yet) ---- */
 

@@ -28,6 +28,7 @@ from ._rill import (  # noqa: F401  (re-exported API)
     Error,
     Handle,
     InvalidStateError,
+    QueueShutDown,
     current_task,
     ensure_future,
     gather,
@@ -48,6 +49,7 @@ __all__ = [
     "InvalidStateError", "TimeoutError", "Error", "wait_for", "timeout", "timeout_at",
     "Timeout", "shield", "wait", "as_completed", "TaskGroup", "ensure_future",
     "iscoroutine", "FIRST_COMPLETED", "FIRST_EXCEPTION", "ALL_COMPLETED", "Handle",
+    "QueueShutDown",
 ]
 
 FIRST_COMPLETED = "FIRST_COMPLETED"

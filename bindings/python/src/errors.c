@@ -22,6 +22,10 @@ static PyObject *resolve_class(const char *name) {
     Py_INCREF(RillError);
     return RillError;
   }
+  if (strcmp(name, "rill.QueueShutDown") == 0) {
+    Py_INCREF(QueueShutDown);
+    return QueueShutDown;
+  }
   const char *dot = strrchr(name, '.');
   PyObject *mod;
   if (dot) {

@@ -20,7 +20,7 @@
 #include "rillpy_int.h"
 
 const char rillpy_tag = 'P';
-PyObject *CancelledError, *InvalidStateError, *RillError;
+PyObject *CancelledError, *InvalidStateError, *RillError, *QueueShutDown;
 PyObject *resume_marker; /* sent into a coroutine resumed after sleep */
 PyObject *sleep0;        /* the shared sleep(0) awaitable */
 PyObject *helper_iscoroutine, *helper_wrap_awaitable, *helper_default_handler;
@@ -69,6 +69,18 @@ int rillpy_init(PyObject *m) {
                                         "its code attribute is the RILL_E* value.",
                                         PyExc_RuntimeError, NULL);
   if (!RillError) return -1;
+  /* asyncio's QueueShutDown (3.13) where it exists, else ours by that name. */
+  exc_mod = PyImport_ImportModule("asyncio");
+  if (!exc_mod) return -1;
+  QueueShutDown = PyObject_GetAttrString(exc_mod, "QueueShutDown");
+  Py_DECREF(exc_mod);
+  if (!QueueShutDown) {
+    PyErr_Clear();
+    QueueShutDown = PyErr_NewExceptionWithDoc(
+        "rill.QueueShutDown", "Raised by a queue's put or get once it is shut down (asyncio 3.13).",
+        PyExc_Exception, NULL);
+    if (!QueueShutDown) return -1;
+  }
   if (rillpy_errors_init(m) < 0) return -1;
   str_throw = PyUnicode_InternFromString("throw");
   str_call_exception_handler = PyUnicode_InternFromString("call_exception_handler");
@@ -91,6 +103,8 @@ int rillpy_init(PyObject *m) {
   Py_INCREF(CancelledError);
   Py_INCREF(InvalidStateError);
   Py_INCREF(RillError);
+  Py_INCREF(QueueShutDown);
+  if (PyModule_AddObject(m, "QueueShutDown", QueueShutDown) < 0) return -1;
   if (PyModule_AddObject(m, "CancelledError", CancelledError) < 0 ||
       PyModule_AddObject(m, "InvalidStateError", InvalidStateError) < 0 ||
       PyModule_AddObject(m, "Error", RillError) < 0)

@@ -21,7 +21,7 @@ typedef struct PyTask PyTask;
 
 extern PyTypeObject LoopType, HandleType, FutureType, TaskType, SleepType, TimeoutType, GroupType;
 
-extern PyObject *CancelledError, *InvalidStateError, *RillError;
+extern PyObject *CancelledError, *InvalidStateError, *RillError, *QueueShutDown;
 extern PyObject *resume_marker; /* sent into a coroutine resumed after sleep */
 extern PyObject *sleep0;        /* the shared sleep(0) awaitable */
 extern PyObject *helper_iscoroutine, *helper_wrap_awaitable, *helper_default_handler;
