@@ -600,7 +600,7 @@ long RssKiB() {
 }
 
 TEST_F(Stream, LargeTransferToASlowReaderStaysBounded) {
-  const size_t total = 256u << 20;  // 256 MiB
+  const size_t total = (size_t)1 << 30;  // 1 GiB, as the issue asks
   long rss0 = RssKiB();
   long long max_buffered = 0;
   EXPECT_EQ(RunMain([&]() -> int {
