@@ -340,8 +340,14 @@ static int rl_barrier_wait(lua_State *L) {
   rl_fut *u = rl_newfut(L);
   return rl_settle(L, u, rill_barrier_wait(b), 1, "Barrier:wait");
 }
-static int rl_barrier_abort(lua_State *L) { rl_check_rc(L, rill_barrier_abort(rl_checkbarrier(L, 1))); return 0; }
-static int rl_barrier_reset(lua_State *L) { rl_check_rc(L, rill_barrier_reset(rl_checkbarrier(L, 1))); return 0; }
+static int rl_barrier_abort(lua_State *L) {
+  rl_check_rc(L, rill_barrier_abort(rl_checkbarrier(L, 1)));
+  return 0;
+}
+static int rl_barrier_reset(lua_State *L) {
+  rl_check_rc(L, rill_barrier_reset(rl_checkbarrier(L, 1)));
+  return 0;
+}
 static int rl_barrier_broken(lua_State *L) {
   lua_pushboolean(L, rl_check_rc(L, rill_barrier_is_broken(rl_checkbarrier(L, 1))));
   return 1;
