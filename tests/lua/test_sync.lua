@@ -600,4 +600,45 @@ T.case("wrap_queue_by_address", function()
   end)
 end)
 
+T.case("wrap_queue_on_a_hosts_loop", function()
+  -- examples/polyglot-host's use: a task spawned on the host's loop wraps
+  -- a queue given by address, puts into it (blocking while it is full)
+  -- and reads qsize; the values keep their kinds on the way.
+  local core = rill.core
+  local host = core.Loop()
+  local loop = rill.attach_loop(host)
+  local owner -- the queue's first reference, as the host's would be
+  local made = rill.spawn_on(loop, function()
+    owner = rill.queue{ maxsize = 2 }
+    return rill.queue_address(owner)
+  end)
+  while not made:done() do host:run_once(0.1) end
+  local qaddr = made:result()
+  local sizes = {}
+  local producer = rill.spawn_on(loop, function()
+    local q = rill.wrap_queue(qaddr)
+    for _, v in ipairs({ 1, 2.5, "three", 4, 5.5, "six" }) do
+      q:put(v)
+      sizes[#sizes + 1] = q:qsize()
+    end
+  end)
+  local consumer = rill.spawn_on(loop, function()
+    local q, got = rill.wrap_queue(qaddr), {}
+    for _ = 1, 6 do
+      rill.sleep(0.001) -- slower than the producer
+      got[#got + 1] = q:get()
+    end
+    return got
+  end)
+  while not (producer:done() and consumer:done()) do host:run_once(0.1) end
+  producer:result()
+  T.same(consumer:result(), { 1, 2.5, "three", 4, 5.5, "six" })
+  if math.type then T.eq(math.type(consumer:result()[1]), "integer") end
+  for _, n in ipairs(sizes) do T.ok(n <= 2, "qsize " .. n) end
+  T.eq(sizes[2], 2) -- the producer ran ahead until the queue was full
+  made, producer, consumer, owner = nil, nil, nil, nil
+  collectgarbage()
+  host:close()
+end)
+
 T.main(...)
