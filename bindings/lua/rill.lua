@@ -352,6 +352,204 @@ function rill.task_group(body, ...)
 end
 
 -- ---------------------------------------------------------------------
+-- Sync primitives (asyncio's Event, Lock, Semaphore, BoundedSemaphore,
+-- Condition, Barrier, Queue, LifoQueue, PriorityQueue). The rules (FIFO
+-- wake-up, no barging, a cancelled waiter loses nothing, queue shutdown)
+-- are the core's; a wait that cannot complete at once returns a future
+-- that the task awaits here. Errors are rill error tables: rill.EEMPTY,
+-- EFULL, ESHUTDOWN, EBROKEN, ENOTLOCKED, ETOOMANY (and ECANCELLED).
+-- ---------------------------------------------------------------------
+
+local sync = core.sync()
+local sync_value = sync.value
+rill.EBROKEN, rill.EEMPTY, rill.EFULL = core.EBROKEN, core.EEMPTY, core.EFULL
+rill.ESHUTDOWN, rill.ENOTLOCKED, rill.ETOOMANY = core.ESHUTDOWN, core.ENOTLOCKED, core.ETOOMANY
+
+-- Awaits the future of a pending wait; returns its value or raises.
+local function sync_await(f)
+  local rc = yield(OP_AWAIT, f)
+  if rc ~= 0 then raise_resume(rc) end
+  return sync_value(f)
+end
+
+local function is_int(v)
+  return type(v) == "number" and v == math.floor(v) and v >= -2147483648 and v <= 2147483647
+end
+
+local function methods(mt, name)
+  local M = {}
+  mt.__index = M
+  rill[name] = M
+  return M
+end
+
+-- Runs fn(...) holding the primitive (acquire/release); releases on error.
+local function with(self, fn, ...)
+  if type(fn) ~= "function" then argerror(":with", 1, "function", fn) end
+  self:acquire()
+  local r = pack(pcall(fn, ...))
+  self:release()
+  if not r[1] then error(r[2], 0) end
+  return unpack(r, 2, r.n)
+end
+
+--- Event: rill.event() -> :set() :clear() :is_set() :wait()
+local Event = methods(sync.mt.event, "Event")
+local event_wait = sync.event_wait
+function rill.event() return sync.event_new() end
+Event.set, Event.clear, Event.is_set = sync.event_set, sync.event_clear, sync.event_is_set
+--- Waits until the event is set; returns true.
+function Event:wait()
+  local f = event_wait(self)
+  if f then sync_await(f) end
+  return true
+end
+
+--- Lock: rill.lock() -> :acquire() :release() :locked() :with(fn, ...)
+local Lock = methods(sync.mt.lock, "Lock")
+local lock_acquire = sync.lock_acquire
+function rill.lock() return sync.lock_new() end
+function Lock:acquire()
+  local f = lock_acquire(self)
+  if f then sync_await(f) end
+  return true
+end
+Lock.release, Lock.locked, Lock.with = sync.lock_release, sync.lock_locked, with
+
+--- Semaphore: rill.semaphore([n=1]), rill.bounded_semaphore([n=1]) ->
+-- :acquire() :release() :locked() :value() :with(fn, ...)
+local Semaphore = methods(sync.mt.semaphore, "Semaphore")
+local sem_acquire = sync.semaphore_acquire
+local function new_semaphore(fname, n, bounded)
+  if n == nil then n = 1 end
+  if not is_int(n) then argerror(fname, 1, "integer", n) end
+  return sync.semaphore_new(n, bounded)
+end
+function rill.semaphore(n) return new_semaphore("semaphore", n, false) end
+function rill.bounded_semaphore(n) return new_semaphore("bounded_semaphore", n, true) end
+function Semaphore:acquire()
+  local f = sem_acquire(self)
+  if f then sync_await(f) end
+  return true
+end
+Semaphore.release, Semaphore.locked, Semaphore.value = sync.semaphore_release, sync.semaphore_locked,
+  sync.semaphore_value
+Semaphore.with = with
+
+--- Condition: rill.condition([lock]) -> :acquire() :release() :locked()
+-- :wait() :wait_for(pred) :notify([n=1]) :notify_all() :with(fn, ...)
+local Condition = methods(sync.mt.condition, "Condition")
+local cond_acquire, cond_wait = sync.condition_acquire, sync.condition_wait
+function rill.condition(lock)
+  if lock ~= nil and getmetatable(lock) ~= sync.mt.lock then argerror("condition", 1, "rill.Lock or nil", lock) end
+  return sync.condition_new(lock)
+end
+function Condition:acquire()
+  local f = cond_acquire(self)
+  if f then sync_await(f) end
+  return true
+end
+--- Releases the lock, waits to be notified, takes the lock back (also
+-- when cancelled); returns true. Raises ENOTLOCKED without the lock.
+function Condition:wait()
+  local f = cond_wait(self)
+  if f then sync_await(f) end
+  return true
+end
+--- Waits until pred() is true (checked first); returns pred's value.
+function Condition:wait_for(pred)
+  if type(pred) ~= "function" then argerror("Condition:wait_for", 1, "function", pred) end
+  local r = pred()
+  while not r do
+    self:wait()
+    r = pred()
+  end
+  return r
+end
+function Condition:notify(n)
+  if n ~= nil and not is_int(n) then argerror("Condition:notify", 1, "integer", n) end
+  return sync.condition_notify(self, n)
+end
+Condition.release, Condition.locked, Condition.notify_all, Condition.with =
+  sync.condition_release, sync.condition_locked, sync.condition_notify_all, with
+
+--- Barrier: rill.barrier(parties) -> :wait() (the arrival index) :abort()
+-- :reset() :parties() :n_waiting() :broken()
+local Barrier = methods(sync.mt.barrier, "Barrier")
+local barrier_wait = sync.barrier_wait
+function rill.barrier(parties)
+  if not is_int(parties) then argerror("barrier", 1, "integer", parties) end
+  return sync.barrier_new(parties)
+end
+function Barrier:wait()
+  local f, index = barrier_wait(self)
+  if f then return sync_await(f) end
+  return index
+end
+Barrier.abort, Barrier.reset, Barrier.parties, Barrier.n_waiting, Barrier.broken =
+  sync.barrier_abort, sync.barrier_reset, sync.barrier_parties, sync.barrier_n_waiting,
+  sync.barrier_broken
+
+--- Queue: rill.queue{maxsize=0, kind="fifo"|"lifo"|"priority"} (also
+-- rill.lifo_queue{...}, rill.priority_queue{...}) -> :put(v [, priority])
+-- :get() :put_nowait(v [, priority]) :get_nowait() :qsize() :maxsize()
+-- :empty() :full() :task_done() :join() :shutdown([immediate])
+-- :is_shut_down(). Items keep their type: nil, booleans, integers, floats
+-- and strings as the core's kinds (other languages read them), any other
+-- value by reference. A priority queue serves the smallest priority first,
+-- FIFO among equal ones.
+local Queue = methods(sync.mt.queue, "Queue")
+local QUEUE_KINDS = { fifo = 0, lifo = 1, priority = 2 }
+local q_put, q_get, q_join = sync.queue_put, sync.queue_get, sync.queue_join
+local function new_queue(fname, opts, kind)
+  if opts == nil then opts = {} end
+  if type(opts) == "number" then opts = { maxsize = opts } end
+  if type(opts) ~= "table" then argerror(fname, 1, "table or nil", opts) end
+  local maxsize = opts.maxsize
+  if maxsize == nil then maxsize = 0 end
+  if not is_int(maxsize) then
+    error(("bad argument #1 to 'rill.%s' (maxsize: integer expected, got %s)"):format(fname, type(maxsize)), 3)
+  end
+  kind = kind or opts.kind or "fifo"
+  local k = QUEUE_KINDS[kind]
+  if not k then
+    error(("bad argument #1 to 'rill.%s' (kind: \"fifo\", \"lifo\" or \"priority\" expected, got %s)")
+      :format(fname, tostring(kind)), 3)
+  end
+  return sync.queue_new(maxsize, k)
+end
+function rill.queue(opts) return new_queue("queue", opts) end
+function rill.lifo_queue(opts) return new_queue("lifo_queue", opts, "lifo") end
+function rill.priority_queue(opts) return new_queue("priority_queue", opts, "priority") end
+--- Puts v, waiting for room in a full queue (ESHUTDOWN once shut down).
+function Queue:put(v, priority)
+  local f = q_put(self, v, priority)
+  if f then sync_await(f) end
+end
+--- Takes the next item, waiting for one (ESHUTDOWN: shut down and empty).
+function Queue:get()
+  local f, v = q_get(self)
+  if f then return sync_await(f) end
+  return v
+end
+--- Waits until every item put has had its task_done().
+function Queue:join()
+  local f = q_join(self)
+  if f then sync_await(f) end
+end
+Queue.put_nowait, Queue.get_nowait, Queue.qsize, Queue.maxsize, Queue.empty, Queue.full =
+  sync.queue_put_nowait, sync.queue_get_nowait, sync.queue_qsize, sync.queue_maxsize,
+  sync.queue_empty, sync.queue_full
+Queue.task_done, Queue.is_shut_down = sync.queue_task_done, sync.queue_is_shut_down
+function Queue:shutdown(immediate) return sync.queue_shutdown(self, immediate) end
+
+--- A rill.Queue over the host's rill_queue* at address (an integer or a
+-- light userdata; retained): a C/C++ host's queue, used from Lua tasks on
+-- the host's loop. rill.queue_address(q) is the other way (borrowed).
+function rill.wrap_queue(address) return sync.wrap_queue(address) end
+function rill.queue_address(q) return sync.queue_address(q) end
+
+-- ---------------------------------------------------------------------
 -- Embedding: a loop and futures of the host program (examples/polyglot-host)
 -- ---------------------------------------------------------------------
 

@@ -1,6 +1,6 @@
 # A sample of the Lua suite under valgrind (labels lua, valgrind), included
-# at the end of bindings/lua/CMakeLists.txt: test_robust and test_basic
-# whole, and the in-process cases of test_hostile (its Ctrl+C and exit cases
+# at the end of bindings/lua/CMakeLists.txt: test_robust, test_basic and
+# test_sync whole, and the in-process cases of test_hostile (its Ctrl+C and exit cases
 # start child interpreters, which valgrind would not follow). Memory errors
 # and definite leaks fail the test.
 if(RILL_TESTS AND RILL_VALGRIND_TESTS AND RILL_LUA_EXECUTABLE)
@@ -12,6 +12,8 @@ if(RILL_TESTS AND RILL_VALGRIND_TESTS AND RILL_LUA_EXECUTABLE)
     add_test(NAME lua_valgrind.robust COMMAND ${_lua_vg} ${RILL_LUA_EXECUTABLE} test_robust.lua
              WORKING_DIRECTORY ${_lua_dir} ${RILL_HEAVY})
     add_test(NAME lua_valgrind.basic COMMAND ${_lua_vg} ${RILL_LUA_EXECUTABLE} test_basic.lua
+             WORKING_DIRECTORY ${_lua_dir} ${RILL_HEAVY})
+    add_test(NAME lua_valgrind.sync COMMAND ${_lua_vg} ${RILL_LUA_EXECUTABLE} test_sync.lua
              WORKING_DIRECTORY ${_lua_dir} ${RILL_HEAVY})
     # the in-process cases: every T.case before the first ctrl_c_/os_exit_ one
     file(STRINGS ${_lua_dir}/test_hostile.lua _lines REGEX "^T\\.case\\(\"[A-Za-z0-9_]+\"")
@@ -25,7 +27,8 @@ if(RILL_TESTS AND RILL_VALGRIND_TESTS AND RILL_LUA_EXECUTABLE)
     add_test(NAME lua_valgrind.hostile
              COMMAND ${_lua_vg} ${RILL_LUA_EXECUTABLE} test_hostile.lua ${_cases}
              WORKING_DIRECTORY ${_lua_dir} ${RILL_HEAVY})
-    set_tests_properties(lua_valgrind.robust lua_valgrind.basic lua_valgrind.hostile PROPERTIES
+    set_tests_properties(lua_valgrind.robust lua_valgrind.basic lua_valgrind.sync lua_valgrind.hostile
+                         PROPERTIES
       ENVIRONMENT "${RILL_LUA_ENV}" LABELS "lua;valgrind;heavy" TIMEOUT 300)
   endif()
 endif()

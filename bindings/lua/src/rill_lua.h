@@ -25,7 +25,8 @@
  *    native kinds (so other languages read it); several results or any
  *    other value as a tagged pointer that only this module unwraps.
  *
- * One file per concern (errors, future, task, gather, group, loop, embed);
+ * One file per concern (errors, future, task, gather, group, loop, embed,
+ * sync);
  * the entry points (core.*) are registered by swig/lua.i with %native.
  */
 #ifndef RILL_LUA_H
@@ -334,6 +335,10 @@ RL_INTERNAL int rl_task_uncancel(lua_State *L);
 RL_INTERNAL int rl_current_task(lua_State *L);
 RL_INTERNAL int rl_all_tasks(lua_State *L);
 RL_INTERNAL int rl_current_name(lua_State *L);
+
+/* sync.c */
+RL_INTERNAL void rl_sync_init(lua_State *L);
+RL_INTERNAL int rl_sync(lua_State *L);
 
 /* timeout.c */
 RL_INTERNAL int rl_timeout_gc(lua_State *L);
