@@ -270,4 +270,8 @@ extern int rillpy_init (PyObject *m);
 int rillpy_errors_init(PyObject *module);
 PyObject *mod_exception_for_code(PyObject *mod, PyObject *args);
 
+/* sync.c: the sync primitives' types (_Event ... _Queue) and rill._wrap_queue. */
+int rillpy_sync_init(PyObject *module);
+PyObject *mod_wrap_queue(PyObject *mod, PyObject *args);
+
 #endif
