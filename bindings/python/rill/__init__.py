@@ -66,7 +66,7 @@ _WAIT_MODES = {
 
 def iscoroutine(obj):
     """True for coroutine objects (as asyncio.iscoroutine)."""
-    if type(obj) is types.CoroutineType or type(obj) is _rill._Sleep:
+    if type(obj) is types.CoroutineType or type(obj) is _rill._Sleep or type(obj) is _rill._SyncWait:
         return True
     if isinstance(obj, types.GeneratorType):
         return bool(obj.gi_code.co_flags & 0x100)  # CO_ITERABLE_COROUTINE
@@ -222,19 +222,17 @@ _wrap_future = wrap_future
 # core's (rill_event ... rill_queue, bindings/python/src/sync.c): the rules
 # (FIFO wake-up, no barging, a cancelled waiter loses nothing, shutdown) are
 # the core's. A wait is a rill.Future of the core; the methods that return
-# True in asyncio wrap it in a coroutine. An object made outside a running
-# loop binds to the loop that first uses it, as asyncio's do.
+# True in asyncio give True. acquire/wait/put/get/join return an awaitable
+# (_rill._SyncWait) where asyncio's are coroutine functions: await it, or
+# give it to create_task/gather/wait_for as a coroutine. An object made
+# outside a running loop binds to the loop that first uses it, as asyncio's
+# do.
 
 from asyncio import BrokenBarrierError, QueueEmpty, QueueFull  # noqa: E402
 
 
 class _LockMixin:
     __slots__ = ()
-
-    async def acquire(self):
-        """Wait until the caller holds it (FIFO, no barging); return True."""
-        await self._acquire()
-        return True
 
     async def __aexit__(self, exc_type, exc, tb):
         self.release()
@@ -255,10 +253,6 @@ class Event(_rill._Event):
     """asyncio.Event: set() wakes every waiter, in the order they waited."""
 
     __slots__ = ()
-
-    async def wait(self):
-        await self._wait()
-        return True
 
     def __repr__(self):
         return f"<{_name(self)} object at {id(self):#x} [{'set' if self.is_set() else 'unset'}]>"
@@ -301,24 +295,17 @@ class Condition(_rill._Condition):
     def locked(self):
         return self._lock.locked()
 
-    async def acquire(self):
-        await self._lock._acquire()
-        return True
+    def acquire(self):
+        return self._lock.acquire()
 
     def release(self):
         self._lock.release()
 
-    async def __aenter__(self):
-        await self._lock._acquire()
+    def __aenter__(self):
+        return self._lock._acquire()
 
     async def __aexit__(self, exc_type, exc, tb):
         self._lock.release()
-
-    async def wait(self):
-        """Release the lock, wait for a notify, hold the lock again; True.
-        Cancelled, it still holds the lock again before it raises."""
-        await self._wait()
-        return True
 
     async def wait_for(self, predicate):
         result = predicate()

@@ -20,6 +20,7 @@ typedef struct PyFuture PyFuture;
 typedef struct PyTask PyTask;
 
 extern PyTypeObject LoopType, HandleType, FutureType, TaskType, SleepType, TimeoutType, GroupType;
+extern PyTypeObject SyncWaitType; /* sync.c: what acquire/wait/put/get/join return */
 
 extern PyObject *CancelledError, *InvalidStateError, *RillError, *QueueShutDown;
 extern PyObject *resume_marker; /* sent into a coroutine resumed after sleep */

@@ -81,10 +81,224 @@ static int sync_bind(PySync *s) {
     if (!(s)->h && sync_bind(s) < 0) return NULL; \
   } while (0)
 
-/* A wait's future (a reference) as a rill.Future; NULL: the code raised. */
-static PyObject *wrap_wait(PySync *s, rill_future *f) {
-  return (PyObject *)future_wrap(s->loop, f, FK_PLAIN);
+/* ------------------------------------------------------------------ */
+/* _SyncWait: what acquire(), wait(), put(), get() and join() return     */
+/*                                                                      */
+/* asyncio's are coroutines, so this starts the core's wait at its first */
+/* send, not when it is made: a wait never awaited (a task cancelled    */
+/* before it started) takes no lock, unit or item. Done at once (the    */
+/* uncontended case) it returns without yielding or making a Future;    */
+/* else it yields a rill.Future of the core future, which the task      */
+/* waits on directly (rill_task_wait), so the core's cancel and pass-on */
+/* rules hold. create_task wraps it in a coroutine, as it wraps sleep.  */
+
+enum { OP_EVENT_WAIT, OP_LOCK_ACQUIRE, OP_SEM_ACQUIRE, OP_COND_WAIT, OP_BARRIER_WAIT, OP_PUT,
+       OP_GET, OP_JOIN };
+
+typedef struct {
+  PyObject_HEAD
+  PySync *prim;     /* until started */
+  PyObject *item;   /* OP_PUT, until started */
+  int64_t priority; /* OP_PUT */
+  rill_future *f;   /* once started, until pf takes it over */
+  PyFuture *pf;     /* made when the wait has to yield */
+  PyLoop *loop;     /* once started */
+  PyObject *result; /* returned instead of the future's value (True), or NULL */
+  unsigned char op, started, finished;
+} PySyncWait;
+
+PyTypeObject SyncWaitType;
+
+static rill_future *put_value(rill_queue *q, PyObject *v, int64_t prio, int nowait, int *rc);
+
+/* A wait for op on s (item: what a put puts); result: what it returns
+ * instead of the core future's value (NULL: that value). */
+static PyObject *new_wait(PySync *s, int op, PyObject *item, int64_t priority, PyObject *result) {
+  PySyncWait *w = PyObject_New(PySyncWait, &SyncWaitType);
+  if (!w) return NULL;
+  Py_INCREF(s);
+  w->prim = s;
+  Py_XINCREF(item);
+  w->item = item;
+  w->priority = priority;
+  w->f = NULL;
+  w->pf = NULL;
+  w->loop = NULL;
+  Py_XINCREF(result);
+  w->result = result;
+  w->op = (unsigned char)op;
+  w->started = w->finished = 0;
+  return (PyObject *)w;
 }
+
+/* Starts the core's wait: 0, or -1 with the exception set. */
+static int wait_start(PySyncWait *w) {
+  PySync *s = w->prim;
+  w->started = 1;
+  if (!s->h && sync_bind(s) < 0) return -1;
+  rill_future *f = NULL;
+  int rc;
+  switch (w->op) {
+  case OP_EVENT_WAIT: f = rill_event_wait(s->h); break;
+  case OP_LOCK_ACQUIRE: f = rill_lock_acquire(s->h); break;
+  case OP_SEM_ACQUIRE: f = rill_semaphore_acquire(s->h); break;
+  case OP_COND_WAIT: f = rill_condition_wait(s->h); break;
+  case OP_BARRIER_WAIT: f = rill_barrier_wait(s->h); break;
+  case OP_PUT: f = put_value(s->h, w->item, w->priority, 0, &rc); break;
+  case OP_GET: f = rill_queue_get(s->h); break;
+  case OP_JOIN: f = rill_queue_join(s->h); break;
+  }
+  if (!f) {
+    if (w->op == OP_COND_WAIT) raise_last_as(RILL_ENOTLOCKED, "cannot wait on un-acquired lock");
+    else raise_last();
+    return -1;
+  }
+  w->f = f;
+  Py_INCREF(s->loop);
+  w->loop = s->loop;
+  w->prim = NULL; /* the core's wait keeps its primitive alive */
+  Py_DECREF(s);
+  Py_CLEAR(w->item);
+  return 0;
+}
+
+static rill_future *wait_future(PySyncWait *w) { return w->pf ? w->pf->fut : w->f; }
+
+static PySendResult syncwait_send(PySyncWait *w, PyObject *arg, PyObject **result) {
+  (void)arg;
+  *result = NULL;
+  if (w->finished) {
+    PyErr_SetString(PyExc_RuntimeError, "cannot reuse already awaited wait");
+    return PYGEN_ERROR;
+  }
+  if (!w->started && wait_start(w) < 0) {
+    w->finished = 1;
+    return PYGEN_ERROR;
+  }
+  rill_future *f = wait_future(w);
+  int state = rill_future_state(f);
+  if (state == RILL_PENDING) {
+    if (!w->pf) {
+      if (!(w->pf = future_wrap(w->loop, w->f, FK_PLAIN))) {
+        w->f = NULL;
+        w->finished = 1;
+        return PYGEN_ERROR;
+      }
+      w->f = NULL;
+    }
+    Py_INCREF(w->pf);
+    *result = (PyObject *)w->pf;
+    return PYGEN_NEXT;
+  }
+  w->finished = 1;
+  if (state == RILL_DONE) {
+    if (w->result) {
+      Py_INCREF(w->result);
+      *result = w->result;
+    } else {
+      *result = outcome_value(f);
+    }
+  } else {
+    PyObject *exc = outcome_exc(f);
+    if (exc) raise_exc(exc);
+  }
+  return *result ? PYGEN_RETURN : PYGEN_ERROR;
+}
+
+static PyObject *syncwait_iternext(PySyncWait *w) {
+  PyObject *r;
+  PySendResult sr = syncwait_send(w, Py_None, &r);
+  if (sr == PYGEN_NEXT) return r;
+  if (sr == PYGEN_RETURN) {
+    if (r != Py_None) { /* StopIteration(r), r wrapped even when it is a tuple */
+      PyObject *e = PyObject_CallOneArg(PyExc_StopIteration, r);
+      if (e) {
+        PyErr_SetObject(PyExc_StopIteration, e);
+        Py_DECREF(e);
+      }
+    } else {
+      PyErr_SetNone(PyExc_StopIteration);
+    }
+    Py_DECREF(r);
+  }
+  return NULL;
+}
+
+static PyObject *syncwait_send_method(PySyncWait *w, PyObject *arg) {
+  (void)arg;
+  return syncwait_iternext(w);
+}
+
+/* Gives the wait up: not started, it never starts; pending, the core
+ * removes the waiter. */
+static void syncwait_give_up(PySyncWait *w) {
+  if (!w->started) {
+    w->started = w->finished = 1;
+    Py_CLEAR(w->prim);
+    Py_CLEAR(w->item);
+    return;
+  }
+  w->finished = 1;
+  rill_future *f = wait_future(w);
+  if (f && rill_future_state(f) == RILL_PENDING) rill_future_cancel(f);
+}
+
+/* throw(exc): what a task or an awaiting coroutine raises at this await. */
+static PyObject *syncwait_throw(PySyncWait *w, PyObject *const *args, Py_ssize_t nargs) {
+  if (nargs < 1 || nargs > 3) {
+    PyErr_SetString(PyExc_TypeError, "throw expected 1 to 3 arguments");
+    return NULL;
+  }
+  syncwait_give_up(w);
+  PyObject *typ = args[0], *val = nargs > 1 ? args[1] : Py_None;
+  if (PyExceptionInstance_Check(typ)) {
+    PyErr_SetObject((PyObject *)Py_TYPE(typ), typ);
+  } else if (PyExceptionClass_Check(typ)) {
+    PyErr_SetObject(typ, val);
+  } else {
+    PyErr_SetString(PyExc_TypeError, "exceptions must derive from BaseException");
+  }
+  return NULL;
+}
+
+static PyObject *syncwait_close(PySyncWait *w, PyObject *unused) {
+  (void)unused;
+  syncwait_give_up(w);
+  Py_RETURN_NONE;
+}
+
+static void syncwait_dealloc(PySyncWait *w) {
+  Py_CLEAR(w->prim);
+  Py_CLEAR(w->item);
+  rill_future *f = w->f;
+  w->f = NULL;
+  rill_future_release(f);
+  Py_CLEAR(w->pf);
+  Py_CLEAR(w->loop);
+  Py_CLEAR(w->result);
+  PyObject_Free(w);
+}
+
+static PyMethodDef syncwait_methods[] = {
+    {"send", (PyCFunction)syncwait_send_method, METH_O, NULL},
+    {"throw", (PyCFunction)(void (*)(void))syncwait_throw, METH_FASTCALL, NULL},
+    {"close", (PyCFunction)syncwait_close, METH_NOARGS, NULL},
+    {NULL, NULL, 0, NULL}};
+
+static PyAsyncMethods syncwait_async = {.am_await = self_iter,
+                                        .am_send = (sendfunc)syncwait_send};
+
+PyTypeObject SyncWaitType = {
+    PyVarObject_HEAD_INIT(NULL, 0).tp_name = "rill._rill._SyncWait",
+    .tp_basicsize = sizeof(PySyncWait),
+    .tp_flags = Py_TPFLAGS_DEFAULT,
+    .tp_doc = "A sync primitive's wait (acquire, wait, put, get, join): awaitable once.",
+    .tp_dealloc = (destructor)syncwait_dealloc,
+    .tp_as_async = &syncwait_async,
+    .tp_iter = self_iter,
+    .tp_iternext = (iternextfunc)syncwait_iternext,
+    .tp_methods = syncwait_methods,
+};
 
 static PySync *sync_alloc(PyTypeObject *type, int kind) {
   PySync *s = (PySync *)type->tp_alloc(type, 0);
@@ -188,8 +402,7 @@ static PyObject *event_new(PyTypeObject *type, PyObject *args, PyObject *kw) {
 
 static PyObject *event_wait(PySync *s, PyObject *unused) {
   (void)unused;
-  BIND(s);
-  return wrap_wait(s, rill_event_wait(s->h));
+  return new_wait(s, OP_EVENT_WAIT, NULL, 0, Py_True);
 }
 
 static PyObject *event_set(PySync *s, PyObject *unused) {
@@ -215,7 +428,8 @@ static PyObject *event_is_set(PySync *s, PyObject *unused) {
 }
 
 static PyMethodDef event_methods[] = {
-    {"_wait", (PyCFunction)event_wait, METH_NOARGS, "A future done once the event is set."},
+    {"wait", (PyCFunction)event_wait, METH_NOARGS,
+     "wait(): awaitable, True once the event is set (at once if it is)."},
     {"set", (PyCFunction)event_set, METH_NOARGS, "Set the event: every waiter wakes up, FIFO."},
     {"clear", (PyCFunction)event_clear, METH_NOARGS, "Reset the event to unset."},
     {"is_set", (PyCFunction)event_is_set, METH_NOARGS, "True if the event is set."},
@@ -241,8 +455,12 @@ static PyObject *lock_new(PyTypeObject *type, PyObject *args, PyObject *kw) {
 
 static PyObject *lock_acquire(PySync *s, PyObject *unused) {
   (void)unused;
-  BIND(s);
-  return wrap_wait(s, rill_lock_acquire(s->h));
+  return new_wait(s, OP_LOCK_ACQUIRE, NULL, 0, NULL);
+}
+
+static PyObject *lock_acquire_true(PySync *s, PyObject *unused) {
+  (void)unused;
+  return new_wait(s, OP_LOCK_ACQUIRE, NULL, 0, Py_True);
 }
 
 static PyObject *lock_unlock(PySync *s, PyObject *unused) {
@@ -260,8 +478,9 @@ static PyObject *lock_locked(PySync *s, PyObject *unused) {
 }
 
 static PyMethodDef lock_methods[] = {
-    {"_acquire", (PyCFunction)lock_acquire, METH_NOARGS,
-     "A future done (None) once the caller holds the lock (FIFO)."},
+    {"acquire", (PyCFunction)lock_acquire_true, METH_NOARGS,
+     "acquire(): awaitable, True once the caller holds the lock (FIFO, no barging)."},
+    {"_acquire", (PyCFunction)lock_acquire, METH_NOARGS, "acquire() giving None (__aenter__)."},
     {"release", (PyCFunction)lock_unlock, METH_NOARGS,
      "Release the lock (to the first waiter); RuntimeError if not locked."},
     {"locked", (PyCFunction)lock_locked, METH_NOARGS, "True if the lock is held."},
@@ -293,8 +512,12 @@ static PyObject *semaphore_new(PyTypeObject *type, PyObject *args, PyObject *kw)
 
 static PyObject *semaphore_acquire(PySync *s, PyObject *unused) {
   (void)unused;
-  BIND(s);
-  return wrap_wait(s, rill_semaphore_acquire(s->h));
+  return new_wait(s, OP_SEM_ACQUIRE, NULL, 0, NULL);
+}
+
+static PyObject *semaphore_acquire_true(PySync *s, PyObject *unused) {
+  (void)unused;
+  return new_wait(s, OP_SEM_ACQUIRE, NULL, 0, Py_True);
 }
 
 static PyObject *semaphore_post(PySync *s, PyObject *unused) {
@@ -319,8 +542,9 @@ static PyObject *semaphore_value(PySync *s, void *closure) {
 }
 
 static PyMethodDef semaphore_methods[] = {
-    {"_acquire", (PyCFunction)semaphore_acquire, METH_NOARGS,
-     "A future done (None) once the caller holds a unit (FIFO)."},
+    {"acquire", (PyCFunction)semaphore_acquire_true, METH_NOARGS,
+     "acquire(): awaitable, True once the caller holds a unit (FIFO)."},
+    {"_acquire", (PyCFunction)semaphore_acquire, METH_NOARGS, "acquire() giving None (__aenter__)."},
     {"release", (PyCFunction)semaphore_post, METH_NOARGS,
      "Give a unit back; ValueError past a bounded semaphore's initial value."},
     {"locked", (PyCFunction)semaphore_locked, METH_NOARGS, "True if an acquire would wait."},
@@ -360,12 +584,7 @@ static PyObject *condition_new(PyTypeObject *type, PyObject *args, PyObject *kw)
 
 static PyObject *condition_wait(PySync *s, PyObject *unused) {
   (void)unused;
-  if (!s->h && !((PySync *)s->lock)->h)
-    return raise_as(RILL_ENOTLOCKED, RILL_ENOTLOCKED, "cannot wait on un-acquired lock");
-  BIND(s);
-  rill_future *f = rill_condition_wait(s->h);
-  if (!f) return raise_last_as(RILL_ENOTLOCKED, "cannot wait on un-acquired lock");
-  return wrap_wait(s, f);
+  return new_wait(s, OP_COND_WAIT, NULL, 0, Py_True);
 }
 
 static PyObject *condition_notify(PySync *s, PyObject *const *args, Py_ssize_t nargs,
@@ -411,8 +630,9 @@ static PyObject *condition_get_lock(PySync *s, void *closure) {
 }
 
 static PyMethodDef condition_methods[] = {
-    {"_wait", (PyCFunction)condition_wait, METH_NOARGS,
-     "Release the lock; a future done once notified and the lock is held again."},
+    {"wait", (PyCFunction)condition_wait, METH_NOARGS,
+     "wait(): release the lock; awaitable, True once notified and the lock is held "
+     "again (also when cancelled, before it raises)."},
     {"notify", (PyCFunction)(void (*)(void))condition_notify, METH_FASTCALL | METH_KEYWORDS,
      "Wake up to n waiters (FIFO); the lock must be held."},
     {"notify_all", (PyCFunction)condition_notify_all, METH_NOARGS,
@@ -448,8 +668,7 @@ static PyObject *barrier_new(PyTypeObject *type, PyObject *args, PyObject *kw) {
 
 static PyObject *barrier_wait(PySync *s, PyObject *unused) {
   (void)unused;
-  BIND(s);
-  return wrap_wait(s, rill_barrier_wait(s->h));
+  return new_wait(s, OP_BARRIER_WAIT, NULL, 0, NULL);
 }
 
 static PyObject *barrier_abort(PySync *s, PyObject *unused) {
@@ -583,10 +802,8 @@ static rill_future *put_value(rill_queue *q, PyObject *v, int64_t prio, int nowa
 
 static PyObject *queue_put(PySync *s, PyObject *item) {
   int64_t prio;
-  int rc;
   if (item_priority(s, item, &prio) < 0) return NULL;
-  BIND(s);
-  return wrap_wait(s, put_value(s->h, item, prio, 0, &rc));
+  return new_wait(s, OP_PUT, item, prio, NULL);
 }
 
 static PyObject *queue_put_nowait(PySync *s, PyObject *item) {
@@ -601,8 +818,7 @@ static PyObject *queue_put_nowait(PySync *s, PyObject *item) {
 
 static PyObject *queue_get(PySync *s, PyObject *unused) {
   (void)unused;
-  BIND(s);
-  return wrap_wait(s, rill_queue_get(s->h));
+  return new_wait(s, OP_GET, NULL, 0, NULL);
 }
 
 static PyObject *queue_get_nowait(PySync *s, PyObject *unused) {
@@ -644,8 +860,7 @@ static PyObject *queue_task_done(PySync *s, PyObject *unused) {
 
 static PyObject *queue_join(PySync *s, PyObject *unused) {
   (void)unused;
-  BIND(s);
-  return wrap_wait(s, rill_queue_join(s->h));
+  return new_wait(s, OP_JOIN, NULL, 0, NULL);
 }
 
 static PyObject *queue_shutdown(PySync *s, PyObject *args, PyObject *kw) {
@@ -757,7 +972,7 @@ PyObject *mod_wrap_queue(PyObject *mod, PyObject *args) {
 }
 
 int rillpy_sync_init(PyObject *m) {
-  if (add_type(m, &EventType, "_Event") < 0 || add_type(m, &LockType, "_Lock") < 0 ||
+  if (add_type(m, &SyncWaitType, "_SyncWait") < 0 || add_type(m, &EventType, "_Event") < 0 || add_type(m, &LockType, "_Lock") < 0 ||
       add_type(m, &SemaphoreType, "_Semaphore") < 0 ||
       add_type(m, &ConditionType, "_Condition") < 0 || add_type(m, &BarrierType, "_Barrier") < 0 ||
       add_type(m, &QueueType, "_Queue") < 0)
