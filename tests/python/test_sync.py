@@ -865,6 +865,7 @@ class RillOnly(unittest.TestCase):
                  "QueueFull"]
         for n in names:
             self.assertIn(n, aio.__all__)
+        self.assertEqual(aio.Queue[int].__origin__, aio.Queue)
         if IS_RILL:
             import asyncio
 

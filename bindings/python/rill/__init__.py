@@ -352,6 +352,7 @@ class Queue(_rill._Queue):
 
     __slots__ = ()
     _kind = _rill.QUEUE_FIFO
+    __class_getitem__ = classmethod(types.GenericAlias)
 
     def __new__(cls, maxsize=0):
         return super().__new__(cls, maxsize, cls._kind)
