@@ -1,6 +1,10 @@
-"""W1/W2/W3 (BENCHMARKS.md) for Python event loops, one implementation per run.
+"""W1/W2/W3/W6 (BENCHMARKS.md) for Python event loops, one implementation per run.
 
     python3 workloads.py IMPL W1|W2|W3 [tasks=N] [iters=N] [delay=S]
+    python3 workloads.py IMPL W6 [items=N] [maxsize=N]
+
+W6 (queue): one producer task puts items 0..N-1 into Queue(maxsize), one
+consumer task gets them (checked in order); ns_per_op is per item.
 
 IMPL is a key of IMPLS below. Every implementation runs the same coroutine
 code; an implementation only supplies run / sleep / gather (asyncio-like
@@ -27,6 +31,31 @@ class AsyncioLike:
         self.version = version
         if setup:
             setup()
+
+    def run_w6(self, params):
+        mod = self.mod
+        items, maxsize = params["items"], params["maxsize"]
+        queue = mod.Queue(maxsize)  # made outside the loop: binds at first use
+
+        async def producer():
+            put = queue.put
+            for i in range(items):
+                await put(i)
+
+        async def consumer():
+            get = queue.get
+            total = 0
+            for i in range(items):
+                if await get() != i:
+                    fail(f"W6: item {i} out of order")
+                total += 1
+            return total
+
+        async def main():
+            return await mod.gather(producer(), consumer())
+
+        _, got = mod.run(main())
+        return got
 
     def run(self, params):
         mod = self.mod
@@ -136,11 +165,43 @@ def fail(message):
     sys.exit(1)
 
 
+def parse_w6(argv):
+    params = {"impl": argv[1], "workload": "W6", "items": 1000000, "maxsize": 1}
+    for arg in argv[3:]:
+        key, eq, value = arg.partition("=")
+        if not eq or key not in ("items", "maxsize"):
+            fail(f"bad argument {arg!r}")
+        try:
+            params[key] = int(value)
+        except ValueError:
+            fail(f"bad value in {arg!r}")
+    if params["items"] <= 0 or params["maxsize"] < 0:
+        fail("items must be > 0, maxsize >= 0")
+    return params
+
+
+def main_w6(params):
+    impl = IMPLS[params["impl"]]()
+    if not hasattr(impl, "run_w6"):
+        fail(f"W6 is not written for {params['impl']}")
+    t0 = time.perf_counter()
+    got = impl.run_w6(params)
+    wall = time.perf_counter() - t0
+    if got != params["items"]:
+        fail(f"W6: the consumer got {got} items, expected {params['items']}")
+    print(f"RESULT workload=W6 impl={params['impl']} version={impl.version} "
+          f"items={params['items']} maxsize={params['maxsize']} ops={params['items']} "
+          f"wall_s={wall:.6f} ns_per_op={wall * 1e9 / params['items']:.2f}", flush=True)
+
+
 def parse(argv):
-    if len(argv) < 3 or argv[1] not in IMPLS or argv[2] not in ("W1", "W2", "W3"):
-        fail(f"usage: {argv[0]} {{{','.join(IMPLS)}}} W1|W2|W3 [tasks=N] [iters=N] [delay=S]")
+    if len(argv) < 3 or argv[1] not in IMPLS or argv[2] not in ("W1", "W2", "W3", "W6"):
+        fail(f"usage: {argv[0]} {{{','.join(IMPLS)}}} W1|W2|W3 [tasks=N] [iters=N] [delay=S]"
+             f" | W6 [items=N] [maxsize=N]")
     params = {"impl": argv[1], "workload": argv[2],
               "tasks": 1000 if argv[2] == "W1" else 100000, "iters": 1000, "delay": 0.05}
+    if argv[2] == "W6":
+        return parse_w6(argv)
     for arg in argv[3:]:
         key, eq, value = arg.partition("=")
         if not eq or key not in ("tasks", "iters", "delay"):
@@ -174,6 +235,8 @@ def verify(params, results, steps):
 
 def main(argv):
     params = parse(argv)
+    if params["workload"] == "W6":
+        return main_w6(params)
     impl = IMPLS[params["impl"]]()
     t0 = time.perf_counter()
     results, steps = impl.run(params)

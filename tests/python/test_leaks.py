@@ -1,5 +1,7 @@
 """Reference and memory leaks: rounds of 10,000 task runs (results, errors,
-cancels, gather, wait_for, TaskGroup, call_soon) must not grow the number of
+cancels, gather, wait_for, TaskGroup, call_soon) and of sync primitives
+(queues of objects, contended locks, cancelled waits, conditions, barriers,
+queues dropped with items in them) must not grow the number of
 live Python objects, traced Python memory, sys.gettotalrefcount (debug
 builds only) or RSS (which also sees the C core's allocations).
 """
@@ -78,6 +80,56 @@ async def one_round(n):
     return n
 
 
+async def sync_round(n):
+    lock, sem, ev, cond = aio.Lock(), aio.Semaphore(1), aio.Event(), aio.Condition()
+    q = aio.Queue(maxsize=1)
+
+    async def consumer(count):
+        for _ in range(count):
+            item = await q.get()
+            assert item[1] == "v"
+            q.task_done()
+
+    async def user(i):
+        async with lock:
+            await aio.sleep(0)
+        async with sem:
+            pass
+        async with cond:
+            cond.notify_all()
+        return i
+
+    for i in range(n // 10):  # 10 items per pass
+        c = aio.create_task(consumer(10))
+        for j in range(10):
+            await q.put((j, "v"))  # an object: a reference the queue owns
+        await c
+        await q.join()
+        assert await aio.gather(user(1), user(2)) == [1, 2]
+        # cancelled waits: a get handed an item, a lock acquire, an event wait
+        g = aio.create_task(q.get())
+        w = aio.create_task(ev.wait())
+        await lock.acquire()
+        a = aio.create_task(lock.acquire())
+        await aio.sleep(0)
+        q.put_nowait((i, "v"))
+        g.cancel()
+        a.cancel()
+        w.cancel()
+        lock.release()
+        await aio.gather(g, a, w, return_exceptions=True)
+        assert q.get_nowait()[0] == i
+        q.task_done()
+        b = aio.Barrier(2)
+        await aio.gather(b.wait(), b.wait())
+        # a queue dropped with object items still in it
+        dropped = aio.PriorityQueue()
+        dropped.put_nowait((2, object()))
+        dropped.put_nowait((1, "x"))
+        del dropped
+    return n
+
+
 @rill_only  # asyncio itself grows a few hundred objects per round (caches)
 class Leaks(unittest.TestCase):
     def measure(self, fn):
@@ -109,6 +161,9 @@ class Leaks(unittest.TestCase):
 
     def test_10000_task_runs_in_one_loop_do_not_leak(self):
         self.measure(lambda: run(one_round(N)))
+
+    def test_10000_sync_operations_do_not_leak(self):
+        self.measure(lambda: run(sync_round(N)))
 
     def test_many_run_calls_do_not_leak(self):
         async def main():

@@ -49,7 +49,9 @@ __all__ = [
     "InvalidStateError", "TimeoutError", "Error", "wait_for", "timeout", "timeout_at",
     "Timeout", "shield", "wait", "as_completed", "TaskGroup", "ensure_future",
     "iscoroutine", "FIRST_COMPLETED", "FIRST_EXCEPTION", "ALL_COMPLETED", "Handle",
-    "QueueShutDown",
+    "QueueShutDown", "Event", "Lock", "Semaphore", "BoundedSemaphore", "Condition",
+    "Barrier", "BrokenBarrierError", "Queue", "LifoQueue", "PriorityQueue", "QueueEmpty",
+    "QueueFull", "wrap_queue",
 ]
 
 FIRST_COMPLETED = "FIRST_COMPLETED"
@@ -64,7 +66,7 @@ _WAIT_MODES = {
 
 def iscoroutine(obj):
     """True for coroutine objects (as asyncio.iscoroutine)."""
-    if type(obj) is types.CoroutineType or type(obj) is _rill._Sleep:
+    if type(obj) is types.CoroutineType or type(obj) is _rill._Sleep or type(obj) is _rill._SyncWait:
         return True
     if isinstance(obj, types.GeneratorType):
         return bool(obj.gi_code.co_flags & 0x100)  # CO_ITERABLE_COROUTINE
@@ -213,6 +215,184 @@ def wrap_future(address, loop=None):
 # The 1.0 spellings.
 _attach_loop = attach_loop
 _wrap_future = wrap_future
+
+
+# ---------------------------------------------------------- sync primitives
+# asyncio's Event, Lock, Semaphore, Condition, Barrier and queues on the
+# core's (rill_event ... rill_queue, bindings/python/src/sync.c): the rules
+# (FIFO wake-up, no barging, a cancelled waiter loses nothing, shutdown) are
+# the core's. A wait is a rill.Future of the core; the methods that return
+# True in asyncio give True. acquire/wait/put/get/join return an awaitable
+# (_rill._SyncWait) where asyncio's are coroutine functions: await it, or
+# give it to create_task/gather/wait_for as a coroutine. An object made
+# outside a running loop binds to the loop that first uses it, as asyncio's
+# do.
+
+from asyncio import BrokenBarrierError, QueueEmpty, QueueFull  # noqa: E402
+
+
+class _LockMixin:
+    __slots__ = ()
+
+    async def __aexit__(self, exc_type, exc, tb):
+        self.release()
+
+    def __repr__(self):
+        extra = "locked" if self.locked() else "unlocked"
+        if hasattr(self, "_value"):
+            extra += f", value:{self._value}"
+        return f"<{_name(self)} object at {id(self):#x} [{extra}]>"
+
+
+def _name(obj):
+    cls = type(obj)
+    return "rill." + cls.__qualname__ if cls.__module__ == __name__ else cls.__qualname__
+
+
+class Event(_rill._Event):
+    """asyncio.Event: set() wakes every waiter, in the order they waited."""
+
+    __slots__ = ()
+
+    def __repr__(self):
+        return f"<{_name(self)} object at {id(self):#x} [{'set' if self.is_set() else 'unset'}]>"
+
+
+class Lock(_LockMixin, _rill._Lock):
+    """asyncio.Lock: no owner, FIFO, no barging; ``async with lock``."""
+
+    __slots__ = ()
+    __aenter__ = _rill._Lock._acquire  # awaiting it gives None, as asyncio's
+
+
+class Semaphore(_LockMixin, _rill._Semaphore):
+    """asyncio.Semaphore(value=1)."""
+
+    __slots__ = ()
+    __aenter__ = _rill._Semaphore._acquire
+
+    def __new__(cls, value=1):
+        return super().__new__(cls, value, False)
+
+
+class BoundedSemaphore(Semaphore):
+    """asyncio.BoundedSemaphore(value=1): a release past value is ValueError."""
+
+    __slots__ = ()
+
+    def __new__(cls, value=1):
+        return _rill._Semaphore.__new__(cls, value, True)
+
+
+class Condition(_rill._Condition):
+    """asyncio.Condition(lock=None): over a rill.Lock, its own if none given."""
+
+    __slots__ = ()
+
+    def __new__(cls, lock=None):
+        return super().__new__(cls, Lock() if lock is None else lock)
+
+    def locked(self):
+        return self._lock.locked()
+
+    def acquire(self):
+        return self._lock.acquire()
+
+    def release(self):
+        self._lock.release()
+
+    def __aenter__(self):
+        return self._lock._acquire()
+
+    async def __aexit__(self, exc_type, exc, tb):
+        self._lock.release()
+
+    async def wait_for(self, predicate):
+        result = predicate()
+        while not result:
+            await self.wait()
+            result = predicate()
+        return result
+
+    def __repr__(self):
+        extra = "locked" if self.locked() else "unlocked"
+        return f"<{_name(self)} object at {id(self):#x} [{extra}]>"
+
+
+class Barrier(_rill._Barrier):
+    """asyncio.Barrier(parties): wait() returns the arrival index."""
+
+    __slots__ = ()
+
+    async def __aenter__(self):
+        return await self.wait()
+
+    async def __aexit__(self, exc_type, exc, tb):
+        pass
+
+    async def abort(self):
+        """Break the barrier: waiters and later waits raise BrokenBarrierError."""
+        self._abort()
+
+    async def reset(self):
+        """Back to empty and not broken; current waiters raise BrokenBarrierError."""
+        self._reset()
+
+    def __repr__(self):
+        state = "broken" if self.broken else "filling"
+        return (f"<{_name(self)} object at {id(self):#x} [{state}, "
+                f"waiters:{self.n_waiting}/{self.parties}]>")
+
+
+class Queue(_rill._Queue):
+    """asyncio.Queue(maxsize=0) (3.13's, with shutdown). None, bool, int
+    (64-bit), float and bytes travel as the core's values, so a task of
+    another language on the loop gets them natively; any other object is
+    carried by reference."""
+
+    __slots__ = ()
+    _kind = _rill.QUEUE_FIFO
+    __class_getitem__ = classmethod(types.GenericAlias)
+
+    def __new__(cls, maxsize=0):
+        return super().__new__(cls, maxsize, cls._kind)
+
+    def shutdown(self, immediate=False):
+        """Puts raise QueueShutDown from now on, so do waiting putters and
+        getters; gets still take the items left unless immediate."""
+        super().shutdown(immediate)
+
+    def __repr__(self):
+        return f"<{_name(self)} at {id(self):#x} maxsize={self.maxsize!r} qsize={self.qsize()}>"
+
+
+class LifoQueue(Queue):
+    """asyncio.LifoQueue: the last item put is the first got."""
+
+    __slots__ = ()
+    _kind = _rill.QUEUE_LIFO
+
+
+class PriorityQueue(Queue):
+    """asyncio.PriorityQueue, with the core's int64 key: an item is an int
+    or a tuple ``(priority, ...)`` whose first element is an int (anything
+    else is TypeError). The smallest priority comes first; items of equal
+    priority come in the order they were put (asyncio would compare their
+    next elements). The whole item is what get() returns."""
+
+    __slots__ = ()
+    _kind = _rill.QUEUE_PRIORITY
+
+
+def wrap_queue(address, loop=None):
+    """A rill.Queue over the rill_queue* at address (an int) made elsewhere
+    (a C or C++ host), retained by the returned object. loop: the Python
+    loop of the queue's rill_loop, found by itself when omitted. Its puts
+    carry priority 0."""
+    return _rill._wrap_queue(Queue, address, loop)
+
+
+_wrap_queue = wrap_queue
 
 
 def create_task(coro, *, name=None, context=None):

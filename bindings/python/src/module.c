@@ -2,7 +2,7 @@
  * objects on rill. This file: the module's functions, types and constants.
  *
  * One file per concern, mirroring the core: errors.c, future.c, task.c,
- * loop.c, timeout.c, group.c, gather.c, embed.c; shared layouts in
+ * loop.c, timeout.c, group.c, gather.c, embed.c, sync.c; shared layouts in
  * rillpy_int.h.
  *
  * The core owns every semantic (scheduling, cancellation, gather, timeouts,
@@ -29,6 +29,7 @@ PyObject *str_throw, *str_call_exception_handler;
 static PyMethodDef module_functions[] = {
     {"_attach_loop", (PyCFunction)mod_attach_loop, METH_VARARGS, NULL},
     {"_wrap_future", (PyCFunction)mod_wrap_future, METH_VARARGS, NULL},
+    {"_wrap_queue", (PyCFunction)mod_wrap_queue, METH_VARARGS, NULL},
     {"get_running_loop", (PyCFunction)mod_get_running_loop, METH_NOARGS,
      "The running rill loop; RuntimeError if none."},
     {"_get_running_loop", (PyCFunction)mod_get_running_loop_or_none, METH_NOARGS, NULL},
@@ -91,7 +92,7 @@ int rillpy_init(PyObject *m) {
   if (add_type(m, &FutureType, "PyFuture") < 0 || add_type(m, &TaskType, "PyTask") < 0 ||
       add_type(m, &HandleType, "Handle") < 0 || add_type(m, &SleepType, "_Sleep") < 0 ||
       add_type(m, &LoopType, "LoopBase") < 0 || add_type(m, &TimeoutType, "_TimeoutScope") < 0 ||
-      add_type(m, &GroupType, "_Group") < 0)
+      add_type(m, &GroupType, "_Group") < 0 || rillpy_sync_init(m) < 0)
     return -1;
   PySleep *s = PyObject_New(PySleep, &SleepType);
   if (!s) return -1;

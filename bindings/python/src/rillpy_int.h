@@ -20,6 +20,7 @@ typedef struct PyFuture PyFuture;
 typedef struct PyTask PyTask;
 
 extern PyTypeObject LoopType, HandleType, FutureType, TaskType, SleepType, TimeoutType, GroupType;
+extern PyTypeObject SyncWaitType; /* sync.c: what acquire/wait/put/get/join return */
 
 extern PyObject *CancelledError, *InvalidStateError, *RillError, *QueueShutDown;
 extern PyObject *resume_marker; /* sent into a coroutine resumed after sleep */
@@ -269,5 +270,9 @@ extern int rillpy_init (PyObject *m);
 /* errors.c: resolves the table's Python column; adds ERROR_CLASSES. */
 int rillpy_errors_init(PyObject *module);
 PyObject *mod_exception_for_code(PyObject *mod, PyObject *args);
+
+/* sync.c: the sync primitives' types (_Event ... _Queue) and rill._wrap_queue. */
+int rillpy_sync_init(PyObject *module);
+PyObject *mod_wrap_queue(PyObject *mod, PyObject *args);
 
 #endif

@@ -287,9 +287,9 @@ int is_coroutine(PyObject *o) {
 }
 
 PyObject *task_create(PyLoop *loop, PyObject *coro, PyObject *name, PyObject *ctx) {
-  if (Py_IS_TYPE(coro, &SleepType) && helper_wrap_awaitable) {
+  if ((Py_IS_TYPE(coro, &SleepType) || Py_IS_TYPE(coro, &SyncWaitType)) && helper_wrap_awaitable) {
     /* rill.sleep() is not a coroutine function, asyncio.sleep() is:
-     * create_task(sleep(d)) works in both. */
+     * create_task(sleep(d)) works in both; so do a queue's get() & co. */
     PyObject *c = PyObject_CallOneArg(helper_wrap_awaitable, coro);
     if (!c) return NULL;
     PyObject *t = task_create(loop, c, name, ctx);
