@@ -8,7 +8,10 @@
 //  2. three futures made here are resolved by a Lua task with an integer, a
 //     float and a string, and awaited by a Python task and a C++ task, each
 //     getting its own native values (the core keeps int, double and bytes
-//     as such: rill_future_set_int / _double / _bytes).
+//     as such: rill_future_set_int / _double / _bytes);
+//  3. a bounded queue (maxsize 2) made here is filled by a Lua producer and
+//     drained by a slower Python consumer: the producer blocks on a full
+//     queue, and ints, floats and bytes keep their kinds on the way.
 // The loop runs here, in C++ (rill_loop_run_until), with the GIL held.
 #include <Python.h>
 
@@ -199,11 +202,49 @@ TP = tp._rill_future_address()
     std::fprintf(stderr, "polyglot-host: %s\n", e.what());
     return 1;
   }
+  // ---- part 3: a bounded queue made here, filled in Lua, drained in Python
+  rill_queue *q = rill_queue_new(loop, 2, RILL_QUEUE_FIFO);
+  if (!q) die("rill_queue_new failed");
+  lua_do(L, R"lua(
+    local qaddr = ...
+    producer = rill.spawn_on(host, function()
+      local q = rill.wrap_queue(qaddr)
+      for _, v in ipairs({1, 2.5, "three", 4, 5.5, "six"}) do
+        q:put(v) -- waits while the queue holds 2
+        print(string.format("Lua put %s (%d queued)", tostring(v), q:qsize()))
+      end
+    end)
+    return rill.future_address(producer))lua",
+         1, {addr(q)});
+  rill_future *fprod = rill_future_retain(reinterpret_cast<rill_future *>(
+      static_cast<intptr_t>(lua_tointeger(L, -1))));
+  lua_pop(L, 1);
+  py_set_addr(g, "QUEUE", q);
+  py_do(g, R"(
+async def consumer(q):
+    for _ in range(6):
+        await rill.sleep(0.01)  # slower than the producer
+        v = await q.get()
+        print(f"Python got {type(v).__name__} {v!r}")
+
+tc = loop.create_task(consumer(rill._wrap_queue(QUEUE, loop)))
+TC = tc._rill_future_address()
+)");
+  rill_future *fcons = rill_future_retain(py_get_addr(g, "TC"));
+  {
+    rill_future *both[] = {fprod, fcons};
+    rill_future *all = rill_gather(loop, 2, both, 0);
+    if (!all) die("rill_gather failed");
+    run_until(loop, all, "the queue");
+    rill_future_release(all);
+  }
+  std::printf("C++ sees the queue empty: %s\n", rill_queue_qsize(q) == 0 ? "yes" : "no");
   std::printf("seed part took %.3f s\n", seed_s);
 
   // Down: the loop first (nothing is pending), then the languages' objects.
   rill_loop_close(loop);
-  for (rill_future *f : {fa, fb_task, fi, fd, fby, fpy}) rill_future_release(f);
+  for (rill_future *f : {fa, fb_task, fi, fd, fby, fpy, fprod, fcons}) rill_future_release(f);
+  rill_queue_release(q);
   PyDict_Clear(g);
   Py_DECREF(g);
   lua_close(L);
