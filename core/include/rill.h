@@ -1290,7 +1290,7 @@ RILL_API int rill_barrier_parties(const rill_barrier *barrier);
 /* -- Queue (asyncio.Queue / LifoQueue / PriorityQueue, 3.13) -- */
 /* Queue kinds. PRIORITY: the smallest priority first, FIFO among equal
  * ones (the other kinds ignore priority). */
-enum rill_queue_kind { RILL_QUEUE_FIFO = 0, RILL_QUEUE_LIFO = 1, RILL_QUEUE_PRIORITY = 2 };
+enum rill_queue_kinds { RILL_QUEUE_FIFO = 0, RILL_QUEUE_LIFO = 1, RILL_QUEUE_PRIORITY = 2 };
 /* A queue holding at most maxsize items (<= 0: unbounded). Returns a
  * reference; NULL on error. Items are future values of every kind; a get
  * future carries the kind that was put. */
@@ -1337,6 +1337,11 @@ RILL_API rill_future *rill_queue_get_nowait(rill_queue *queue);
 RILL_API int rill_queue_qsize(const rill_queue *queue);
 /* The maxsize given (0 for unbounded), or a code. */
 RILL_API int rill_queue_maxsize(const rill_queue *queue);
+/* The kind given (RILL_QUEUE_FIFO, _LIFO, _PRIORITY), or a code. For a
+ * binding wrapping a queue made elsewhere (a host's). */
+RILL_API int rill_queue_kind(const rill_queue *queue);
+/* The loop the queue belongs to (borrowed, also once closed), NULL on NULL. */
+RILL_API rill_loop *rill_queue_loop(const rill_queue *queue);
 /* 1 if no item is queued / if maxsize items are, 0 if not, or a code. */
 RILL_API int rill_queue_is_empty(const rill_queue *queue);
 RILL_API int rill_queue_is_full(const rill_queue *queue);

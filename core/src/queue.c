@@ -431,6 +431,19 @@ int rill_queue_maxsize(const rill_queue *q) {
   return rc ? rc : q->maxsize;
 }
 
+int rill_queue_kind(const rill_queue *q) {
+  int rc = check(q);
+  return rc ? rc : q->kind;
+}
+
+rill_loop *rill_queue_loop(const rill_queue *q) {
+  if (!q) {
+    rill__fail(RILL_EINVAL, "queue is NULL");
+    return NULL;
+  }
+  return q->s.loop;
+}
+
 int rill_queue_is_empty(const rill_queue *q) {
   int rc = check(q);
   return rc ? rc : q->len == 0;

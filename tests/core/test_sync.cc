@@ -543,6 +543,10 @@ TEST_F(SyncQueue, FifoLifoAndPriorityOrders) {
     EXPECT_EQ(rill_queue_put_nowait_int(prio, i, keys[i]), RILL_OK);
   }
   EXPECT_EQ(rill_queue_qsize(prio), 7);
+  EXPECT_EQ(rill_queue_kind(fifo), RILL_QUEUE_FIFO);
+  EXPECT_EQ(rill_queue_kind(lifo), RILL_QUEUE_LIFO);
+  EXPECT_EQ(rill_queue_kind(prio), RILL_QUEUE_PRIORITY);
+  EXPECT_EQ(rill_queue_loop(prio), loop);
   EXPECT_EQ(DrainInts(fifo), (std::vector<int64_t>{0, 1, 2, 3, 4, 5, 6}));
   EXPECT_EQ(DrainInts(lifo), (std::vector<int64_t>{6, 5, 4, 3, 2, 1, 0}));
   // By key, FIFO among equal keys.
@@ -1165,6 +1169,8 @@ TEST_F(SyncBadInput, NullHandles) {
   EXPECT_FAILS_WITH(rill_barrier_parties(nullptr), RILL_EINVAL);
 
   EXPECT_NULL_WITH(rill_queue_put_none(nullptr, 0), RILL_EINVAL);
+  EXPECT_FAILS_WITH(rill_queue_kind(nullptr), RILL_EINVAL);
+  EXPECT_NULL_WITH(rill_queue_loop(nullptr), RILL_EINVAL);
   EXPECT_NULL_WITH(rill_queue_put_bool(nullptr, 1, 0), RILL_EINVAL);
   EXPECT_NULL_WITH(rill_queue_put_int(nullptr, 1, 0), RILL_EINVAL);
   EXPECT_NULL_WITH(rill_queue_put_double(nullptr, 1, 0), RILL_EINVAL);
@@ -1281,6 +1287,8 @@ TEST_F(SyncBadInput, EveryCallOnAClosedLoopIsECLOSED) {
   EXPECT_NULL_WITH(rill_queue_join(q), RILL_ECLOSED);
   EXPECT_FAILS_WITH(rill_queue_shutdown(q, 1), RILL_ECLOSED);
   EXPECT_FAILS_WITH(rill_queue_is_shut_down(q), RILL_ECLOSED);
+  EXPECT_FAILS_WITH(rill_queue_kind(q), RILL_ECLOSED);
+  EXPECT_EQ(rill_queue_loop(q), loop);  // still its loop, for a binding's checks
   rill_event_release(e);
   rill_lock_release(k);
   rill_semaphore_release(s);

@@ -849,6 +849,29 @@ class RillOnly(unittest.TestCase):
         run(main())
 
     @rill_only
+    def test_wrap_queue_keeps_the_kind(self):
+        async def main():
+            p = aio.PriorityQueue()
+            wp = aio.wrap_queue(p._rill_queue_address())
+            self.assertIsInstance(wp, aio.PriorityQueue)
+            for item in [(3, "c"), (1, "a"), (2, "b"), (1, "a2")]:
+                wp.put_nowait(item)
+            self.assertEqual([p.get_nowait() for _ in range(4)],
+                             [(1, "a"), (1, "a2"), (2, "b"), (3, "c")])
+            lq = aio.LifoQueue()
+            wl = aio.wrap_queue(lq._rill_queue_address())
+            self.assertIsInstance(wl, aio.LifoQueue)
+            wl.put_nowait(1)
+            wl.put_nowait(2)
+            self.assertEqual(lq.get_nowait(), 2)
+            with self.assertRaises(TypeError):
+                aio.wrap_queue("not an address")
+            with self.assertRaises(ValueError):
+                aio.wrap_queue(0)
+
+        run(main())
+
+    @rill_only
     def test_reprs(self):
         async def main():
             self.assertRegex(repr(aio.Lock()), r"<rill\.Lock object at 0x[0-9a-f]+ \[unlocked\]>")

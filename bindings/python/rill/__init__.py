@@ -386,10 +386,10 @@ class PriorityQueue(Queue):
 
 def wrap_queue(address, loop=None):
     """A rill.Queue over the rill_queue* at address (an int) made elsewhere
-    (a C or C++ host), retained by the returned object. loop: the Python
-    loop of the queue's rill_loop, found by itself when omitted. Its puts
-    carry priority 0."""
-    return _rill._wrap_queue(Queue, address, loop)
+    (a C or C++ host), retained by the returned object: a Queue, LifoQueue
+    or PriorityQueue after the queue's kind. loop: the Python loop of the
+    queue's rill_loop, found by itself when omitted."""
+    return _rill._wrap_queue((Queue, LifoQueue, PriorityQueue), address, loop)
 
 
 _wrap_queue = wrap_queue

@@ -923,16 +923,16 @@ SYNC_TYPE(QueueType, "rill._rill._Queue",
           "The C half of rill.Queue, LifoQueue and PriorityQueue (rill_queue).", queue_methods,
           queue_getset, queue_new);
 
-/* Embedding: _wrap_queue(cls, address, loop=None) (rill.wrap_queue) -> a cls
- * (a _Queue subclass) holding its own reference to the rill_queue* at
- * address, made elsewhere (a C or C++ host). Its puts carry priority 0. */
+/* Embedding: _wrap_queue(classes, address, loop=None) (rill.wrap_queue) ->
+ * an instance of classes[kind] (a tuple of three _Queue subclasses: FIFO,
+ * LIFO, priority) holding its own reference to the rill_queue* at address,
+ * made elsewhere (a C or C++ host). */
 PyObject *mod_wrap_queue(PyObject *mod, PyObject *args) {
   (void)mod;
-  PyTypeObject *type;
-  PyObject *addr, *loopobj = Py_None;
-  if (!PyArg_ParseTuple(args, "O!O|O", &PyType_Type, &type, &addr, &loopobj)) return NULL;
-  if (!PyType_IsSubtype(type, &QueueType)) {
-    PyErr_SetString(PyExc_TypeError, "_wrap_queue: a Queue class is required");
+  PyObject *classes, *addr, *loopobj = Py_None;
+  if (!PyArg_ParseTuple(args, "O!O|O", &PyTuple_Type, &classes, &addr, &loopobj)) return NULL;
+  if (PyTuple_GET_SIZE(classes) != 3) {
+    PyErr_SetString(PyExc_TypeError, "_wrap_queue: three Queue classes are required");
     return NULL;
   }
   if (loopobj != Py_None && !PyObject_TypeCheck(loopobj, &LoopType)) {
@@ -944,11 +944,18 @@ PyObject *mod_wrap_queue(PyObject *mod, PyObject *args) {
     if (!PyErr_Occurred()) PyErr_SetString(PyExc_ValueError, "wrap_queue: NULL queue address");
     return NULL;
   }
-  /* The queue's loop, read from a future of it (the header has no getter). */
-  rill_future *probe = rill_queue_join(q);
-  if (!probe) return raise_last();
-  rill_loop *rl = rill_future_loop(probe);
-  rill_future_release(probe);
+  int kind = rill_queue_kind(q); /* ECLOSED for a queue of a closed loop */
+  if (kind < 0) return rillpy_raise_code(kind);
+  if (kind > RILL_QUEUE_PRIORITY) {
+    PyErr_SetString(PyExc_ValueError, "wrap_queue: a queue of an unknown kind");
+    return NULL;
+  }
+  PyTypeObject *type = (PyTypeObject *)PyTuple_GET_ITEM(classes, kind);
+  if (!PyType_Check(type) || !PyType_IsSubtype(type, &QueueType)) {
+    PyErr_SetString(PyExc_TypeError, "_wrap_queue: a Queue class is required");
+    return NULL;
+  }
+  rill_loop *rl = rill_queue_loop(q);
   PyLoop *loop = loopobj != Py_None ? (PyLoop *)loopobj : (PyLoop *)rill_loop_binding(rl, PYTAG);
   if (!loop) {
     PyErr_SetString(PyExc_ValueError, "wrap_queue: no Python loop on the queue's rill_loop "
@@ -967,7 +974,7 @@ PyObject *mod_wrap_queue(PyObject *mod, PyObject *args) {
   Py_INCREF(loop);
   s->loop = loop;
   s->param = maxsize;
-  s->param2 = RILL_QUEUE_FIFO;
+  s->param2 = kind;
   return (PyObject *)s;
 }
 
