@@ -484,6 +484,36 @@ class TestSync < Minitest::Test
     assert_equal [0, 0], Rill::Ext.registry_counts
   end
 
+  # A host's loop (Rill.attach_loop) closed while Ruby tasks wait on
+  # primitives: the core destroys the tasks mid-wait (no callbacks run); the
+  # binding lets go of their waits and queued values.
+  def test_host_loop_closed_while_tasks_wait_on_primitives
+    host = Rill::Ext::Loop.new
+    loop = Rill.attach_loop(host)
+    waiting = 0
+    waits = [
+      -> { q = Rill::LimitedQueue.new(1); q << Object.new; waiting += 1; q.push(Object.new) },
+      -> { q = Rill::Queue.new; waiting += 1; q.pop },
+      -> { ev = Rill::Event.new; waiting += 1; ev.wait },
+      -> { m = Rill::Mutex.new; m.lock; waiting += 1; m.lock },
+      -> { c = Rill::Condition.new; c.lock.lock; waiting += 1; c.wait },
+      -> { s = Rill::Semaphore.new(0); waiting += 1; s.acquire },
+      -> { b = Rill::Barrier.new(2); waiting += 1; b.wait },
+    ]
+    tasks = waits.map { |w| Rill.spawn_on(loop, &w) }
+    host.run_once(0.01) until waiting == waits.size
+    3.times { host.run_once(0) }
+    refute tasks.any?(&:done?)
+    assert_equal 2, Rill::Ext.sync_values
+    assert_equal 0, host.close
+    assert loop.closed?
+    tasks = nil
+    GC.start
+    GC.compact if GC.respond_to?(:compact)
+    GC.start
+    assert_equal 0, Rill::Ext.sync_values
+  end
+
   # ---- arguments and values ----
 
   def test_wrong_argument_types
