@@ -1,6 +1,11 @@
 # W1/W2/W3 (bench/README.md) for Ruby, one implementation per run:
 #
 #   ruby workloads.rb rill|async W1|W2|W3 [tasks=N] [iters=N] [delay=S]
+#   ruby workloads.rb rill|async W6 [items=N] [maxsize=N]
+#
+# W6 (queue): integers 1..items from one producer task to one consumer task
+# through a queue of maxsize items (1: every push waits for the consumer);
+# rill: Rill::LimitedQueue, async: Async::LimitedQueue. Checks the sum.
 #
 # rill: the Ruby binding (bench/run puts it on RUBYLIB); async: the async gem
 # 1.30 (Debian's ruby-async). Both run the same task bodies. Prints one line
@@ -21,7 +26,7 @@ end
 def parse(argv)
   impl, workload, *rest = argv
   unless %w[rill async].include?(impl) && %w[W1 W2 W3].include?(workload)
-    fail!("usage: #{$PROGRAM_NAME} rill|async W1|W2|W3 [tasks=N] [iters=N] [delay=S]")
+    fail!("usage: #{$PROGRAM_NAME} rill|async W1|W2|W3 [tasks=N] [iters=N] [delay=S] | W6 [items=N] [maxsize=N]")
   end
   params = { impl: impl, workload: workload, tasks: workload == "W1" ? 1000 : 100_000,
              iters: 1000, delay: 0.05 }
@@ -112,6 +117,71 @@ def verify(params, results, steps)
   fail!("#{steps} switches, expected #{tasks * iters}") if params[:workload] == "W1" && steps != tasks * iters
   ""
 end
+
+# ---- W6 (queue) ----
+
+def parse_w6(impl, rest)
+  params = { impl: impl, items: 1_000_000, maxsize: 1 }
+  rest.each do |arg|
+    key, value = arg.split("=", 2)
+    fail!("bad argument #{arg.inspect}") unless value && %w[items maxsize].include?(key)
+    params[key.to_sym] = Integer(value)
+  rescue ArgumentError
+    fail!("bad value in #{arg.inspect}")
+  end
+  fail!("items and maxsize must be >= 1") if params[:items] < 1 || params[:maxsize] < 1
+  params
+end
+
+def w6_rill(items, maxsize)
+  require "rill"
+  sum = Rill.run do
+    q = Rill::LimitedQueue.new(maxsize)
+    consumer = Rill.spawn do
+      s = 0
+      items.times { s += q.pop }
+      s
+    end
+    i = 0
+    q.push(i += 1) while i < items
+    consumer.value
+  end
+  [sum, Rill::VERSION]
+end
+
+def w6_async(items, maxsize)
+  require "async"
+  require "async/queue"
+  sum = nil
+  Async do |top|
+    q = Async::LimitedQueue.new(maxsize)
+    consumer = top.async do
+      s = 0
+      items.times { s += q.dequeue }
+      s
+    end
+    i = 0
+    q.enqueue(i += 1) while i < items
+    sum = consumer.wait
+  end.wait
+  [sum, Async::VERSION]
+end
+
+def run_w6(impl, rest)
+  params = parse_w6(impl, rest)
+  items, maxsize = params.values_at(:items, :maxsize)
+  t0 = now
+  sum, version = impl == "rill" ? w6_rill(items, maxsize) : w6_async(items, maxsize)
+  wall = now - t0
+  expected = items * (items + 1) / 2
+  fail!("sum #{sum.inspect}, expected #{expected}") unless sum == expected
+  puts format("RESULT workload=W6 impl=%s version=%s items=%d maxsize=%d ops=%d wall_s=%.6f ns_per_op=%.2f",
+              impl, version, items, maxsize, items, wall, wall * 1e9 / items)
+  $stdout.flush
+  exit 0
+end
+
+run_w6(ARGV[0], ARGV[2..]) if ARGV[1] == "W6" && %w[rill async].include?(ARGV[0])
 
 params = parse(ARGV)
 t0 = Process.clock_gettime(Process::CLOCK_MONOTONIC)

@@ -102,6 +102,7 @@
 #define RILL_RB_EFULL ~, "ThreadError"
 #define RILL_RB_ESHUTDOWN ~, "ClosedQueueError"
 #define RILL_RB_ENOTLOCKED ~, "ThreadError"
+#define RILL_RB_EBROKEN ~, "Rill::BrokenBarrierError"
 
 /* ---- Lua: names other than the symbolic one (none yet) ---- */
 

@@ -18,7 +18,11 @@ if(RILL_TESTS AND RILL_VALGRIND_TESTS)
     add_test(NAME ruby_valgrind.combinators
              COMMAND ${_rb_vg} ${RILL_RUBY_EXECUTABLE} -W0 test_combinators.rb
              WORKING_DIRECTORY ${_rb_dir} ${RILL_HEAVY})
-    set_tests_properties(ruby_valgrind.hostile ruby_valgrind.combinators PROPERTIES
+    # the sync primitives: waits, hand-offs, cancels, GC and loop close
+    add_test(NAME ruby_valgrind.sync
+             COMMAND ${_rb_vg} ${RILL_RUBY_EXECUTABLE} -W0 test_sync.rb
+             WORKING_DIRECTORY ${_rb_dir} ${RILL_HEAVY})
+    set_tests_properties(ruby_valgrind.hostile ruby_valgrind.combinators ruby_valgrind.sync PROPERTIES
       ENVIRONMENT "RUBYLIB=${RILL_RUBY_LIBDIR_BUILD}" LABELS "ruby;valgrind;heavy" TIMEOUT 300)
   endif()
 endif()

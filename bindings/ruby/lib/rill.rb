@@ -80,6 +80,56 @@ module Rill
     end
   end
 
+  # ---- Sync primitives (src/sync.c over the core's; asyncio's rules) ----
+  # Create them inside Rill.run: each belongs to the running loop. Inside
+  # `module Rill` the names Mutex and Queue are these classes; Ruby's own
+  # are ::Mutex and ::Queue.
+
+  # An asyncio.Lock under Ruby's Mutex names (no owner; FIFO, no barging).
+  class Mutex
+    # Locks, yields, unlocks, also when the block raises. A cancel while
+    # waiting for the lock leaves it untouched.
+    def synchronize
+      lock
+      begin
+        yield
+      ensure
+        unlock
+      end
+    end
+  end
+
+  class Condition
+    def synchronize(&block)
+      lock.synchronize(&block)
+    end
+
+    # Waits until the block returns a truthy value (checked first, then
+    # after each wake-up, with the lock held); returns that value.
+    def wait_for
+      until (result = yield)
+        wait
+      end
+      result
+    end
+  end
+
+  # Rill::Queue (unbounded FIFO), LimitedQueue.new(limit), LifoQueue,
+  # PriorityQueue (#push(item, priority: n), smallest first, FIFO among
+  # equals). #push/#pop wait; #push_nowait/#pop_nowait raise ThreadError
+  # (full/empty) instead. After #close/#shutdown, pushes raise
+  # ClosedQueueError and so do pops once the queue is empty (asyncio's
+  # QueueShutDown; Ruby's ::Queue#pop would return nil).
+  class Queue
+    # Yields each item until the queue is closed and empty.
+    def each
+      return enum_for(:each) unless block_given?
+      loop { yield pop }
+    rescue ClosedQueueError
+      self
+    end
+  end
+
   # A task group (asyncio.TaskGroup): see Rill.task_group.
   class TaskGroup
     def initialize(group)

@@ -72,6 +72,7 @@ typedef struct rtask {
   struct rtask *prev, *next;   /* pending list */
   struct rtask *qprev, *qnext; /* slot queue */
   rill_future *slot;           /* the future a queued task waits on */
+  rill_future *sync_wait;      /* a sync primitive's wait (sync.c) while the fiber waits */
 } rtask;
 
 /* A scheduled Ruby callback (call_soon / call_later). */
@@ -158,6 +159,9 @@ void rr_init_loop(VALUE mExt);
 
 /* module.c */
 void rr_init(VALUE mExt);
+
+/* sync.c */
+void rr_init_sync(VALUE mExt);
 
 /* task.c */
 extern const rb_data_type_t task_type;

@@ -234,6 +234,10 @@ static void ruby_task_done(void *arg) {
     rt->pending = 0;
   }
   slotq_remove(rt);
+  if (rt->sync_wait) { /* destroyed while waiting on a primitive (sync.c) */
+    rill_future_release(rt->sync_wait);
+    rt->sync_wait = NULL;
+  }
   if (rt->slot) {
     rill_future_release(rt->slot);
     rt->slot = NULL;
