@@ -51,7 +51,10 @@ __all__ = [
     "iscoroutine", "FIRST_COMPLETED", "FIRST_EXCEPTION", "ALL_COMPLETED", "Handle",
     "QueueShutDown", "Event", "Lock", "Semaphore", "BoundedSemaphore", "Condition",
     "Barrier", "BrokenBarrierError", "Queue", "LifoQueue", "PriorityQueue", "QueueEmpty",
-    "QueueFull", "wrap_queue",
+    "QueueFull", "wrap_queue", "StreamReader", "StreamWriter", "Server", "open_connection",
+    "start_server", "open_unix_connection", "start_unix_server", "to_thread",
+    "create_subprocess_exec", "create_subprocess_shell", "IncompleteReadError",
+    "LimitOverrunError",
 ]
 
 FIRST_COMPLETED = "FIRST_COMPLETED"
@@ -64,9 +67,12 @@ _WAIT_MODES = {
 }
 
 
+_COROUTINE_TYPES = (types.CoroutineType, _rill._Sleep, _rill._SyncWait, _rill._IOWait)
+
+
 def iscoroutine(obj):
     """True for coroutine objects (as asyncio.iscoroutine)."""
-    if type(obj) is types.CoroutineType or type(obj) is _rill._Sleep or type(obj) is _rill._SyncWait:
+    if type(obj) in _COROUTINE_TYPES:
         return True
     if isinstance(obj, types.GeneratorType):
         return bool(obj.gi_code.co_flags & 0x100)  # CO_ITERABLE_COROUTINE
@@ -651,3 +657,23 @@ class TaskGroup:
         if et is not None and issubclass(et, CancelledError):
             return True  # the group's own cancel of the body: swallowed
         return None
+
+
+# ------------------------------------------------- streams, threads, processes
+# asyncio's streams, servers, to_thread and subprocesses on the core's
+# streams, listeners, thread pool and processes (rill/streams.py,
+# bindings/python/src/io.c).
+from .streams import (  # noqa: E402,F401
+    IncompleteReadError,
+    LimitOverrunError,
+    Server,
+    StreamReader,
+    StreamWriter,
+    create_subprocess_exec,
+    create_subprocess_shell,
+    open_connection,
+    open_unix_connection,
+    start_server,
+    start_unix_server,
+    to_thread,
+)

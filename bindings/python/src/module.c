@@ -2,7 +2,7 @@
  * objects on rill. This file: the module's functions, types and constants.
  *
  * One file per concern, mirroring the core: errors.c, future.c, task.c,
- * loop.c, timeout.c, group.c, gather.c, embed.c, sync.c; shared layouts in
+ * loop.c, timeout.c, group.c, gather.c, embed.c, sync.c, io.c; shared layouts in
  * rillpy_int.h.
  *
  * The core owns every semantic (scheduling, cancellation, gather, timeouts,
@@ -92,7 +92,8 @@ int rillpy_init(PyObject *m) {
   if (add_type(m, &FutureType, "PyFuture") < 0 || add_type(m, &TaskType, "PyTask") < 0 ||
       add_type(m, &HandleType, "Handle") < 0 || add_type(m, &SleepType, "_Sleep") < 0 ||
       add_type(m, &LoopType, "LoopBase") < 0 || add_type(m, &TimeoutType, "_TimeoutScope") < 0 ||
-      add_type(m, &GroupType, "_Group") < 0 || rillpy_sync_init(m) < 0)
+      add_type(m, &GroupType, "_Group") < 0 || rillpy_sync_init(m) < 0 ||
+      rillpy_io_init(m) < 0)
     return -1;
   PySleep *s = PyObject_New(PySleep, &SleepType);
   if (!s) return -1;

@@ -275,4 +275,8 @@ PyObject *mod_exception_for_code(PyObject *mod, PyObject *args);
 int rillpy_sync_init(PyObject *module);
 PyObject *mod_wrap_queue(PyObject *mod, PyObject *args);
 
+/* io.c: _Stream, _Listener, _Process, _IOWait; _tcp_connect, _listen,
+ * _run_in_thread, _spawn ... (rill/streams.py gives them asyncio's faces). */
+int rillpy_io_init(PyObject *module);
+
 #endif
