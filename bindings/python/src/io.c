@@ -89,6 +89,29 @@ static PyObject *io_exc(rill_future *f, Py_ssize_t expected, PyStream *st, Py_ss
   return exc_for_code(code, msg);
 }
 
+/* Raises this thread's last failure as io_exc does (errno kept). */
+static PyObject *raise_last_io(void) {
+  int code = rill_last_error();
+  int err = rill_last_error_errno();
+  const char *msg = rill_last_error_message();
+  if (!code) code = RILL_EINVAL;
+  if (code == RILL_ESPAWN && !err && msg) {
+    /* rill_process_spawn reports exec's errno only in its message (a core
+     * bug: rill__fail, not the errno-keeping fail); asyncio raises
+     * FileNotFoundError/PermissionError, so find it by its text. */
+    const char *tail = strrchr(msg, ':');
+    for (int e = 1; tail && e < 200 && !err; e++)
+      if (strcmp(tail + 2, strerror(e)) == 0) err = e;
+  }
+  PyObject *cls = exc_class_for(code);
+  if (err && PyType_IsSubtype((PyTypeObject *)cls, (PyTypeObject *)PyExc_OSError)) {
+    PyObject *exc = PyObject_CallFunction(PyExc_OSError, "is", err, msg ? msg : rill_strerror(code));
+    if (exc) raise_exc(exc); /* OSError(errno, ...) picks the errno's subclass */
+    return NULL;
+  }
+  return rillpy_raise_code(code);
+}
+
 /* ------------------------------------------------------------------ */
 /* _IOWait: what the reads, drain, connect, wait_closed and the process  */
 /* wait return. Like sync.c's _SyncWait it starts the core's operation   */
@@ -165,7 +188,7 @@ static int iowait_start(PyIOWait *w) {
     else if (code == RILL_ECLOSED)
       PyErr_SetString(PyExc_RuntimeError, "Event loop is closed");
     else
-      raise_last();
+      raise_last_io();
     return -1;
   }
   w->f = f;
@@ -401,8 +424,10 @@ static PyObject *stream_wait_closed(PyStream *self, PyObject *unused) {
   return new_iowait(self->loop, OP_WAIT_CLOSED, (PyObject *)self, NULL, 0);
 }
 
+/* close, abort, write_eof: no-ops once closing, closed or failed, as
+ * asyncio's transports. */
 static PyObject *stream_rc(int rc) {
-  if (rc < 0 && rc != RILL_ENOTCONN) return rillpy_raise_code(rc);
+  if (rc == RILL_EINVAL) return rillpy_raise_code(rc);
   Py_RETURN_NONE;
 }
 
@@ -568,7 +593,7 @@ static void accept_cb(rill_listener *l, rill_stream *conn, void *arg) {
 /* _listen(host or None, port, backlog, reuse_port, on_accept) /
  * _listen_unix(path, backlog, on_accept) -> _Listener */
 static PyObject *listener_start(PyLoop *loop, rill_listener *l, PyObject *on_accept) {
-  if (!l) return raise_last();
+  if (!l) return raise_last_io();
   PyListener *o = PyObject_New(PyListener, &ListenerType);
   if (!o) {
     rill_listener_close(l);
@@ -720,15 +745,7 @@ static PyObject *mod_spawn(PyObject *mod, PyObject *args) {
   if (cwd != Py_None && !(cwdp = PyBytes_AsString(cwd))) goto done;
   rill_process *p = rill_process_spawn(loop->loop, av, env == Py_None ? NULL : ev, cwdp, modes);
   if (!p) {
-    int code = rill_last_error();
-    int err = rill_last_error_errno();
-    if (code == RILL_ESPAWN && err) {
-      /* asyncio raises what exec raised: FileNotFoundError, PermissionError */
-      errno = err;
-      PyErr_SetFromErrnoWithFilename(PyExc_OSError, av[0]);
-    } else {
-      raise_last();
-    }
+    raise_last_io(); /* asyncio raises exec's error: FileNotFoundError, ... */
     goto done;
   }
   PyProcess *o = PyObject_New(PyProcess, &ProcessType);
@@ -763,7 +780,7 @@ static PyObject *process_stream(PyProcess *self, PyObject *arg) {
   int which = PyLong_AsLong(arg);
   if (which == -1 && PyErr_Occurred()) return NULL;
   rill_stream *s = rill_process_stream(self->p, which);
-  if (!s) return raise_last();
+  if (!s) return raise_last_io();
   return stream_wrap(self->loop, s);
 }
 
