@@ -39,9 +39,14 @@ def _address(text, unix):
 
 
 class StreamReader:
-    """asyncio.StreamReader over a core stream."""
+    """asyncio.StreamReader over a core stream.
 
-    __slots__ = ("_s", "_limit", "__weakref__")
+    read(n=-1): up to n bytes (b'' at EOF); n < 0: everything to EOF.
+    readexactly(n): exactly n bytes; IncompleteReadError (with .partial) at
+    an early EOF. Both are the core stream's own methods (no Python frame).
+    """
+
+    __slots__ = ("_s", "_limit", "read", "readexactly", "__weakref__")
 
     def __init__(self, stream, limit=_DEFAULT_LIMIT):
         if limit <= 0:
@@ -49,27 +54,8 @@ class StreamReader:
         self._s = stream
         self._limit = limit
         stream.set_read_limit(limit)
-
-    def read(self, n=-1):
-        """Up to n bytes (at least one; b'' at EOF); n < 0: everything to EOF."""
-        if n < 0:
-            return self._read_all()
-        if n == 0:
-            return _done(b"")
-        return self._s.read(n)
-
-    async def _read_all(self):
-        chunks = []
-        read = self._s.read
-        while True:
-            block = await read(self._limit)
-            if not block:
-                return b"".join(chunks)
-            chunks.append(block)
-
-    def readexactly(self, n):
-        """Exactly n bytes; IncompleteReadError (with .partial) at an early EOF."""
-        return self._s.readexactly(n)
+        self.read = stream.read
+        self.readexactly = stream.readexactly
 
     def readuntil(self, separator=b"\n"):
         """Bytes up to and including separator. LimitOverrunError when the
@@ -111,46 +97,32 @@ class StreamReader:
         return f"<rill.StreamReader limit={self._limit}>"
 
 
-def _done(value):
-    async def done():
-        return value
-    return done()
-
-
 class StreamWriter:
-    """asyncio.StreamWriter over a core stream."""
+    """asyncio.StreamWriter over a core stream.
 
-    __slots__ = ("_s", "_reader", "_unix", "_extra", "__weakref__")
+    write(data): buffers data (the core sends what it can at once); silent
+    once closing or lost, as asyncio's transport; drain() reports it.
+    drain(): waits while the write buffer is above the high watermark; on a
+    closing writer, ConnectionResetError('Connection lost') once closed, as
+    asyncio. Both are the core stream's own methods (no Python frame).
+    """
+
+    __slots__ = ("_s", "_reader", "_unix", "_extra", "write", "drain", "__weakref__")
 
     def __init__(self, stream, reader=None, unix=False, extra=None):
         self._s = stream
         self._reader = reader
         self._unix = unix
         self._extra = extra
+        self.write = stream.write
+        self.drain = stream.drain
 
     @property
     def transport(self):
         return self
 
-    def write(self, data):
-        """Buffers data (the core sends what it can at once). Silent once
-        closing or lost, as asyncio's transport; drain() reports it."""
-        self._s.write(data)
-
     def writelines(self, data):
         self._s.write(b"".join(data))
-
-    def drain(self):
-        """Waits while the write buffer is above the high watermark.
-        ConnectionResetError('Connection lost') once closed, as asyncio."""
-        if self._s.is_closing():
-            return self._drain_closing()
-        return self._s.drain()
-
-    async def _drain_closing(self):
-        await _rill.sleep(0)
-        await self._s.drain()
-        raise ConnectionResetError("Connection lost")
 
     def can_write_eof(self):
         return True

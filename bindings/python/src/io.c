@@ -120,13 +120,14 @@ static PyObject *raise_last_io(void) {
 /* once (data already buffered), else yields a rill.Future of the core   */
 /* future, which the task waits on directly.                             */
 
-enum { OP_READ, OP_EXACTLY, OP_UNTIL, OP_DRAIN, OP_WAIT_CLOSED, OP_TCP_CONNECT, OP_UNIX_CONNECT,
+enum { OP_READ, OP_EXACTLY, OP_UNTIL, OP_READ_ALL, OP_DRAIN, OP_DRAIN_CLOSING, OP_WAIT_CLOSED, OP_TCP_CONNECT, OP_UNIX_CONNECT,
        OP_LISTENER_CLOSED, OP_PROCESS_WAIT, OP_THREAD };
 
 typedef struct {
   PyObject_HEAD
   PyObject *owner;  /* _Stream, _Listener or _Process (or NULL) */
-  PyObject *arg;    /* sep (bytes), host/path (str), the thread's callable */
+  PyObject *arg;    /* sep (bytes), host/path (str), the thread's callable,
+                       read(-1)'s bytearray */
   Py_ssize_t n;     /* read size / limit / port */
   rill_future *f;   /* once started, until pf takes it over */
   PyFuture *pf;     /* made when the wait has to yield */
@@ -159,13 +160,20 @@ static int iowait_start(PyIOWait *w) {
   rill_future *f = NULL;
   rill_stream *s = w->owner && Py_TYPE(w->owner) == &StreamType ? ((PyStream *)w->owner)->s : NULL;
   switch (w->op) {
-  case OP_READ: f = rill_stream_read(s, (size_t)w->n); break;
+  case OP_READ:
+    if (w->n == 0) { /* read(0): b'' at once, as asyncio */
+      if ((f = rill_future_new(w->loop->loop))) rill_future_set_bytes(f, "", 0);
+      break;
+    }
+    /* fallthrough */
+  case OP_READ_ALL: f = rill_stream_read(s, (size_t)w->n); break;
   case OP_EXACTLY: f = rill_stream_read_exactly(s, (size_t)w->n); break;
   case OP_UNTIL:
     f = rill_stream_read_until(s, PyBytes_AS_STRING(w->arg), (size_t)PyBytes_GET_SIZE(w->arg),
                                (size_t)w->n);
     break;
   case OP_DRAIN: f = rill_stream_drain(s); break;
+  case OP_DRAIN_CLOSING: f = rill_stream_wait_closed(s); break;
   case OP_WAIT_CLOSED: f = rill_stream_wait_closed(s); break;
   case OP_TCP_CONNECT:
     f = rill_tcp_connect(w->loop->loop, w->arg == Py_None ? NULL : PyUnicode_AsUTF8(w->arg),
@@ -182,7 +190,7 @@ static int iowait_start(PyIOWait *w) {
   }
   if (!f) {
     int code = rill_last_error();
-    if (code == RILL_ESTATE && w->op <= OP_UNTIL)
+    if (code == RILL_ESTATE && w->op <= OP_READ_ALL)
       PyErr_SetString(PyExc_RuntimeError,
                       "read() called while another coroutine is already waiting for incoming data");
     else if (code == RILL_ECLOSED)
@@ -205,6 +213,21 @@ static PyObject *iowait_value(PyIOWait *w, rill_future *f) {
   return outcome_value(f);
 }
 
+/* read(-1): appends a DONE read's bytes to the bytearray and starts the
+ * next read. 1 if it did, 0 at EOF (the result is ready), -1 on error. */
+static int read_all_next(PyIOWait *w, rill_future *f) {
+  size_t len = 0;
+  const void *p = rill_future_bytes(f, &len);
+  if (!len) return 0;
+  Py_ssize_t have = PyByteArray_GET_SIZE(w->arg);
+  if (PyByteArray_Resize(w->arg, have + (Py_ssize_t)len) < 0) return -1;
+  memcpy(PyByteArray_AS_STRING(w->arg) + have, p, len);
+  if (w->pf) Py_CLEAR(w->pf);
+  else rill_future_release(w->f);
+  w->f = NULL;
+  return iowait_start(w) < 0 ? -1 : 1;
+}
+
 static PySendResult iowait_send(PyIOWait *w, PyObject *arg, PyObject **result) {
   (void)arg;
   *result = NULL;
@@ -218,6 +241,20 @@ static PySendResult iowait_send(PyIOWait *w, PyObject *arg, PyObject **result) {
   }
   rill_future *f = iowait_future(w);
   int state = rill_future_state(f);
+  while (w->op == OP_READ_ALL && state == RILL_DONE) {
+    int more = read_all_next(w, f);
+    if (more < 0) {
+      w->finished = 1;
+      return PYGEN_ERROR;
+    }
+    if (!more) {
+      w->finished = 1;
+      *result = PyBytes_FromStringAndSize(PyByteArray_AS_STRING(w->arg), PyByteArray_GET_SIZE(w->arg));
+      return *result ? PYGEN_RETURN : PYGEN_ERROR;
+    }
+    f = iowait_future(w);
+    state = rill_future_state(f);
+  }
   if (state == RILL_PENDING) {
     if (!w->pf) {
       if (!(w->pf = future_wrap(w->loop, w->f, FK_PLAIN))) {
@@ -232,7 +269,10 @@ static PySendResult iowait_send(PyIOWait *w, PyObject *arg, PyObject **result) {
     return PYGEN_NEXT;
   }
   w->finished = 1;
-  if (state == RILL_DONE) {
+  if (w->op == OP_DRAIN_CLOSING && state == RILL_DONE) {
+    /* drain on a closing writer: asyncio raises once the connection is lost */
+    PyErr_SetString(PyExc_ConnectionResetError, "Connection lost");
+  } else if (state == RILL_DONE) {
     *result = iowait_value(w, f);
   } else {
     PyStream *st = w->owner && Py_TYPE(w->owner) == &StreamType ? (PyStream *)w->owner : NULL;
@@ -355,14 +395,23 @@ PyTypeObject IOWaitType = {
 /* ------------------------------------------------------------------ */
 /* _Stream                                                              */
 
-static PyObject *stream_read(PyStream *self, PyObject *arg) {
-  Py_ssize_t n = PyLong_AsSsize_t(arg);
-  if (n == -1 && PyErr_Occurred()) return NULL;
-  if (n <= 0) {
-    PyErr_SetString(PyExc_ValueError, "_Stream.read needs n > 0");
+/* read(n=-1): up to n bytes (b'' at EOF); n < 0: everything to EOF, read
+ * in chunks of the read limit (limit, the second argument). */
+static PyObject *stream_read(PyStream *self, PyObject *const *args, Py_ssize_t nargs) {
+  if (nargs > 2) {
+    PyErr_SetString(PyExc_TypeError, "read(n=-1)");
     return NULL;
   }
-  return new_iowait(self->loop, OP_READ, (PyObject *)self, NULL, n);
+  Py_ssize_t n = nargs ? PyNumber_AsSsize_t(args[0], PyExc_OverflowError) : -1;
+  if (n == -1 && PyErr_Occurred()) return NULL;
+  if (n >= 0) return new_iowait(self->loop, OP_READ, (PyObject *)self, NULL, n);
+  Py_ssize_t chunk = nargs > 1 ? PyLong_AsSsize_t(args[1]) : 65536;
+  if (chunk == -1 && PyErr_Occurred()) return NULL;
+  PyObject *buf = PyByteArray_FromStringAndSize(NULL, 0);
+  if (!buf) return NULL;
+  PyObject *w = new_iowait(self->loop, OP_READ_ALL, (PyObject *)self, buf, chunk > 0 ? chunk : 65536);
+  Py_DECREF(buf);
+  return w;
 }
 
 static PyObject *stream_readexactly(PyStream *self, PyObject *arg) {
@@ -414,9 +463,11 @@ static PyObject *stream_write(PyStream *self, PyObject *arg) {
   Py_RETURN_NONE;
 }
 
+/* drain(): on a closing stream, ConnectionResetError once it is closed. */
 static PyObject *stream_drain(PyStream *self, PyObject *unused) {
   (void)unused;
-  return new_iowait(self->loop, OP_DRAIN, (PyObject *)self, NULL, 0);
+  int op = rill_stream_is_closing(self->s) == 1 ? OP_DRAIN_CLOSING : OP_DRAIN;
+  return new_iowait(self->loop, op, (PyObject *)self, NULL, 0);
 }
 
 static PyObject *stream_wait_closed(PyStream *self, PyObject *unused) {
@@ -510,7 +561,8 @@ static void stream_dealloc(PyStream *self) {
 }
 
 static PyMethodDef stream_methods[] = {
-    {"read", (PyCFunction)stream_read, METH_O, "read(n > 0): up to n bytes, b'' at EOF"},
+    {"read", (PyCFunction)(void (*)(void))stream_read, METH_FASTCALL,
+     "read(n=-1): up to n bytes, b'' at EOF; n < 0: all to EOF"},
     {"readexactly", (PyCFunction)stream_readexactly, METH_O, NULL},
     {"readuntil", (PyCFunction)(void (*)(void))stream_readuntil, METH_FASTCALL, NULL},
     {"write", (PyCFunction)stream_write, METH_O, NULL},
