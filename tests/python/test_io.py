@@ -635,6 +635,30 @@ class ToThread(unittest.TestCase):
         self.assertTrue(bounded(main()))
 
 
+    def test_closing_the_loop_with_a_job_running_does_not_deadlock(self):
+        started, finished = threading.Event(), threading.Event()
+
+        def job():
+            started.set()
+            time.sleep(0.2)
+            finished.set()
+
+        loop = aio.new_event_loop()
+
+        async def main():
+            t = loop.create_task(aio.to_thread(job))
+            while not started.is_set():
+                await aio.sleep(0.005)
+            t.cancel()
+            await aio.sleep(0)
+
+        loop.run_until_complete(main())
+        t0 = time.monotonic()
+        loop.close()  # rill waits for the running job (it needs the GIL to end)
+        self.assertLess(time.monotonic() - t0, 5)
+        self.assertTrue(finished.wait(5))
+
+
 class Subprocess(unittest.TestCase):
     def setUp(self):
         self.fds = fd_count()

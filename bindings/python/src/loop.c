@@ -340,7 +340,12 @@ PyObject *loop_close(PyLoop *self, PyObject *unused) {
   }
   if (self->borrowed) Py_RETURN_NONE; /* the host closes the loop it attached */
   if (self->loop && rill_loop_is_closed(self->loop) == 0) {
+    /* Without the GIL, as a poll: the close waits for the thread jobs still
+     * running (to_thread), which need it to finish; every entry from the
+     * core takes it back (gil_take). */
+    if (!released_ts && PyGILState_Check()) released_ts = PyEval_SaveThread();
     int rc = rill_loop_close(self->loop);
+    gil_take();
       if (rc < 0 && rc != RILL_ECLOSED) return rillpy_raise_code(rc);
   }
   Py_RETURN_NONE;
