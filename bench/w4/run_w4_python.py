@@ -8,8 +8,11 @@ default loop, all run by Debian's /usr/bin/python3 (the one uvloop lives in).
 As run_w4.sh: each server pinned to CPU 1, the project's load generator
 (bench_echo_client, one warm-up connection) to CPU 0, SECONDS per cell; the
 servers of a cell alternate, in an order that rotates from one repetition
-to the next; the median of REPS is reported. Prints a Markdown table, with
-rill streams' ratio to uvloop streams (the goal: >= 1.3x).
+to the next; the median of REPS is reported. Prints two Markdown tables,
+req/s and the server's CPU time per request (utime + stime of the server
+process over the client's run / requests: what the loop costs, far less
+sensitive than req/s to other load on a shared machine), each with rill
+streams' ratio to uvloop streams (the goal: >= 1.3x).
 """
 import os
 import statistics
@@ -30,6 +33,13 @@ SERVERS = [  # (row, echo_server.py flags)
 CELLS = [(10, 1024), (100, 1024), (10, 65536)]
 
 
+def _cpu(pid):
+    """utime + stime of pid in seconds."""
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def run_cell(build, port, flags, conns, size, secs, env):
     out = open(f"/tmp/rill-w4py-{os.getpid()}.out", "w+")
     server = subprocess.Popen(["taskset", "-c", "1", PYTHON, str(ROOT / "examples" / "echo_server.py"),
@@ -42,12 +52,15 @@ def run_cell(build, port, flags, conns, size, secs, env):
             time.sleep(0.05)
         else:
             return None
+        cpu0 = _cpu(server.pid)
         r = subprocess.run(["taskset", "-c", "0", str(build / "bench" / "bench_echo_client"),
                             str(port), str(conns), str(size), str(secs)],
                            capture_output=True, text=True, timeout=secs + 60)
+        cpu = _cpu(server.pid) - cpu0
         for line in r.stdout.splitlines():
             if line.startswith("req/s"):
-                return int(line.split()[1])
+                rate = int(line.split()[1])
+                return rate, (cpu * 1e6 / (rate * secs) if rate else None)
         return None
     finally:
         server.send_signal(2)
@@ -78,22 +91,25 @@ def main(argv):
                 v = run_cell(build, port, flags, conns, size, secs, env)
                 results.setdefault((name, conns, size), []).append(v)
     head = " | ".join(f"{c} x {s // 1024} KiB" for c, s in CELLS)
-    print(f"| server ({PYTHON}, req/s, median of {reps}) | {head} |")
-    print("|---|" + "---:|" * len(CELLS))
-    med = {}
-    for name, _ in servers:
-        cells = []
-        for conns, size in CELLS:
-            vals = [v for v in results[(name, conns, size)] if v]
-            med[(name, conns, size)] = statistics.median(vals) if vals else None
-            cells.append(f"{med[(name, conns, size)]:.0f}" if vals else "fail")
-        print(f"| {name} | " + " | ".join(cells) + " |")
-    if ("uvloop streams", 10, 1024) in med:
-        ratios = []
-        for conns, size in CELLS:
-            a, b = med.get(("rill streams", conns, size)), med.get(("uvloop streams", conns, size))
-            ratios.append(f"{a / b:.2f}x" if a and b else "-")
-        print("| rill streams / uvloop streams (goal >= 1.3x) | " + " | ".join(ratios) + " |")
+    for index, what, fmt, better in ((0, "req/s", "{:.0f}", lambda a, b: a / b),
+                                     (1, "server CPU us/req", "{:.1f}", lambda a, b: b / a)):
+        print(f"| server ({PYTHON}, {what}, median of {reps}) | {head} |")
+        print("|---|" + "---:|" * len(CELLS))
+        med = {}
+        for name, _ in servers:
+            cells = []
+            for conns, size in CELLS:
+                vals = [v[index] for v in results[(name, conns, size)] if v and v[index]]
+                med[(name, conns, size)] = statistics.median(vals) if vals else None
+                cells.append(fmt.format(med[(name, conns, size)]) if vals else "fail")
+            print(f"| {name} | " + " | ".join(cells) + " |")
+        if any(name == "uvloop streams" for name, _ in servers):
+            ratios = []
+            for conns, size in CELLS:
+                a, b = med.get(("rill streams", conns, size)), med.get(("uvloop streams", conns, size))
+                ratios.append(f"{better(a, b):.2f}x" if a and b else "-")
+            print("| rill streams vs uvloop streams (goal >= 1.3x) | " + " | ".join(ratios) + " |")
+        print()
     return 0
 
 
