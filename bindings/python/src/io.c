@@ -62,7 +62,7 @@ static PyObject *stream_wrap(PyLoop *loop, rill_stream *s) {
  * subclass gets the errno behind the failure (as asyncio's socket calls
  * raise them); IncompleteReadError gets its partial bytes and expected
  * count, LimitOverrunError the bytes to consume (asyncio's offset). */
-static PyObject *io_exc(rill_future *f, Py_ssize_t expected, PyStream *st, Py_ssize_t seplen) {
+static PyObject *io_exc(rill_future *f, Py_ssize_t expected, PyStream *st, PyObject *sep) {
   if (rill_future_state(f) == RILL_CANCELLED) return make_cancelled(rill_future_error_message(f));
   int code = rill_future_error(f);
   const char *msg = rill_future_error_message(f);
@@ -75,10 +75,16 @@ static PyObject *io_exc(rill_future *f, Py_ssize_t expected, PyStream *st, Py_ss
     Py_XDECREF(exp);
     return e;
   }
-  if (code == RILL_ELIMIT) {
-    size_t len = 0;
-    if (st) rill_stream_peek(st->s, &len);
-    Py_ssize_t consumed = (Py_ssize_t)len + 1 - seplen;
+  if (code == RILL_ELIMIT && sep) {
+    /* asyncio's consumed: where the separator starts when it is past the
+     * limit, else what was searched (buffered + 1 - len(sep)) */
+    size_t len = 0, seplen = (size_t)PyBytes_GET_SIZE(sep);
+    const char *data = st ? rill_stream_peek(st->s, &len) : NULL;
+    const char *hit = data && len >= seplen ? memmem(data, len, PyBytes_AS_STRING(sep), seplen) : NULL;
+    if (hit)
+      return PyObject_CallFunction(cls, "sn", "Separator is found, but chunk is longer than limit",
+                                   (Py_ssize_t)(hit - data));
+    Py_ssize_t consumed = (Py_ssize_t)len + 1 - (Py_ssize_t)seplen;
     return PyObject_CallFunction(cls, "sn", "Separator is not found, and chunk exceed the limit",
                                  consumed < 0 ? 0 : consumed);
   }
@@ -277,8 +283,7 @@ static PySendResult iowait_send(PyIOWait *w, PyObject *arg, PyObject **result) {
   } else {
     PyStream *st = w->owner && Py_TYPE(w->owner) == &StreamType ? (PyStream *)w->owner : NULL;
     Py_ssize_t expected = w->op == OP_EXACTLY ? w->n : -1;
-    Py_ssize_t seplen = w->op == OP_UNTIL ? PyBytes_GET_SIZE(w->arg) : 1;
-    PyObject *exc = io_exc(f, expected, st, seplen);
+    PyObject *exc = io_exc(f, expected, st, w->op == OP_UNTIL ? w->arg : NULL);
     if (exc) raise_exc(exc);
   }
   return *result ? PYGEN_RETURN : PYGEN_ERROR;
