@@ -459,6 +459,21 @@ class Cancel(unittest.TestCase):
 
         self.assertEqual(bounded(main()), b"still there\n")
 
+    def test_servers_are_freed_closed_or_not(self):
+        refs = []
+
+        async def main():
+            for close in (True, False):
+                srv, port = await serve()
+                refs.append(weakref.ref(srv))
+                if close:
+                    srv.close()
+                    await srv.wait_closed()
+
+        bounded(main())
+        gc.collect()
+        self.assertEqual([r() for r in refs], [None, None])
+
     def test_read_never_awaited_takes_nothing(self):
         async def main():
             srv, port = await serve()

@@ -164,6 +164,14 @@ class EventLoop(_rill.LoopBase):
         self._set_slow_callback_duration(seconds)
         self._slow = seconds
 
+    def close(self):
+        # Servers still open: the core aborts their listeners, and close()
+        # also drops each one's accept callback (a reference the core holds
+        # to the Server: a cycle the GC cannot see).
+        for server in list(getattr(self, "_servers", ())):
+            server.close()
+        super().close()
+
     def shutdown_asyncgens(self):
         return _done_coroutine()
 

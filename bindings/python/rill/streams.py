@@ -250,6 +250,13 @@ class Server:
         self._forever = None
         self._loop = _rill.get_running_loop()
 
+    def _serving(self, listener):
+        self._listener = listener
+        servers = getattr(self._loop, "_servers", None)
+        if servers is None:
+            servers = self._loop._servers = set()
+        servers.add(self)
+
     def _on_accept(self, stream):
         reader, writer = _pair(stream, self._limit, self._unix)
         res = self._cb(reader, writer)
@@ -273,6 +280,7 @@ class Server:
             return
         self._closed = True
         self._listener.close()
+        getattr(self._loop, "_servers", set()).discard(self)
         if self._forever is not None and not self._forever.done():
             self._forever.cancel()
 
@@ -324,8 +332,8 @@ async def start_server(client_connected_cb, host=None, port=None, *, limit=_DEFA
     if not callable(client_connected_cb):
         raise TypeError("client_connected_cb must be callable")
     server = Server(client_connected_cb, limit, False)
-    server._listener = _rill._listen("0.0.0.0" if host is None else host, port or 0, backlog,
-                                     bool(reuse_port), server._on_accept)
+    server._serving(_rill._listen("0.0.0.0" if host is None else host, port or 0, backlog,
+                                  bool(reuse_port), server._on_accept))
     return server
 
 
@@ -346,7 +354,7 @@ async def start_unix_server(client_connected_cb, path=None, *, limit=_DEFAULT_LI
     except FileNotFoundError:
         pass
     server = Server(client_connected_cb, limit, True)
-    server._listener = _rill._listen_unix(path, backlog, server._on_accept)
+    server._serving(_rill._listen_unix(path, backlog, server._on_accept))
     return server
 
 

@@ -696,11 +696,14 @@ static PyObject *mod_listen_unix(PyObject *mod, PyObject *args) {
   return listener_start(loop, l, on_accept);
 }
 
-/* close(): stops accepting (live connections stay) and drops on_accept. */
+/* close(): drops on_accept (the core's reference to it, a bound method of
+ * the Server holding this listener, is a cycle the GC cannot see; a closed
+ * listener refuses set_callback, hence first), then stops accepting (live
+ * connections stay). */
 static PyObject *listener_close(PyListener *self, PyObject *unused) {
   (void)unused;
-  rill_listener_close(self->l);
   rill_listener_set_callback(self->l, NULL, NULL, NULL);
+  rill_listener_close(self->l);
   Py_RETURN_NONE;
 }
 
