@@ -1,7 +1,8 @@
 """Reference and memory leaks: rounds of 10,000 task runs (results, errors,
-cancels, gather, wait_for, TaskGroup, call_soon) and of sync primitives
+cancels, gather, wait_for, TaskGroup, call_soon), of sync primitives
 (queues of objects, contended locks, cancelled waits, conditions, barriers,
-queues dropped with items in them) must not grow the number of
+queues dropped with items in them) and of streams (connections, reads that
+fail, cancelled reads, to_thread, a server per round) must not grow the number of
 live Python objects, traced Python memory, sys.gettotalrefcount (debug
 builds only) or RSS (which also sees the C core's allocations).
 """
@@ -130,6 +131,51 @@ async def sync_round(n):
     return n
 
 
+async def io_round(n):
+    async def echo(reader, writer):
+        while data := await reader.read(4096):
+            writer.write(data)
+            await writer.drain()
+        writer.close()
+
+    def boom():
+        raise ValueError("boom")
+
+    srv = await aio.start_server(echo, "127.0.0.1", 0, limit=64)
+    port = srv.sockets[0].getsockname()[1]
+    for i in range(n):
+        r, w = await aio.open_connection("127.0.0.1", port, limit=64)
+        w.write(b"line %d\n" % i)
+        await w.drain()
+        assert await r.readline() == b"line %d\n" % i
+        w.write(b"x" * 100 + b"\n")  # past the limit: LimitOverrunError, data kept
+        await r.readexactly(1)
+        try:
+            await r.readuntil(b"\n")
+        except aio.LimitOverrunError:
+            pass
+        assert len(await r.readexactly(100)) == 100
+        t = aio.create_task(r.read(10))  # a read cancelled while pending
+        await aio.sleep(0)
+        t.cancel()
+        await aio.gather(t, return_exceptions=True)
+        assert await aio.to_thread(len, (i, "v")) == 2
+        try:
+            await aio.to_thread(boom)
+        except ValueError:
+            pass
+        w.write_eof()
+        try:
+            await r.readexactly(5)  # EOF first: IncompleteReadError with .partial
+        except aio.IncompleteReadError:
+            pass
+        w.close()
+        await w.wait_closed()
+    srv.close()
+    await srv.wait_closed()
+    return n
+
+
 @rill_only  # asyncio itself grows a few hundred objects per round (caches)
 class Leaks(unittest.TestCase):
     def measure(self, fn):
@@ -164,6 +210,9 @@ class Leaks(unittest.TestCase):
 
     def test_10000_sync_operations_do_not_leak(self):
         self.measure(lambda: run(sync_round(N)))
+
+    def test_500_connections_do_not_leak(self):
+        self.measure(lambda: run(io_round(500)))
 
     def test_many_run_calls_do_not_leak(self):
         async def main():
