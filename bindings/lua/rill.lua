@@ -994,8 +994,9 @@ end
 --- rill.signal(sig, fn) -> handle with :cancel(): fn(signum) is called on
 -- the loop (as a call_soon callback: spawn a task to wait) in the
 -- iteration after sig arrives, until handle:cancel() or the loop ends.
--- sig: a number or a name ("INT", "SIGTERM"). Watching SIGINT replaces
--- rill.run's Ctrl+C (fn decides).
+-- sig: a number or a name ("INT", "SIGTERM"). Watching SIGINT inside
+-- rill.run replaces its Ctrl+C (the main task is no longer cancelled: fn
+-- decides, for the rest of the run).
 local Signal = {}
 io_.mt.signal.__index = Signal
 Signal.cancel = io_.signal_cancel

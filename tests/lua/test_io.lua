@@ -284,6 +284,19 @@ T.case("sigint_from_child_interrupts_run", function()
   T.ok(rill.monotonic() - t0 < 3, "interrupted early")
 end)
 
+T.case("signal_sigint_handler_replaces_cancel", function()
+  local got = 0
+  local r = rill.run(function()
+    local stop = rill.event()
+    rill.signal("INT", function(sig) got = sig stop:set() end)
+    assert(rill.process.spawn { "sh", "-c", "kill -INT $PPID" })
+    stop:wait()
+    return "handled"
+  end)
+  T.eq(r, "handled")
+  T.eq(got, rill.signals.INT)
+end)
+
 local has_socket, socket = pcall(require, "socket")
 
 T.case("luasocket_poll_and_wrap", function()

@@ -705,6 +705,10 @@ static int rl_signal(lua_State *L) {
     return lua_error(L);
   }
   u->s = s;
+  /* Watching SIGINT in rill.run takes Ctrl+C over from the main task's
+   * cancel (asyncio's add_signal_handler does the same): started first,
+   * so that SIGINT keeps rill's handler. */
+  if (signum == SIGINT && !c->attached) rill_loop_cancel_on_sigint(c->loop, NULL);
   return 1;
 }
 
