@@ -888,6 +888,9 @@ end
 --- rill.wrap(luasocket_tcp) -> an object with the LuaSocket TCP methods
 -- (receive, send, accept, connect, close, settimeout, ...) that wait with
 -- rill.poll instead of blocking, as copas does: usable from rill tasks.
+-- A lua-sec connection (ssl.wrap of a LuaSocket) works the same, its
+-- "wantread"/"wantwrite" included; w:dohandshake() completes a TLS
+-- handshake, and w:starttls(params) wraps with lua-sec and shakes hands.
 local Wrapped = {}
 Wrapped.__index = function(self, k)
   local m = Wrapped[k]
@@ -895,13 +898,18 @@ Wrapped.__index = function(self, k)
   local raw = rawget(self, "sock")
   local v = raw[k]
   if type(v) == "function" then
-    return function(s, ...) return v(raw, ...) end
+    return function(_, ...) return v(raw, ...) end
   end
   return v
 end
 rill.Wrapped = Wrapped
 
-local function wait_fd(self, ev)
+-- Waits for what err asks ("timeout": the default direction; lua-sec's
+-- "wantread"/"wantwrite"); true, or nil and the error to return.
+local WAIT_ON = { wantread = "r", wantwrite = "w" }
+local function wait_fd(self, err, default)
+  local ev = WAIT_ON[err] or (err == "timeout" and default)
+  if not ev then return nil, err end
   local r, msg = rill.poll(self.sock:getfd(), ev, self.timeout)
   if not r then return nil, msg == "timed out" and "timeout" or msg end
   return true
@@ -922,7 +930,7 @@ function Wrapped:connect(host, port)
   local ok, err = self.sock:connect(host, port)
   if ok or err == "already connected" then return 1 end
   if err ~= "timeout" and err ~= "Operation already in progress" then return nil, err end
-  local r, e = wait_fd(self, "w")
+  local r, e = wait_fd(self, "timeout", "w")
   if not r then return nil, e end
   ok, err = self.sock:connect(host, port) -- completes (or reports) the attempt
   if ok or err == "already connected" then return 1 end
@@ -933,8 +941,7 @@ function Wrapped:accept()
   while true do
     local c, err = self.sock:accept()
     if c then return rill.wrap(c) end
-    if err ~= "timeout" then return nil, err end
-    local r, e = wait_fd(self, "r")
+    local r, e = wait_fd(self, err, "r")
     if not r then return nil, e end
   end
 end
@@ -945,10 +952,10 @@ function Wrapped:receive(pattern, prefix)
   while true do
     local data, err, partial = self.sock:receive(pattern, acc)
     if data then return data end
-    if err ~= "timeout" then return nil, err, partial end
+    partial = partial or acc
+    if type(pattern) == "number" then pattern = pattern - (#partial - #acc) end
     acc = partial
-    if type(pattern) == "number" then pattern = pattern - (#partial - #(prefix or "")) prefix = partial end
-    local r, e = wait_fd(self, "r")
+    local r, e = wait_fd(self, err, "r")
     if not r then return nil, e, acc end
   end
 end
@@ -959,11 +966,34 @@ function Wrapped:send(data, i, j)
   while true do
     local last, err, lastpart = self.sock:send(data, i, j)
     if last then return last end
-    if err ~= "timeout" then return nil, err, lastpart end
-    i = lastpart + 1
-    local r, e = wait_fd(self, "w")
+    if lastpart and lastpart >= i then i = lastpart + 1 end
+    local r, e = wait_fd(self, err, "w")
     if not r then return nil, e, lastpart end
   end
+end
+
+--- TLS (lua-sec): w:dohandshake() on a wrapped ssl connection.
+function Wrapped:dohandshake()
+  while true do
+    local ok, err = self.sock:dohandshake()
+    if ok then return true end
+    local r, e = wait_fd(self, err)
+    if not r then return nil, e end
+  end
+end
+
+--- w:starttls(params): ssl.wrap(the LuaSocket, params) and the handshake;
+-- a new wrapped object (this one must not be used any more), or nil, err.
+function Wrapped:starttls(params)
+  local ok, ssl = pcall(require, "ssl")
+  if not ok then return nil, "TLS needs lua-sec (require \"ssl\"): " .. tostring(ssl) end
+  local conn, err = ssl.wrap(self.sock, params)
+  if not conn then return nil, err end
+  local w = rill.wrap(conn)
+  w.timeout = self.timeout
+  local hs, herr = w:dohandshake()
+  if not hs then conn:close() return nil, herr end
+  return w
 end
 
 function Wrapped:close() return self.sock:close() end

@@ -318,6 +318,11 @@ T.case("luasocket_poll_and_wrap", function()
     assert(raw:send("polled\n"))
     T.eq(rill.poll(raw:getfd(), "r", 5), "r")
     T.eq(raw:receive("*l"), "polled!")
+    -- a counted receive through the adapter, across several arrivals
+    local wr = rill.wrap(raw)
+    assert(wr:send("abc\n"))
+    T.eq(wr:receive(3), "abc")
+    T.eq(wr:receive(2), "!\n")
     raw:close()
     -- rill.wrap: copas-style LuaSocket, many concurrent
     local ts = {}
@@ -345,6 +350,46 @@ T.case("luasocket_poll_and_wrap", function()
     idle:close()
     srv:close()
   end)
+end)
+
+local has_ssl, ssl = pcall(require, "ssl")
+
+T.case("tls_via_luasec_wrap", function()
+  if not (has_socket and has_ssl) then
+    print("  (skipped: LuaSocket or lua-sec not installed for " .. _VERSION .. ")")
+    return
+  end
+  local dir = os.tmpname()
+  os.remove(dir)
+  assert(os.execute("mkdir " .. dir))
+  local key, cert = dir .. "/key.pem", dir .. "/cert.pem"
+  local ok = os.execute(("openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes "
+    .. "-keyout %s -out %s -subj /CN=localhost -days 1 2>/dev/null"):format(key, cert))
+  T.ok(ok == true or ok == 0, "openssl made a certificate")
+  rill.run(function()
+    local lsrv = rill.wrap(assert(socket.bind("127.0.0.1", 0)))
+    local _, port = lsrv:getsockname()
+    local server = rill.spawn(function()
+      local c = assert(lsrv:accept())
+      c:settimeout(5)
+      local t = assert(c:starttls { mode = "server", protocol = "any", key = key, certificate = cert })
+      local line = assert(t:receive("*l"))
+      assert(t:send("tls:" .. line .. "\n"))
+      t:close()
+    end)
+    local c = rill.wrap(socket.tcp())
+    c:settimeout(5)
+    assert(c:connect("127.0.0.1", port))
+    local t = assert(c:starttls { mode = "client", protocol = "any", verify = "none" })
+    assert(t:send("hello\n"))
+    T.eq(t:receive("*l"), "tls:hello")
+    t:close()
+    server:wait()
+    lsrv:close()
+  end)
+  os.remove(key)
+  os.remove(cert)
+  os.remove(dir)
 end)
 
 T.case("collectgarbage_during_io", function()
