@@ -802,6 +802,7 @@ function Server:accept(opts)
   return connect_with("Server:accept", f, w, opts)
 end
 Server.close = io_.server_close
+Server.closed = io_.server_closed
 Server.getsockname = io_.server_name
 Server.getfd = io_.server_fd
 
@@ -819,9 +820,14 @@ function rill.tcp.serve(host, port, handler, opts)
   end
   local acceptor = core.spawn(function()
     while true do
-      local sock = server:accept()
-      if not sock then return end
-      core.spawn(conn, sock)
+      local sock, _, acode = server:accept()
+      if sock then
+        core.spawn(conn, sock)
+      elseif acode == rill.ENOTCONN or server:closed() then
+        return -- server:close()
+      else
+        rill.sleep(0.1) -- EMFILE and the like: try again, never spin
+      end
     end
   end)
   return server, acceptor
@@ -1113,19 +1119,21 @@ end
 
 -- ---------------------------------------------------------------------
 -- A loop the Lua program owns and steps (for hosts with their own poll
--- set, and programs with their own main loop): rill.loop() ->
--- :spawn(fn, ...), :step([timeout=0]) (one iteration, waiting at most
--- timeout seconds for work), :pollfd() (the backend fd: readable when
--- the loop has something to do), :timeout() (how long a host may wait on
--- it: nil = until the fd is readable), :close(). rill.step(timeout) and
--- rill.pollfd() work on rill.default_loop().
+-- set, and programs with their own main loop): rill.new_loop() ->
+-- :spawn(fn, ...) (:create_task), :step([timeout=0]) (one iteration,
+-- waiting at most timeout seconds for work), :pollfd() (the backend fd:
+-- readable when the loop has something to do), :timeout() (how long a
+-- host may wait on it: nil = until the fd is readable), :close(),
+-- :is_closed(). rill.step(timeout) and rill.pollfd() work on
+-- rill.default_loop(). (DESIGN's run_until_complete / run_forever / stop
+-- are not here yet.)
 -- ---------------------------------------------------------------------
 
 local OwnedLoop = {}
 OwnedLoop.__index = OwnedLoop
 rill.OwnedLoop = OwnedLoop
 
-function rill.loop()
+function rill.new_loop()
   local swig = core.Loop()
   local a = rill.attach_loop(swig)
   return setmetatable({ _swig = swig, _a = a }, OwnedLoop)
@@ -1140,6 +1148,8 @@ function OwnedLoop:step(timeout)
   end
   return io_.step(self._a, timeout)
 end
+OwnedLoop.create_task = OwnedLoop.spawn
+function OwnedLoop:is_closed() return self._closed == true end
 function OwnedLoop:pollfd() return io_.pollfd(self._a) end
 function OwnedLoop:timeout() return io_.backend_timeout(self._a) end
 function OwnedLoop:close()
@@ -1151,7 +1161,7 @@ end
 
 local default_loop
 function rill.default_loop()
-  if not default_loop or default_loop._closed then default_loop = rill.loop() end
+  if not default_loop or default_loop._closed then default_loop = rill.new_loop() end
   return default_loop
 end
 function rill.step(timeout) return rill.default_loop():step(timeout) end

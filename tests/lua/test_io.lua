@@ -488,7 +488,7 @@ T.case("bad_input", function()
 end)
 
 T.case("loop_step_and_pollfd", function()
-  local loop = rill.loop()
+  local loop = rill.new_loop()
   local fd = loop:pollfd()
   T.ok(type(fd) == "number" and fd >= 0)
   local t = loop:spawn(function() rill.sleep(0.01) return "stepped" end)
@@ -510,6 +510,7 @@ T.case("loop_step_and_pollfd", function()
   while not srv:done() and rill.monotonic() < deadline do loop:step(loop:timeout() or 0.05) end
   T.eq(srv:result(), "via step")
   loop:close()
+  T.ok(loop:is_closed())
   T.raises(loop.step, loop)
 end)
 

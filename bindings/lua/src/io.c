@@ -442,6 +442,13 @@ static int rl_server_close(lua_State *L) {
   return 1;
 }
 
+static int rl_server_closed(lua_State *L) {
+  rl_server *u = (rl_server *)rl_testudata(L, 1, &RL_SERVER_MT);
+  if (!u) return rl_typeerror(L, 1, "rill.Server");
+  lua_pushboolean(L, u->l == NULL);
+  return 1;
+}
+
 /* io.server_name(server) -> host, port ("127.0.0.1", 8080); Unix: path */
 static int rl_server_name(lua_State *L) {
   rl_server *u = rl_checkserver(L, 1);
@@ -926,7 +933,7 @@ static const struct { const char *name; lua_CFunction fn; } rl_io_fns[] = {
   {"peername", rl_sock_peername}, {"sockname", rl_sock_sockname}, {"getfd", rl_sock_fd},
   {"setlimit", rl_sock_setlimit}, {"setnodelay", rl_sock_setnodelay}, {"buffered", rl_sock_buffered},
   {"tcp_listen", rl_tcp_listen}, {"unix_listen", rl_unix_listen}, {"accept", rl_server_accept},
-  {"server_close", rl_server_close}, {"server_name", rl_server_name}, {"server_fd", rl_server_fd},
+  {"server_close", rl_server_close}, {"server_closed", rl_server_closed}, {"server_name", rl_server_name}, {"server_fd", rl_server_fd},
   {"udp_open", rl_udp_open}, {"udp_connect", rl_udp_connect}, {"udp_sendto", rl_udp_sendto},
   {"udp_recvfrom", rl_udp_recvfrom}, {"datagram", rl_datagram}, {"udp_port", rl_udp_port},
   {"udp_close", rl_udp_close},
