@@ -93,6 +93,26 @@ T.case("line_limit_error_keeps_data", function()
   end)
 end)
 
+T.case("one_read_at_a_time", function()
+  -- a second concurrent read of one socket is the core's ESTATE, as a
+  -- failure value; the first read is untouched
+  rill.run(function()
+    local srv, port = listen()
+    local s = assert(rill.tcp.connect("127.0.0.1", port))
+    local a = assert(srv:accept())
+    local first = rill.spawn(function() return s:read("l") end)
+    rill.sleep(0.01)
+    local v, _, code = s:read("l")
+    T.eq(v, nil)
+    T.eq(code, rill.ESTATE)
+    a:write("for the first\n")
+    T.eq(first:wait(), "for the first")
+    s:close()
+    a:close()
+    srv:close()
+  end)
+end)
+
 T.case("timeouts", function()
   rill.run(function()
     local srv, port = listen()
@@ -241,6 +261,11 @@ T.case("process_lines_and_status", function()
     q.stdin:close()
     T.eq(q.stdout:read("a"), "in-bar\n")
     T.eq(q:wait(), 0)
+    -- cwd, and stderr into stdout
+    local w = assert(rill.process.spawn { "sh", "-c", "pwd; echo e >&2", cwd = "/", stdout = "pipe",
+                                          stderr = "stdout" })
+    T.eq(w.stdout:read("a"), "/\ne\n")
+    T.eq(w:wait(), 0)
     -- kill
     local k = assert(rill.process.spawn { "sleep", "10" })
     T.ok(k:kill("KILL"))
