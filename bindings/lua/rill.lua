@@ -664,6 +664,20 @@ local function call_timeout(self, opts)
 end
 
 local read_line, read_exactly, read_some, bytes = io_.read_line, io_.read_exactly, io_.read_some, io_.bytes
+local io_status = io_.status
+
+-- Up to n bytes, waiting for some: nil at end of stream, or nil, msg, code.
+local function read_available(self, n, t, what)
+  local f, w = read_some(self, n, t)
+  if type(f) == "string" then return f end
+  io_await(what, f, w) -- (wait_readable)
+  local ok, msg, code = io_status(f, w)
+  if not ok then return nil, msg, code end
+  f, w = read_some(self, n, t, true)
+  if type(f) == "string" then return f end
+  io_await(what, f, w) -- (nothing buffered: end of stream or a failure)
+  return bytes(f, w)
+end
 
 local function read_one(self, fmt, t)
   local f, w
@@ -679,9 +693,7 @@ local function read_one(self, fmt, t)
   elseif fmt == "a" or fmt == "*a" then
     local parts = {}
     while true do
-      f, w = read_some(self, 65536, t)
-      io_await("Socket:read", f, w)
-      local s, msg, code = bytes(f, w)
+      local s, msg, code = read_available(self, 65536, t, "Socket:read")
       if s == nil then
         if msg then return nil, msg, code end
         return table.concat(parts)
@@ -724,9 +736,7 @@ end
 --- sock:read_some([n=65536] [, {timeout=}]): what is there, up to n
 -- bytes (at least one), waiting for some; nil at end of stream.
 function Socket:read_some(n, opts)
-  local f, w = read_some(self, n or 65536, call_timeout(self, opts))
-  io_await("Socket:read_some", f, w)
-  return bytes(f, w)
+  return read_available(self, n or 65536, call_timeout(self, opts), "Socket:read_some")
 end
 
 --- for line in sock:lines([fmt="l"]) do ... end; raises on a failure.
