@@ -1068,7 +1068,13 @@ function rill.process.spawn(spec)
     error("bad argument #1 to 'rill.process.spawn' (argv: a non-empty array of strings expected)", 2)
   end
   local args = {}
-  for i = 1, #argv do args[i] = argv[i] end
+  for i = 1, #argv do
+    local a = argv[i]
+    if type(a) ~= "string" and type(a) ~= "number" then
+      error(("bad argument #1 to 'rill.process.spawn' (argv[%d]: string expected, got %s)"):format(i, type(a)), 2)
+    end
+    args[i] = tostring(a)
+  end
   if spec.env ~= nil and type(spec.env) ~= "table" then argerror("process.spawn", 1, "table (env)", spec.env) end
   if spec.cwd ~= nil and type(spec.cwd) ~= "string" then argerror("process.spawn", 1, "string (cwd)", spec.cwd) end
   local p, msg, code = io_.spawn(args, spec.env, spec.cwd, spec.stdin, spec.stdout, spec.stderr)

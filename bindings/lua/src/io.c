@@ -773,7 +773,9 @@ static const char **rl_strv(lua_State *L, int idx, int is_env) {
     size_t len = (size_t)rl_rawlen(L, idx);
     for (i = 0; i < len && i < n; i++) {
       lua_rawgeti(L, idx, (lua_Integer)(i + 1));
-      if (lua_type(L, -1) != LUA_TSTRING && lua_type(L, -1) != LUA_TNUMBER)
+      /* strings only (rill.lua converts numbers): a string converted here
+       * would not be anchored once popped */
+      if (lua_type(L, -1) != LUA_TSTRING)
         luaL_error(L, "argv[%d]: string expected, got %s", (int)(i + 1), luaL_typename(L, -1));
       v[i] = lua_tostring(L, -1);
       lua_pop(L, 1); /* (still referenced by the table) */
