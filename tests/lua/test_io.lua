@@ -461,6 +461,45 @@ T.case("collectgarbage_during_io", function()
   collectgarbage()
 end)
 
+local function open_fds()
+  local stat = assert(io.open("/proc/self/stat")):read("*l")
+  local pid = stat:match("^(%d+)")
+  local p = assert(io.popen("ls -1 /proc/" .. pid .. "/fd | wc -l"))
+  local n = tonumber(p:read("*a"))
+  p:close()
+  return n
+end
+
+T.case("no_fd_left_open", function()
+  -- every socket, server, UDP endpoint, pipe and watcher closed: by
+  -- :close(), by __gc, or by the end of rill.run
+  collectgarbage()
+  local before = open_fds()
+  rill.run(function()
+    local srv, port = listen()
+    for i = 1, 10 do
+      local c = assert(rill.tcp.connect("127.0.0.1", port))
+      local a = assert(srv:accept())
+      c:write("x\n")
+      T.eq(a:read("l"), "x")
+      if i % 2 == 0 then c:close() a:close() end -- the others: __gc or the loop's end
+    end
+    local u = assert(rill.udp.bind("127.0.0.1", 0))
+    local _ = u
+    local p = assert(rill.process.spawn { "sh", "-c", "echo hi; cat", stdin = "pipe", stdout = "pipe" })
+    T.eq(p.stdout:read("l"), "hi")
+    p.stdin:close()
+    T.eq(p:wait(), 0)
+    rill.signal("USR1", function() end)
+    local kept = assert(rill.tcp.connect("127.0.0.1", port)) -- open when run ends
+    local _k = kept
+    collectgarbage()
+  end)
+  collectgarbage()
+  collectgarbage()
+  T.eq(open_fds(), before, "fds open after the run")
+end)
+
 T.case("bad_input", function()
   T.matches(T.raises(rill.tcp.connect, "127.0.0.1", 80), "rill.run")
   rill.run(function()
