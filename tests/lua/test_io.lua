@@ -86,10 +86,11 @@ T.case("line_limit_error_keeps_data", function()
     T.eq(code, rill.ELIMIT)
     T.matches(msg, "limit")
     -- nothing lost: the long line is still there
+    -- lines() raises on a failure rather than stopping quietly
+    T.matches(T.raises(function() for _ in s:lines() do end end), "limit")
     s:setlimit(1024)
     T.eq(s:read("l"), ("x"):rep(100))
     T.eq(s:read("l"), "short")
-    -- and lines() raises on a failure rather than stopping quietly
     s:close()
     srv:close()
   end)
