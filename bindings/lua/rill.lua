@@ -559,7 +559,6 @@ function rill.queue_address(q) return sync.queue_address(q) end
 -- ---------------------------------------------------------------------
 
 local io_ = core.io()
-rill.io_core = io_
 for _, name in ipairs { "ECLOSED", "ENOMEM", "ETYPE", "EINTR", "ESYS", "ECONNREFUSED", "ECONNRESET",
   "EPIPE", "EADDRINUSE", "EADDRNOTAVAIL", "EHOSTUNREACH", "ENETUNREACH", "EMFILE", "ECONNABORTED",
   "ENOTCONN", "EBADF", "EINCOMPLETE", "ELIMIT", "EACCES", "ENOENT", "ENOHOST", "EDNS", "ESIGBUSY",
