@@ -1120,8 +1120,10 @@ RILL_API rill_future *rill_listener_accept(rill_listener *listener);
 /* The bound port (TCP), or a code. */
 RILL_API int rill_listener_port(rill_listener *listener);
 RILL_API int rill_listener_fd(rill_listener *listener);
-/* Stops accepting and closes the listening fd; live connections stay.
- * 0, RILL_ENOTCONN if already closed. */
+/* Stops accepting and closes the listening fd; live connections stay. The
+ * accept callback is dropped and its free_arg runs (at once, or once a
+ * running callback returns), as asyncio's Server.close drops its protocol
+ * factory. 0, RILL_ENOTCONN if already closed. */
 RILL_API int rill_listener_close(rill_listener *listener);
 /* A future DONE once the listener is closed and every connection it
  * accepted is closed (asyncio's Server.wait_closed). A reference. */

@@ -62,6 +62,18 @@ int rill__fail_errno(int err, const char *fmt, ...) {
   return code;
 }
 
+int rill__fail_code_errno(int code, int err, const char *fmt, ...) {
+  char buf[300];
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(buf, sizeof buf, fmt, ap);
+  va_end(ap);
+  rill__fail(code, "%s", buf);
+  last_errno = err;
+  last_errno_code = code;
+  return code;
+}
+
 int rill_last_error_errno(void) {
   return last_errno && rill_last_error() == last_errno_code ? last_errno : 0;
 }

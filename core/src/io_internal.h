@@ -29,6 +29,10 @@ RILL__HIDDEN void rill__io_stop(rill_loop *loop, ev_io *w);
 RILL__HIDDEN int rill__check_fd(int fd);
 /* Records the code for err (and err itself) with a message; returns it. */
 RILL__HIDDEN int rill__fail_errno(int err, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* Records code (not err's own) with the message as given, and err as the
+ * errno behind it (rill_last_error_errno): RILL_ESPAWN keeps exec's errno. */
+RILL__HIDDEN int rill__fail_code_errno(int code, int err, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
 /* Fails f with err's code, msg, and a payload keeping err and the partial
  * bytes (may be NULL/0). f must be pending. */
 RILL__HIDDEN void rill__future_fail_io(rill_future *f, int code, int err, const char *msg,

@@ -26,6 +26,7 @@ struct rill_listener {
   rill_accept_fn cb;
   void *arg;
   rill_free_fn free_arg;
+  int in_cb, drop_cb; /* the callback runs; close asked to drop it meanwhile */
   rill_future **accepts;
   size_t naccepts, accepts_cap;
   rill_future *closed_fut;
@@ -74,9 +75,24 @@ static void update(rill_listener *l) {
   else rill__io_stop(l->loop, &l->io);
 }
 
+/* Forgets the accept callback and frees its argument (asyncio's
+ * Server.close drops the protocol factory): what it holds may refer back
+ * to the listener's owner, a cycle no garbage collector sees. */
+static void drop_callback(rill_listener *l) {
+  rill_free_fn fn = l->free_arg;
+  void *arg = l->arg;
+  l->cb = NULL;
+  l->arg = NULL;
+  l->free_arg = NULL;
+  l->drop_cb = 0;
+  if (fn) fn(arg);
+}
+
 static void do_close(rill_listener *l) {
   if (!l->open) return;
   l->refs++;
+  if (l->in_cb) l->drop_cb = 1; /* once the running callback returns */
+  else drop_callback(l);
   rill__io_stop(l->loop, &l->io);
   if (l->retry.heap_index != RILL__NOT_IN_HEAP) {
     rill__timer_stop(l->loop, &l->retry);
@@ -134,7 +150,9 @@ static void accept_run(rill__node *node, int discard) {
       break;
     }
     if (l->cb) {
+      l->in_cb++;
       l->cb(l, s, l->arg);
+      if (--l->in_cb == 0 && l->drop_cb) drop_callback(l);
       rill_stream_release(s); /* the loop keeps it while open */
     } else {
       size_t j = 0;

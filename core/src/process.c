@@ -20,6 +20,7 @@
 #include <unistd.h>
 
 #include "internal.h"
+#include "io_internal.h"
 
 extern char **environ;
 
@@ -210,9 +211,9 @@ rill_process *rill_process_spawn(rill_loop *loop, const char *const argv[],
       if (p->fds[i] >= 0) close(p->fds[i]);
     free(p);
     if (rc == RILL_ESPAWN)
-      rill__fail(rc, "could not start %s%s%s: %s", argv[0], cwd ? " in " : "", cwd ? cwd : "",
-                 strerror(err));
-    else rill__fail(rc, "spawning %s: %s failed: %s", argv[0], what, strerror(err));
+      rill__fail_code_errno(rc, err, "could not start %s%s%s: %s", argv[0], cwd ? " in " : "",
+                            cwd ? cwd : "", strerror(err));
+    else rill__fail_code_errno(rc, err, "spawning %s: %s failed: %s", argv[0], what, strerror(err));
     return NULL;
   }
   p->refs = 2; /* the caller's and the loop's until reaped */

@@ -49,6 +49,54 @@ TEST_F(Listener, AddressInUseNamesTheAddress) {
   rill_listener_release(l);
 }
 
+// asyncio's Server.close drops the protocol factory: the callback's argument
+// goes at close (its owner may be referred to by it: a cycle), and a close
+// from inside the callback frees it only once the callback has returned.
+struct DropState {
+  rill_listener *l = nullptr;
+  int calls = 0, frees = 0, frees_seen_in_cb = 0;
+  std::vector<rill_stream *> conns;
+};
+
+void CloseFromCallback(rill_listener *l, rill_stream *conn, void *arg) {
+  auto *st = static_cast<DropState *>(arg);
+  st->calls++;
+  st->conns.push_back(rill_stream_retain(conn));
+  EXPECT_EQ(rill_listener_close(l), RILL_OK);
+  st->frees_seen_in_cb = st->frees;  // still 0: the argument is in use
+}
+
+TEST_F(Listener, CloseDropsTheCallbackAndFreesItsArgument) {
+  for (int inside = 0; inside < 2; inside++) {
+    DropState st;
+    rill_listener *l = Listen();
+    int port = rill_listener_port(l);
+    auto free_fn = [](void *p) { static_cast<DropState *>(p)->frees++; };
+    ASSERT_EQ(rill_listener_set_callback(l, inside ? CloseFromCallback : [](rill_listener *, rill_stream *c, void *a) {
+      static_cast<DropState *>(a)->calls++;
+      static_cast<DropState *>(a)->conns.push_back(rill_stream_retain(c));
+    }, &st, free_fn), RILL_OK);
+    int c1 = BlockingConnect(port);
+    ASSERT_GE(c1, 0);
+    while (st.calls == 0) rill_loop_run_once(loop, 0.1);
+    if (!inside) {
+      EXPECT_EQ(st.frees, 0);
+      EXPECT_EQ(rill_listener_close(l), RILL_OK);
+    }
+    EXPECT_EQ(st.frees_seen_in_cb, 0);
+    EXPECT_EQ(st.frees, 1) << "freed at close, once";
+    EXPECT_FAILS_WITH(rill_listener_set_callback(l, KeepConn, nullptr, nullptr), RILL_ENOTCONN);
+    for (auto *s : st.conns) {
+      rill_stream_close(s);
+      rill_stream_release(s);
+    }
+    close(c1);
+    rill_listener_release(l);
+    EXPECT_EQ(st.frees, 1) << "not again at the last release";
+    rill_loop_run_once(loop, 0);
+  }
+}
+
 TEST_F(Listener, CloseStopsAcceptingKeepsConnectionsThenWaitClosed) {
   rill_listener *l = Listen();
   int port = rill_listener_port(l);

@@ -351,8 +351,10 @@ TEST_F(Process, BadInput) {
   } else {
     EXPECT_NULL_WITH(rill_process_spawn(loop, missing, nullptr, nullptr, kPipeOut), RILL_ESPAWN);
     EXPECT_THAT(rill_last_error_message(), ::testing::HasSubstr("rill-no-such-program"));
+    EXPECT_EQ(rill_last_error_errno(), ENOENT) << "exec's errno stays readable";
     EXPECT_NULL_WITH(rill_process_spawn(loop, argv, nullptr, "/rill/no/such/dir", nullptr), RILL_ESPAWN);
     EXPECT_THAT(rill_last_error_message(), ::testing::HasSubstr("/rill/no/such/dir"));
+    EXPECT_EQ(rill_last_error_errno(), ENOENT);
   }
   EXPECT_FAILS_WITH(rill_process_pid(nullptr), RILL_EINVAL);
   EXPECT_FAILS_WITH(rill_process_fd(nullptr, 1), RILL_EINVAL);

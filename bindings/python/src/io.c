@@ -101,14 +101,6 @@ static PyObject *raise_last_io(void) {
   int err = rill_last_error_errno();
   const char *msg = rill_last_error_message();
   if (!code) code = RILL_EINVAL;
-  if (code == RILL_ESPAWN && !err && msg) {
-    /* rill_process_spawn reports exec's errno only in its message (a core
-     * bug: rill__fail, not the errno-keeping fail); asyncio raises
-     * FileNotFoundError/PermissionError, so find it by its text. */
-    const char *tail = strrchr(msg, ':');
-    for (int e = 1; tail && e < 200 && !err; e++)
-      if (strcmp(tail + 2, strerror(e)) == 0) err = e;
-  }
   PyObject *cls = exc_class_for(code);
   if (err && PyType_IsSubtype((PyTypeObject *)cls, (PyTypeObject *)PyExc_OSError)) {
     PyObject *exc = PyObject_CallFunction(PyExc_OSError, "is", err, msg ? msg : rill_strerror(code));
