@@ -14,6 +14,19 @@ asio:$B/bench/bench_echo_asio
 rill-c-callbacks:$B/examples/echo_server
 rill-c-tasks:$B/bench/bench_echo_rill_task
 rill-cpp-tasks:$B/examples/echo_server_cpp"
+# Ruby: examples/echo_server.rb (TCPServer/TCPSocket inside Rill.run, the
+# binding from the build tree) against the async gem's own server
+# (echo_async.rb, async-io's Async::IO::Endpoint), when ruby and async-io are there.
+ROOT=$(cd "$(dirname "$0")/../.." && pwd)
+export RUBYLIB="${RILL_BENCH_RUBYLIB:-$B/bindings/ruby/lib}"
+if command -v ruby > /dev/null && [ -f "$RUBYLIB/rill/ext.so" ]; then
+  servers="$servers
+rill-ruby:$ROOT/examples/echo_server.rb"
+  if ruby -e 'require "async/io"' 2> /dev/null; then
+    servers="$servers
+async-ruby:$ROOT/bench/w4/echo_async.rb"
+  fi
+fi
 configs="10:1024 100:1024 10:65536"
 tmp=$(mktemp -d)
 for cfg in $configs; do
