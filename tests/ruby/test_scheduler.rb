@@ -233,6 +233,59 @@ class TestScheduler < Minitest::Test
     assert_equal %i[b a], log
   end
 
+  def test_io_wait_with_a_zero_timeout_probes_without_waiting
+    got = Rill.run do
+      r, w = IO.pipe
+      before = r.wait_readable(0)
+      w.write("x")
+      after = r.wait_readable(0)
+      r.close
+      w.close
+      [before, after.nil? ? nil : :ready]
+    end
+    assert_equal [nil, :ready], got
+  end
+
+  # A trap handler runs while the loop waits (the loop is woken for it) and
+  # reaches the loop through call_soon_threadsafe.
+  def test_trap_handler_runs_while_the_loop_waits
+    prev = nil
+    t0 = now
+    got = Rill.run do
+      lp = Rill.loop
+      ev = Rill::Event.new
+      prev = Signal.trap("USR1") { lp.call_soon_threadsafe { ev.set } }
+      Thread.new { sleep 0.1; Process.kill(:USR1, Process.pid) }
+      ev.wait
+      :trapped
+    end
+    assert_equal :trapped, got
+    assert_operator now - t0, :<, 2
+  ensure
+    Signal.trap("USR1", prev || "DEFAULT")
+  end
+
+  # A subclass may override a hook; a hook that raises raises in the task.
+  def test_a_subclass_hook_that_raises_reaches_the_task
+    klass = Class.new(Rill::Scheduler) do
+      def kernel_sleep(*)
+        raise ArgumentError, "no sleeping here"
+      end
+    end
+    err = Thread.new do
+      Fiber.set_scheduler(klass.new) # Rill.run keeps it
+      Rill.run do
+        Rill.spawn do
+          sleep(1)
+        rescue ArgumentError => e
+          e
+        end.value
+      end
+    end.value
+    assert_kind_of ArgumentError, err
+    assert_equal "no sleeping here", err.message
+  end
+
   def test_process_wait_does_not_block_the_loop
     ticks = 0
     status = Rill.run do

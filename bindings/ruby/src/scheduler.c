@@ -1,6 +1,8 @@
 /* bindings/ruby/src/scheduler.c - the waits of Rill::Scheduler (Ruby's Fiber::Scheduler, lib/rill.rb) on the core: fd readiness, block/unblock, DNS. */
 #include "rill_ruby.h"
+#include <errno.h>
 #include <netdb.h>
+#include <poll.h>
 #include <sys/socket.h>
 
 static VALUE cWaker;
@@ -52,6 +54,17 @@ static VALUE m_io_wait(VALUE self, VALUE fdv, VALUE eventsv, VALUE timeout) {
   rill_loop *loop = rt->lp->loop;
   int want = (events & (RB_IO_READABLE | RB_IO_PRIORITY) ? RILL_READABLE : 0) |
              (events & RB_IO_WRITABLE ? RILL_WRITABLE : 0);
+  if (secs <= 0) { /* a probe (IO#wait_readable(0)): readiness now, no wait */
+    struct pollfd pfd = {.fd = fd, .events = (short)((want & RILL_READABLE ? POLLIN : 0) |
+                                                     (want & RILL_WRITABLE ? POLLOUT : 0)), .revents = 0};
+    if (poll(&pfd, 1, 0) < 0) rb_sys_fail("poll");
+    if (pfd.revents & POLLNVAL) rb_syserr_fail(EBADF, "io_wait");
+    int ready = (pfd.revents & (POLLIN | POLLHUP | POLLERR) ? RILL_READABLE : 0) |
+                (pfd.revents & (POLLOUT | POLLERR) ? RILL_WRITABLE : 0);
+    int r = (ready & RILL_READABLE ? events & (RB_IO_READABLE | RB_IO_PRIORITY) : 0) |
+            (ready & RILL_WRITABLE ? events & RB_IO_WRITABLE : 0);
+    return r ? INT2NUM(r) : Qfalse;
+  }
   rill_future *f = rill_fd_wait(loop, fd, want);
   if (!f) rr_raise(rill_last_error());
   if (!NIL_P(timeout)) {
