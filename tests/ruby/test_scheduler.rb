@@ -122,6 +122,81 @@ class TestScheduler < Minitest::Test
     thread&.join(5)
   end
 
+  # OpenSSL::SSL::SSLSocket over TCPSocket, server and client in two tasks
+  # (a self-signed certificate): the handshake and the reads wait on the
+  # loop, which keeps ticking.
+  def test_ssl_socket_between_two_tasks
+    require "openssl"
+    key = OpenSSL::PKey::RSA.new(2048)
+    cert = OpenSSL::X509::Certificate.new
+    cert.version = 2
+    cert.serial = 1
+    cert.subject = cert.issuer = OpenSSL::X509::Name.parse("/CN=127.0.0.1")
+    cert.public_key = key.public_key
+    cert.not_before = Time.now - 60
+    cert.not_after = Time.now + 3600
+    cert.sign(key, OpenSSL::Digest.new("SHA256"))
+    reply, ticks = Rill.run do
+      server = TCPServer.new("127.0.0.1", 0)
+      ctx = OpenSSL::SSL::SSLContext.new
+      ctx.cert = cert
+      ctx.key = key
+      ssl_server = OpenSSL::SSL::SSLServer.new(server, ctx)
+      serving = Rill.spawn do
+        c = ssl_server.accept
+        line = c.gets
+        sleep(0.1)
+        c.write(line.upcase)
+        c.close
+      end
+      ticks = 0
+      ticker = Rill.spawn { loop { Rill.sleep(0.01); ticks += 1 } }
+      client = Rill.spawn do
+        s = OpenSSL::SSL::SSLSocket.new(TCPSocket.new("127.0.0.1", server.addr[1]))
+        s.sync_close = true
+        s.connect
+        s.puts("hello")
+        r = s.gets
+        s.close
+        r
+      end
+      r = client.value
+      serving.value
+      ticker.cancel
+      server.close
+      [r, ticks]
+    end
+    assert_equal "HELLO\n", reply
+    assert_operator ticks, :>=, 3
+  end
+
+  def test_unix_socket_between_two_tasks
+    require "tmpdir"
+    got = Dir.mktmpdir do |dir|
+      path = File.join(dir, "s")
+      Rill.run do
+        server = UNIXServer.new(path)
+        echo = Rill.spawn do
+          c = server.accept
+          c.write(c.gets)
+          c.close
+        end
+        client = Rill.spawn do
+          s = UNIXSocket.new(path)
+          s.puts("over unix")
+          r = s.gets
+          s.close
+          r
+        end
+        r = client.value
+        echo.value
+        server.close
+        r
+      end
+    end
+    assert_equal "over unix\n", got
+  end
+
   def test_mutex_shared_with_a_ruby_thread
     m = ::Mutex.new
     log = Rill.run do
