@@ -9,7 +9,8 @@ RILL_PACKAGES=(build-essential cmake pkg-config bc libev-dev swig
   ruby ruby-dev ruby-minitest ruby-webrick
   libgtest-dev libgmock-dev valgrind abigail-tools clang
   qemu-user gcc-aarch64-linux-gnu libc6-dev-arm64-cross
-  python3-setuptools python3-wheel python3-pip python3-build luarocks)
+  python3-setuptools python3-wheel python3-pip python3-build luarocks
+  lua-socket lua-sec) # tests/lua/test_io.lua: LuaSocket and lua-sec (TLS) objects through rill.poll / rill.wrap
 RILL_PACKAGES+=(libuv1-dev libasio-dev wrk) # bench peers: W4 echo, W5 threads, W7 http
 
 rill_install_missing() {

@@ -90,3 +90,4 @@ void *rl_swig_pointer(lua_State *L, int idx, int is_loop) {
 %native(future_address) int rl_future_address(lua_State *L);
 %native(wrap_future) int rl_wrap_future(lua_State *L);
 %native(sync) int rl_sync(lua_State *L);
+%native(io) int rl_io(lua_State *L);

@@ -3,21 +3,27 @@
 # generator to CPU 0, one warm-up connection (inside echo_client), 5 s per
 # cell, servers alternated within the run. Prints a Markdown table.
 #   bench/w4/run_w4.sh [BUILD_DIR] [SECONDS]
+#   W4_SERVERS="rill-lua luv-lua" bench/w4/run_w4.sh ...   # only these rows
+# Lua rows (*.lua: run by lua5.4 with the build's rill module): rill's
+# examples/echo_server.lua against luv's and cqueues' echo (bench/lua/).
 set -eu
 B=${1:-build}
 SECS=${2:-5}
 PORT=${W4_PORT:-17400}
+ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 CLIENT="$B/bench/bench_echo_client"
 servers="libev:$B/bench/bench_echo_libev
 libuv:$B/bench/bench_echo_uv
 asio:$B/bench/bench_echo_asio
 rill-c-callbacks:$B/examples/echo_server
 rill-c-tasks:$B/bench/bench_echo_rill_task
-rill-cpp-tasks:$B/examples/echo_server_cpp"
-# Ruby: examples/echo_server.rb (TCPServer/TCPSocket inside Rill.run, the
+rill-cpp-tasks:$B/examples/echo_server_cpp
+rill-lua:$ROOT/examples/echo_server.lua
+luv-lua:$ROOT/bench/lua/echo_luv.lua
+cqueues-lua:$ROOT/bench/lua/echo_cqueues.lua"
+# Ruby rows: examples/echo_server.rb (TCPServer/TCPSocket inside Rill.run, the
 # binding from the build tree) against the async gem's own server
 # (echo_async.rb, async-io's Async::IO::Endpoint), when ruby and async-io are there.
-ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 export RUBYLIB="${RILL_BENCH_RUBYLIB:-$B/bindings/ruby/lib}"
 if command -v ruby > /dev/null && [ -f "$RUBYLIB/rill/ext.so" ]; then
   servers="$servers
@@ -27,6 +33,14 @@ rill-ruby:$ROOT/examples/echo_server.rb"
 async-ruby:$ROOT/bench/w4/echo_async.rb"
   fi
 fi
+if [ -n "${W4_SERVERS:-}" ]; then
+  keep=
+  for s in $servers; do
+    case " $W4_SERVERS " in *" ${s%%:*} "*) keep="$keep $s" ;; esac
+  done
+  servers=$keep
+fi
+export LUA_PATH="$B/bindings/lua/?.lua;;" LUA_CPATH="$B/bindings/lua/?.so;;"
 configs="10:1024 100:1024 10:65536"
 tmp=$(mktemp -d)
 for cfg in $configs; do
@@ -34,8 +48,14 @@ for cfg in $configs; do
     name=${s%%:*}
     bin=${s#*:}
     [ -x "$bin" ] || continue
+    case $bin in # a Lua row needs the build's rill module and its peer
+      */echo_server.lua) [ -f "$B/bindings/lua/rill_core.so" ] || continue ;;
+      *echo_luv.lua) lua5.4 -e 'require "luv"' 2>/dev/null || continue ;;
+      *echo_cqueues.lua) lua5.4 -e 'require "cqueues"' 2>/dev/null || continue ;;
+    esac
     PORT=$((PORT + 1))
-    taskset -c 1 "$bin" "$PORT" > "$tmp/out" 2>&1 &
+    # (sh execs the server, so $pid is the server itself)
+    taskset -c 1 sh -c 'case $0 in *.lua) exec lua5.4 "$0" "$1" ;; *) exec "$0" "$1" ;; esac' "$bin" "$PORT" > "$tmp/out" 2>&1 &
     pid=$!
     i=0
     until grep -q "listening on" "$tmp/out" 2>/dev/null || [ $i -ge 50 ]; do sleep 0.1; i=$((i + 1)); done
@@ -58,6 +78,12 @@ for s in $servers; do
   done
   echo "$row |"
 done
+
+# (a W4_SERVERS selection runs the table above only)
+if [ -n "${W4_SERVERS:-}" ]; then
+  rm -rf "$tmp"
+  exit 0
+fi
 
 # Scaling: rill's echo_server with 1 loop, then 2 loops on one SO_REUSEPORT
 # port, nothing pinned (2 cores shared with the client), 100 x 1 KiB; the

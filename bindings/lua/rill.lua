@@ -550,6 +550,551 @@ function rill.wrap_queue(address) return sync.wrap_queue(address) end
 function rill.queue_address(q) return sync.queue_address(q) end
 
 -- ---------------------------------------------------------------------
+-- I/O: sockets (TCP, Unix, UDP), rill.poll, DNS, signals, processes
+-- (bindings/lua/src/io.c over the core's I/O). Lua's I/O idiom: an I/O
+-- failure returns nil, message, code (code: rill.ECONNREFUSED,
+-- rill.ETIMEDOUT, ...); end of stream is a plain nil (as io.read); bad
+-- arguments and a use of a closed socket raise; a cancel of the task
+-- raises its cancel error as everywhere.
+-- ---------------------------------------------------------------------
+
+local io_ = core.io()
+for _, name in ipairs { "ECLOSED", "ENOMEM", "ETYPE", "EINTR", "ESYS", "ECONNREFUSED", "ECONNRESET",
+  "EPIPE", "EADDRINUSE", "EADDRNOTAVAIL", "EHOSTUNREACH", "ENETUNREACH", "EMFILE", "ECONNABORTED",
+  "ENOTCONN", "EBADF", "EINCOMPLETE", "ELIMIT", "EACCES", "ENOENT", "ENOHOST", "EDNS", "ESIGBUSY",
+  "ESPAWN" } do
+  rill[name] = core[name]
+end
+local io_done, io_cancel, in_task = core.done, core.cancel, io_.in_task
+
+-- Awaits the op's last future (w, or f); a cancel of the task cancels the
+-- operation (a read loses no data) and raises.
+local function io_await(what, f, w)
+  local x = w or f
+  if io_done(x) then return end
+  if not in_task() then
+    io_cancel(x)
+    check_task(what) -- raises the usual "outside a task" error
+    error("rill." .. what .. ": not in a rill task", 3)
+  end
+  local rc = yield(OP_AWAIT, x)
+  if rc ~= 0 then
+    io_cancel(x)
+    raise_resume(rc)
+  end
+end
+
+local function opt_timeout(fname, n, t)
+  if t ~= nil and (type(t) ~= "number" or t ~= t) then argerror(fname, n, "number or nil (timeout)", t) end
+  return t
+end
+
+local function check_opts(fname, n, opts)
+  if opts == nil then return {} end
+  if type(opts) ~= "table" then argerror(fname, n, "table or nil", opts) end
+  return opts
+end
+
+local function check_host(fname, host)
+  if host ~= nil and type(host) ~= "string" then argerror(fname, 1, "string or nil (host)", host) end
+end
+
+local function check_port(fname, port, allow0)
+  if type(port) ~= "number" or port ~= math.floor(port) or port < (allow0 and 0 or 1) or port > 65535 then
+    error(("bad argument #2 to 'rill.%s' (port: integer %s..65535 expected, got %s)")
+      :format(fname, allow0 and "0" or "1", tostring(port)), 3)
+  end
+  return math.floor(port)
+end
+
+--- Socket: a TCP or Unix connection, or a process pipe.
+local Socket = {}
+io_.mt.socket.__index = Socket
+io_.mt.socket.__tostring = function(s)
+  return ("rill.Socket<%s>"):format(io_.closed(s) and "closed" or tostring(io_.getfd(s)))
+end
+rill.Socket = Socket
+local timeouts = setmetatable({}, { __mode = "k" }) -- socket -> default timeout
+
+local function new_socket(s, opts)
+  if opts then
+    if opts.timeout ~= nil then timeouts[s] = opts.timeout end
+    if opts.limit ~= nil then io_.setlimit(s, opts.limit) end
+  end
+  return s
+end
+
+local function connect_with(what, f, w, opts)
+  io_await(what, f, w)
+  local s, msg, code = io_.connected(f, w)
+  if not s then return nil, msg, code end
+  return new_socket(s, opts)
+end
+
+rill.tcp, rill.unix, rill.udp = {}, {}, {}
+
+--- rill.tcp.connect(host, port [, {timeout=s, limit=n}]) -> socket | nil, msg, code.
+-- host: a numeric address, a list "::1,127.0.0.1", a name (resolved), nil
+-- (127.0.0.1). timeout bounds the whole attempt and becomes the socket's
+-- default per-call timeout; limit is read("l")'s (default 64 KiB).
+function rill.tcp.connect(host, port, opts)
+  check_host("tcp.connect", host)
+  port = check_port("tcp.connect", port)
+  opts = check_opts("tcp.connect", 3, opts)
+  local f = io_.tcp_connect(host, port, opt_timeout("tcp.connect", 3, opts.timeout))
+  return connect_with("tcp.connect", f, nil, opts)
+end
+
+--- rill.unix.connect(path [, {timeout=, limit=}]) -> socket | nil, msg, code
+function rill.unix.connect(path, opts)
+  if type(path) ~= "string" then argerror("unix.connect", 1, "string (path)", path) end
+  opts = check_opts("unix.connect", 2, opts)
+  local f = io_.unix_connect(path, opt_timeout("unix.connect", 2, opts.timeout))
+  return connect_with("unix.connect", f, nil, opts)
+end
+
+-- The timeout of one call: an options table's, else the socket's.
+local function call_timeout(self, opts)
+  if opts ~= nil then
+    if type(opts) ~= "table" then error("bad options: table expected, got " .. type(opts), 3) end
+    if opts.timeout ~= nil then return opt_timeout("Socket", 1, opts.timeout) end
+  end
+  return timeouts[self]
+end
+
+local read_line, read_exactly, read_some, bytes = io_.read_line, io_.read_exactly, io_.read_some, io_.bytes
+local io_status = io_.status
+
+-- Up to n bytes, waiting for some: nil at end of stream, or nil, msg, code.
+local function read_available(self, n, t, what)
+  local f, w = read_some(self, n, t)
+  if type(f) == "string" then return f end
+  io_await(what, f, w) -- (wait_readable)
+  local ok, msg, code = io_status(f, w)
+  if not ok then return nil, msg, code end
+  f, w = read_some(self, n, t, true)
+  if type(f) == "string" then return f end
+  io_await(what, f, w) -- (nothing buffered: end of stream or a failure)
+  return bytes(f, w)
+end
+
+local function read_one(self, fmt, t)
+  local f, w
+  if fmt == "l" or fmt == "L" or fmt == "*l" or fmt == "*L" then
+    f, w = read_line(self, t)
+    io_await("Socket:read", f, w)
+    return bytes(f, w, fmt == "l" or fmt == "*l")
+  elseif type(fmt) == "number" then
+    if fmt ~= math.floor(fmt) or fmt < 0 then error("bad argument to 'Socket:read' (count must be an integer >= 0)", 3) end
+    f, w = read_exactly(self, fmt, t)
+    io_await("Socket:read", f, w)
+    return bytes(f, w, false, true)
+  elseif fmt == "a" or fmt == "*a" then
+    local parts = {}
+    while true do
+      local s, msg, code = read_available(self, 65536, t, "Socket:read")
+      if s == nil then
+        if msg then return nil, msg, code end
+        return table.concat(parts)
+      end
+      parts[#parts + 1] = s
+    end
+  end
+  error(("bad argument to 'Socket:read' (invalid format %s)"):format(tostring(fmt)), 3)
+end
+
+--- sock:read(fmt... [, {timeout=s}]): "l" a line without "\n", "L" with
+-- it, "a" everything to end of stream, n exactly n bytes (fewer at end of
+-- stream); returns one value per format, nil at end of stream, or nil,
+-- message, code on failure (rill.ELIMIT: a line longer than the limit;
+-- the data stays buffered and readable; rill.ETIMEDOUT).
+function Socket:read(...)
+  local n = select("#", ...)
+  local last = select(n > 0 and n or 1, ...)
+  local t
+  if type(last) == "table" then
+    t = call_timeout(self, last)
+    n = n - 1
+  else
+    t = timeouts[self]
+  end
+  if n == 0 then return read_one(self, "l", t) end
+  if n == 1 then return read_one(self, (...), t) end
+  local out = {}
+  for i = 1, n do
+    local v, msg, code = read_one(self, (select(i, ...)), t)
+    if v == nil then
+      if msg then return nil, msg, code end
+      return unpack(out, 1, i)
+    end
+    out[i] = v
+  end
+  return unpack(out, 1, n)
+end
+
+--- sock:read_some([n=65536] [, {timeout=}]): what is there, up to n
+-- bytes (at least one), waiting for some; nil at end of stream.
+function Socket:read_some(n, opts)
+  return read_available(self, n or 65536, call_timeout(self, opts), "Socket:read_some")
+end
+
+--- for line in sock:lines([fmt="l"]) do ... end; raises on a failure.
+function Socket:lines(fmt)
+  fmt = fmt or "l"
+  return function()
+    local v, msg = read_one(self, fmt, timeouts[self])
+    if v == nil and msg then error(msg, 2) end
+    return v
+  end
+end
+
+--- sock:write(...): strings or numbers, buffered by the core (never
+-- blocks); returns sock, or nil, msg, code. flush() waits for room.
+Socket.write = io_.write
+local drain, status = io_.drain, io_.status
+
+--- sock:flush([{timeout=}]): waits until the write buffer is at or below
+-- its low watermark; true or nil, msg, code.
+function Socket:flush(opts)
+  local f, w = drain(self, call_timeout(self, opts))
+  io_await("Socket:flush", f, w)
+  return status(f, w)
+end
+
+--- sock:shutdown("w"): half-close once the buffer is flushed.
+Socket.shutdown = io_.shutdown
+--- sock:close([abort]): flushes, then closes (abort: discards buffers, at once).
+Socket.close = io_.close
+Socket.closed = io_.closed
+Socket.getpeername = io_.peername
+Socket.getsockname = io_.sockname
+Socket.getfd = io_.getfd
+Socket.setnodelay = io_.setnodelay
+Socket.buffered = io_.buffered
+--- sock:setlimit(n): read("l")'s limit (and the stream's read buffer).
+function Socket:setlimit(n)
+  if type(n) ~= "number" or n ~= math.floor(n) or n <= 0 then argerror("Socket:setlimit", 1, "integer > 0", n) end
+  io_.setlimit(self, n)
+end
+--- sock:settimeout(s | nil): the default timeout of each call (nil: none).
+function Socket:settimeout(t)
+  if getmetatable(self) ~= io_.mt.socket then argerror("Socket:settimeout", 0, "rill.Socket", self) end
+  timeouts[self] = opt_timeout("Socket:settimeout", 1, t)
+end
+function Socket:gettimeout() return timeouts[self] end
+
+--- Server: rill.tcp.listen / rill.unix.listen.
+local Server = {}
+io_.mt.server.__index = Server
+rill.Server = Server
+
+--- rill.tcp.listen(host, port [, {backlog=, reuseport=}]) -> server | nil, msg, code
+-- (port 0 picks one: server:getsockname() gives host, port).
+function rill.tcp.listen(host, port, opts)
+  check_host("tcp.listen", host)
+  port = check_port("tcp.listen", port, true)
+  opts = check_opts("tcp.listen", 3, opts)
+  return io_.tcp_listen(host, port, opts.backlog, opts.reuseport)
+end
+
+--- rill.unix.listen(path [, {backlog=}]) -> server | nil, msg, code
+function rill.unix.listen(path, opts)
+  if type(path) ~= "string" then argerror("unix.listen", 1, "string (path)", path) end
+  opts = check_opts("unix.listen", 2, opts)
+  return io_.unix_listen(path, opts.backlog)
+end
+
+--- server:accept([{timeout=}]) -> socket | nil, msg, code (rill.ENOTCONN once closed)
+function Server:accept(opts)
+  local t = opts and opts.timeout
+  local f, w = io_.accept(self, opt_timeout("Server:accept", 1, t))
+  return connect_with("Server:accept", f, w, opts)
+end
+Server.close = io_.server_close
+Server.closed = io_.server_closed
+Server.getsockname = io_.server_name
+Server.getfd = io_.server_fd
+
+--- rill.tcp.serve(host, port, handler [, opts]) -> server, task: accepts
+-- in a task, and runs handler(sock) as a task per connection (the socket
+-- is closed when the handler returns). server:close() stops it.
+function rill.tcp.serve(host, port, handler, opts)
+  if type(handler) ~= "function" then argerror("tcp.serve", 3, "function", handler) end
+  local server, msg, code = rill.tcp.listen(host, port, opts)
+  if not server then return nil, msg, code end
+  local function conn(sock)
+    local ok, err = pcall(handler, sock)
+    sock:close()
+    if not ok then error(err, 0) end
+  end
+  local acceptor = core.spawn(function()
+    while true do
+      local sock, _, acode = server:accept()
+      if sock then
+        core.spawn(conn, sock)
+      elseif acode == rill.ENOTCONN or server:closed() then
+        return -- server:close()
+      else
+        rill.sleep(0.1) -- EMFILE and the like: try again, never spin
+      end
+    end
+  end)
+  return server, acceptor
+end
+
+--- UDP: rill.udp.bind(host, port) -> endpoint; rill.udp.connect(host, port
+-- [, {bind_host=, bind_port=}]) -> endpoint with a default peer.
+local UDP = {}
+io_.mt.udp.__index = UDP
+rill.UDP = UDP
+function rill.udp.bind(host, port, opts)
+  check_host("udp.bind", host)
+  port = check_port("udp.bind", port, true)
+  opts = check_opts("udp.bind", 3, opts)
+  return io_.udp_open(host, port, opts.reuseport)
+end
+function rill.udp.connect(host, port, opts)
+  check_host("udp.connect", host)
+  port = check_port("udp.connect", port)
+  opts = check_opts("udp.connect", 3, opts)
+  local u, msg, code = io_.udp_open(opts.bind_host, opts.bind_port or 0)
+  if not u then return nil, msg, code end
+  local ok
+  ok, msg, code = io_.udp_connect(u, host or "127.0.0.1", port)
+  if not ok then u:close() return nil, msg, code end
+  return u
+end
+--- udp:sendto(data, host, port) / udp:send(data) -> true | nil, msg, code
+function UDP:sendto(data, host, port)
+  if type(data) ~= "string" then argerror("UDP:sendto", 1, "string", data) end
+  if type(host) ~= "string" then argerror("UDP:sendto", 2, "string (host)", host) end
+  return io_.udp_sendto(self, data, host, check_port("UDP:sendto", port))
+end
+function UDP:send(data)
+  if type(data) ~= "string" then argerror("UDP:send", 1, "string", data) end
+  return io_.udp_sendto(self, data)
+end
+--- udp:recvfrom([{timeout=}]) -> data, host, port | nil, msg, code; udp:recv() -> data
+function UDP:recvfrom(opts)
+  local f, w = io_.udp_recvfrom(self, opt_timeout("UDP:recvfrom", 1, opts and opts.timeout))
+  io_await("UDP:recvfrom", f, w)
+  return io_.datagram(f, w)
+end
+function UDP:recv(opts)
+  local data, msg, code = self:recvfrom(opts)
+  return data, msg, code
+end
+function UDP:getsockname() return "127.0.0.1", io_.udp_port(self) end
+UDP.getport = io_.udp_port
+UDP.close = io_.udp_close
+
+--- rill.poll(fd, "r"|"w"|"rw" [, timeout]) -> "r"|"w"|"rw" (what is
+-- ready) | nil, "timed out", rill.ETIMEDOUT. Any fd the caller owns.
+function rill.poll(fd, events, timeout)
+  if type(fd) ~= "number" then argerror("poll", 1, "integer fd", fd) end
+  if events ~= nil and events ~= "r" and events ~= "w" and events ~= "rw" and events ~= "wr" then
+    argerror("poll", 2, "\"r\", \"w\" or \"rw\"", events)
+  end
+  local f, w = io_.fd_wait(fd, events or "r", opt_timeout("poll", 3, timeout))
+  io_await("poll", f, w)
+  return io_.ready(f, w)
+end
+
+--- rill.wrap(luasocket_tcp) -> an object with the LuaSocket TCP methods
+-- (receive, send, accept, connect, close, settimeout, ...) that wait with
+-- rill.poll instead of blocking, as copas does: usable from rill tasks.
+-- A lua-sec connection (ssl.wrap of a LuaSocket) works the same, its
+-- "wantread"/"wantwrite" included; w:dohandshake() completes a TLS
+-- handshake, and w:starttls(params) wraps with lua-sec and shakes hands.
+local Wrapped = {}
+Wrapped.__index = function(self, k)
+  local m = Wrapped[k]
+  if m then return m end
+  local raw = rawget(self, "sock")
+  local v = raw[k]
+  if type(v) == "function" then
+    return function(_, ...) return v(raw, ...) end
+  end
+  return v
+end
+rill.Wrapped = Wrapped
+
+-- Waits for what err asks ("timeout": the default direction; lua-sec's
+-- "wantread"/"wantwrite"); true, or nil and the error to return.
+local WAIT_ON = { wantread = "r", wantwrite = "w" }
+local function wait_fd(self, err, default)
+  local ev = WAIT_ON[err] or (err == "timeout" and default)
+  if not ev then return nil, err end
+  local r, msg = rill.poll(self.sock:getfd(), ev, self.timeout)
+  if not r then return nil, msg == "timed out" and "timeout" or msg end
+  return true
+end
+
+function rill.wrap(sock)
+  if (type(sock) ~= "table" and type(sock) ~= "userdata") or type(sock.getfd) ~= "function"
+     or type(sock.settimeout) ~= "function" then
+    argerror("wrap", 1, "LuaSocket object", sock)
+  end
+  sock:settimeout(0)
+  return setmetatable({ sock = sock, timeout = nil }, Wrapped)
+end
+
+function Wrapped:settimeout(t) self.timeout = (t and t >= 0) and t or nil return 1 end
+
+function Wrapped:connect(host, port)
+  local ok, err = self.sock:connect(host, port)
+  if ok or err == "already connected" then return 1 end
+  if err ~= "timeout" and err ~= "Operation already in progress" then return nil, err end
+  local r, e = wait_fd(self, "timeout", "w")
+  if not r then return nil, e end
+  ok, err = self.sock:connect(host, port) -- completes (or reports) the attempt
+  if ok or err == "already connected" then return 1 end
+  return nil, err
+end
+
+function Wrapped:accept()
+  while true do
+    local c, err = self.sock:accept()
+    if c then return rill.wrap(c) end
+    local r, e = wait_fd(self, err, "r")
+    if not r then return nil, e end
+  end
+end
+
+--- receive(pattern, prefix): LuaSocket's patterns ("*l", "*a", n).
+function Wrapped:receive(pattern, prefix)
+  local acc = prefix or ""
+  while true do
+    local data, err, partial = self.sock:receive(pattern, acc)
+    if data then return data end
+    partial = partial or acc
+    if type(pattern) == "number" then pattern = pattern - (#partial - #acc) end
+    acc = partial
+    local r, e = wait_fd(self, err, "r")
+    if not r then return nil, e, acc end
+  end
+end
+
+function Wrapped:send(data, i, j)
+  i = i or 1
+  j = j or #data
+  while true do
+    local last, err, lastpart = self.sock:send(data, i, j)
+    if last then return last end
+    if lastpart and lastpart >= i then i = lastpart + 1 end
+    local r, e = wait_fd(self, err, "w")
+    if not r then return nil, e, lastpart end
+  end
+end
+
+--- TLS (lua-sec): w:dohandshake() on a wrapped ssl connection.
+function Wrapped:dohandshake()
+  while true do
+    local ok, err = self.sock:dohandshake()
+    if ok then return true end
+    local r, e = wait_fd(self, err)
+    if not r then return nil, e end
+  end
+end
+
+--- w:starttls(params): ssl.wrap(the LuaSocket, params) and the handshake;
+-- a new wrapped object (this one must not be used any more), or nil, err.
+function Wrapped:starttls(params)
+  local ok, ssl = pcall(require, "ssl")
+  if not ok then return nil, "TLS needs lua-sec (require \"ssl\"): " .. tostring(ssl) end
+  local conn, err = ssl.wrap(self.sock, params)
+  if not conn then return nil, err end
+  local w = rill.wrap(conn)
+  w.timeout = self.timeout
+  local hs, herr = w:dohandshake()
+  if not hs then conn:close() return nil, herr end
+  return w
+end
+
+function Wrapped:close() return self.sock:close() end
+function Wrapped:unwrap() return self.sock end
+
+--- rill.dns.resolve(name) -> {"127.0.0.1", "::1", ...} | nil, msg, code
+-- (getaddrinfo on the loop's thread pool; numeric addresses, no duplicates).
+rill.dns = {}
+function rill.dns.resolve(name)
+  if type(name) ~= "string" then argerror("dns.resolve", 1, "string", name) end
+  local f = io_.resolve(name)
+  io_await("dns.resolve", f)
+  return io_.addresses(f)
+end
+
+--- Signal numbers by name: rill.signals.INT, .TERM, ...
+rill.signals = io_.signals
+local function signum_of(fname, sig)
+  if type(sig) == "string" then
+    local n = io_.signals[(sig:gsub("^SIG", ""))]
+    if not n then error(("bad argument #1 to 'rill.%s' (unknown signal %s)"):format(fname, sig), 3) end
+    return n
+  end
+  if type(sig) ~= "number" or sig ~= math.floor(sig) then argerror(fname, 1, "signal number or name", sig) end
+  return sig
+end
+
+--- rill.signal(sig, fn) -> handle with :cancel(): fn(signum) is called on
+-- the loop (as a call_soon callback: spawn a task to wait) in the
+-- iteration after sig arrives, until handle:cancel() or the loop ends.
+-- sig: a number or a name ("INT", "SIGTERM"). Watching SIGINT inside
+-- rill.run replaces its Ctrl+C (the main task is no longer cancelled: fn
+-- decides, for the rest of the run).
+local Signal = {}
+io_.mt.signal.__index = Signal
+Signal.cancel = io_.signal_cancel
+function rill.signal(sig, fn)
+  local n = signum_of("signal", sig)
+  if type(fn) ~= "function" then argerror("signal", 2, "function", fn) end
+  return io_.signal(n, fn)
+end
+
+--- rill.process.spawn{argv..., env=, cwd=, stdin=, stdout=, stderr=}
+-- (each stdio "inherit" (default), "pipe" or "null"; stderr also
+-- "stdout") -> process | nil, msg, code. A process has pid, and for pipes
+-- stdin/stdout/stderr sockets; :wait([{timeout=}]) -> exit status (the
+-- code, or -N if signal N ended it); :kill([sig=TERM]); :returncode().
+rill.process = {}
+local Process = {}
+Process.__index = Process
+rill.Process = Process
+function rill.process.spawn(spec)
+  if type(spec) ~= "table" then argerror("process.spawn", 1, "table", spec) end
+  local argv = spec.argv or spec
+  if type(argv) ~= "table" or type(argv[1]) ~= "string" then
+    error("bad argument #1 to 'rill.process.spawn' (argv: a non-empty array of strings expected)", 2)
+  end
+  local args = {}
+  for i = 1, #argv do
+    local a = argv[i]
+    if type(a) ~= "string" and type(a) ~= "number" then
+      error(("bad argument #1 to 'rill.process.spawn' (argv[%d]: string expected, got %s)"):format(i, type(a)), 2)
+    end
+    args[i] = tostring(a)
+  end
+  if spec.env ~= nil and type(spec.env) ~= "table" then argerror("process.spawn", 1, "table (env)", spec.env) end
+  if spec.cwd ~= nil and type(spec.cwd) ~= "string" then argerror("process.spawn", 1, "string (cwd)", spec.cwd) end
+  local p, msg, code = io_.spawn(args, spec.env, spec.cwd, spec.stdin, spec.stdout, spec.stderr)
+  if not p then return nil, msg, code end
+  local obj = setmetatable({ _p = p, pid = io_.proc_pid(p) }, Process)
+  obj.stdin = io_.proc_stream(p, 0)
+  obj.stdout = io_.proc_stream(p, 1)
+  obj.stderr = io_.proc_stream(p, 2)
+  return obj
+end
+function Process:wait(opts)
+  local f, w = io_.proc_wait(self._p, opt_timeout("Process:wait", 1, opts and opts.timeout))
+  io_await("Process:wait", f, w)
+  return io_.int(f, w)
+end
+function Process:kill(sig)
+  return io_.proc_kill(self._p, sig == nil and io_.signals.TERM or signum_of("Process:kill", sig))
+end
+function Process:returncode() return io_.proc_returncode(self._p) end
+
+-- ---------------------------------------------------------------------
 -- Embedding: a loop and futures of the host program (examples/polyglot-host)
 -- ---------------------------------------------------------------------
 
@@ -586,6 +1131,56 @@ end
 function rill.wrap_future(address)
   return core.wrap_future(address)
 end
+
+-- ---------------------------------------------------------------------
+-- A loop the Lua program owns and steps (for hosts with their own poll
+-- set, and programs with their own main loop): rill.new_loop() ->
+-- :spawn(fn, ...) (:create_task), :step([timeout=0]) (one iteration,
+-- waiting at most timeout seconds for work), :pollfd() (the backend fd:
+-- readable when the loop has something to do), :timeout() (how long a
+-- host may wait on it: nil = until the fd is readable), :close(),
+-- :is_closed(). rill.step(timeout) and rill.pollfd() work on
+-- rill.default_loop(). (DESIGN's run_until_complete / run_forever / stop
+-- are not here yet.)
+-- ---------------------------------------------------------------------
+
+local OwnedLoop = {}
+OwnedLoop.__index = OwnedLoop
+rill.OwnedLoop = OwnedLoop
+
+function rill.new_loop()
+  local swig = core.Loop()
+  local a = rill.attach_loop(swig)
+  return setmetatable({ _swig = swig, _a = a }, OwnedLoop)
+end
+function OwnedLoop:spawn(fn, ...)
+  if type(fn) ~= "function" then argerror("OwnedLoop:spawn", 1, "function", fn) end
+  return core.spawn_on(self._a, fn, ...)
+end
+function OwnedLoop:step(timeout)
+  if timeout ~= nil and (type(timeout) ~= "number" or timeout ~= timeout) then
+    argerror("OwnedLoop:step", 1, "number or nil", timeout)
+  end
+  return io_.step(self._a, timeout)
+end
+OwnedLoop.create_task = OwnedLoop.spawn
+function OwnedLoop:is_closed() return self._closed == true end
+function OwnedLoop:pollfd() return io_.pollfd(self._a) end
+function OwnedLoop:timeout() return io_.backend_timeout(self._a) end
+function OwnedLoop:close()
+  if not self._closed then
+    self._closed = true
+    self._swig:close()
+  end
+end
+
+local default_loop
+function rill.default_loop()
+  if not default_loop or default_loop._closed then default_loop = rill.new_loop() end
+  return default_loop
+end
+function rill.step(timeout) return rill.default_loop():step(timeout) end
+function rill.pollfd() return rill.default_loop():pollfd() end
 
 -- ---------------------------------------------------------------------
 -- The running loop

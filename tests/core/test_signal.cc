@@ -217,6 +217,50 @@ TEST_F(Sigint, RillRunCancelsAWaitingMainWithin50ms) {
   EXPECT_EQ(CurrentHandler(SIGINT), SIG_DFL) << "restored after run";
 }
 
+// The form: the SIGINT comes from another process (a forked child
+// that only calls async-signal-safe functions), as a terminal's Ctrl+C or
+// a supervisor's kill would; the child reports when it sent it.
+static int g_go_fd = -1;
+static int MainWakesTheChildThenSleeps(void *) {
+  if (write(g_go_fd, "g", 1) != 1) return RILL_EBADF;
+  return MainSleepsLong(nullptr);
+}
+
+TEST_F(Sigint, ASigintFromAChildProcessReachesAWaitingRunWithin50ms) {
+  int go[2], sent[2];
+  ASSERT_EQ(pipe(go), 0);
+  ASSERT_EQ(pipe(sent), 0);
+  pid_t pid = fork();
+  ASSERT_GE(pid, 0);
+  if (pid == 0) {
+    close(go[1]);
+    close(sent[0]);
+    char c;
+    if (read(go[0], &c, 1) != 1) _exit(2);
+    struct timespec d = {0, 20 * 1000 * 1000};
+    nanosleep(&d, nullptr);
+    double t = MonoNow();
+    kill(getppid(), SIGINT);
+    _exit(write(sent[1], &t, sizeof t) == sizeof t ? 0 : 3);
+  }
+  close(go[0]);
+  close(sent[1]);
+  g_go_fd = go[1];
+  g_await_rc = 0;
+  int rc = rill_run(MainWakesTheChildThenSleeps, nullptr);
+  double t_sent = 0;
+  EXPECT_EQ(read(sent[0], &t_sent, sizeof t_sent), (ssize_t)sizeof t_sent);
+  close(sent[0]);
+  close(go[1]);
+  int status = 0;
+  ASSERT_EQ(waitpid(pid, &status, 0), pid);
+  EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << "child status " << status;
+  EXPECT_EQ(rc, RILL_EINTR) << rill_err_name(rc);
+  EXPECT_EQ(g_await_rc.load(), RILL_ECANCELLED);
+  EXPECT_GE(g_seen.load(), t_sent);
+  EXPECT_LT(g_seen.load() - t_sent, LateSlack() > 1 ? LateSlack() / 3 : 0.05);
+}
+
 TEST_F(Sigint, RillRunCancelsABusyMainWithin50ms) {
   g_awaiting = 0;
   std::thread th(SendSigintOnceAwaiting, 0.02);

@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 #include <fcntl.h>
 #include <poll.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <rill.hpp>
@@ -10,6 +11,7 @@
 #include <atomic>
 #include <chrono>
 #include <csignal>
+#include <cstdlib>
 #include <stdexcept>
 #include <string>
 #include <thread>
@@ -149,6 +151,60 @@ TEST(Signals, RunTurnsSigintIntoACancelOfMain) {
     EXPECT_EQ(e.code(), RILL_EINTR);
   }
   EXPECT_LT(std::chrono::steady_clock::now() - t0, 2s);
+}
+
+// The same with the SIGINT sent by another process, within 50 ms of it.
+TEST(Signals, ASigintFromAChildProcessCancelsMainWithin50ms) {
+  int go[2], sent[2];
+  ASSERT_EQ(pipe(go), 0);
+  ASSERT_EQ(pipe(sent), 0);
+  pid_t pid = fork();
+  ASSERT_GE(pid, 0);
+  if (pid == 0) {
+    close(go[1]);
+    close(sent[0]);
+    char c;
+    if (read(go[0], &c, 1) != 1) _exit(2);
+    struct timespec d = {0, 20 * 1000 * 1000};
+    nanosleep(&d, nullptr);
+    auto t = std::chrono::steady_clock::now();
+    kill(getppid(), SIGINT);
+    _exit(write(sent[1], &t, sizeof t) == sizeof t ? 0 : 3);
+  }
+  close(go[0]);
+  close(sent[1]);
+  std::chrono::steady_clock::time_point seen{};
+  bool cancelled = false;
+  auto main = [&]() -> rill::task<> {
+    if (write(go[1], "g", 1) != 1) throw std::runtime_error("pipe");
+    try {
+      co_await rill::sleep(10s);
+    } catch (const rill::error &e) {
+      seen = std::chrono::steady_clock::now();
+      cancelled = e.code() == RILL_ECANCELLED;
+      throw;
+    }
+  };
+  int code = 0;
+  try {
+    rill::run(main());
+  } catch (const rill::error &e) {
+    code = e.code();
+  }
+  std::chrono::steady_clock::time_point t_sent{};
+  EXPECT_EQ(read(sent[0], &t_sent, sizeof t_sent), (ssize_t)sizeof t_sent);
+  close(sent[0]);
+  close(go[1]);
+  int status = 0;
+  ASSERT_EQ(waitpid(pid, &status, 0), pid);
+  EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << "child status " << status;
+  EXPECT_EQ(code, RILL_EINTR);
+  EXPECT_TRUE(cancelled) << "main saw the cancel at its await point";
+  EXPECT_GE(seen, t_sent);
+  const char *slack = std::getenv("RILL_TEST_LATE_SLACK");
+  auto bound = slack && std::atof(slack) > 1 ? std::chrono::duration<double>(std::atof(slack) / 3)
+                                             : std::chrono::duration<double>(0.05);
+  EXPECT_LT(seen - t_sent, bound);
 }
 
 TEST(Processes, SpawnReadAndWait) {

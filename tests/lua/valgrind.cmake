@@ -1,6 +1,6 @@
 # A sample of the Lua suite under valgrind (labels lua, valgrind), included
 # at the end of bindings/lua/CMakeLists.txt: test_robust, test_basic and
-# test_sync whole, and the in-process cases of test_hostile (its Ctrl+C and exit cases
+# test_sync whole, test_io but one case, and the in-process cases of test_hostile (its Ctrl+C and exit cases
 # start child interpreters, which valgrind would not follow). Memory errors
 # and definite leaks fail the test.
 if(RILL_TESTS AND RILL_VALGRIND_TESTS AND RILL_LUA_EXECUTABLE)
@@ -27,7 +27,21 @@ if(RILL_TESTS AND RILL_VALGRIND_TESTS AND RILL_LUA_EXECUTABLE)
     add_test(NAME lua_valgrind.hostile
              COMMAND ${_lua_vg} ${RILL_LUA_EXECUTABLE} test_hostile.lua ${_cases}
              WORKING_DIRECTORY ${_lua_dir} ${RILL_HEAVY})
+    # test_io: every case but spawn_missing_program (valgrind runs
+    # posix_spawn's CLONE_VFORK child as a fork, so an exec failure is not
+    # reported to the parent there: a valgrind artefact, not rill's)
+    file(STRINGS ${_lua_dir}/test_io.lua _lines REGEX "^T\\.case\\(\"[A-Za-z0-9_]+\"")
+    set(_io_cases)
+    foreach(_line ${_lines})
+      string(REGEX REPLACE "^T\\.case\\(\"([A-Za-z0-9_]+)\".*" "\\1" _case "${_line}")
+      if(NOT _case STREQUAL "spawn_missing_program")
+        list(APPEND _io_cases ${_case})
+      endif()
+    endforeach()
+    add_test(NAME lua_valgrind.io COMMAND ${_lua_vg} ${RILL_LUA_EXECUTABLE} test_io.lua ${_io_cases}
+             WORKING_DIRECTORY ${_lua_dir} ${RILL_HEAVY})
     set_tests_properties(lua_valgrind.robust lua_valgrind.basic lua_valgrind.sync lua_valgrind.hostile
+                         lua_valgrind.io
                          PROPERTIES
       ENVIRONMENT "${RILL_LUA_ENV}" LABELS "lua;valgrind;heavy" TIMEOUT 300)
   endif()

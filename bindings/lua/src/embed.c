@@ -1,8 +1,6 @@
 /* bindings/lua/src/embed.c - Embedding: a host's loop (attach_loop, spawn_on) and futures by address. */
 #include "rill_lua.h"
 
-typedef struct rl_attached { rill_loop *loop; } rl_attached;
-
 /* An address given as an integer, a light userdata, or this module's own
  * SWIG object of type (rill_core.Loop / rill_core.Future). */
 static void *rl_checkaddr(lua_State *L, int idx, int is_loop) {

@@ -58,4 +58,5 @@ void rl_init(lua_State *L) {
   lua_setfield(L, -2, "__index");
   lua_pop(L, 1);
   rl_sync_init(L);
+  rl_io_init(L);
 }

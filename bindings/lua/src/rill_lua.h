@@ -26,7 +26,7 @@
  *    other value as a tagged pointer that only this module unwraps.
  *
  * One file per concern (errors, future, task, gather, group, loop, embed,
- * sync);
+ * sync, io);
  * the entry points (core.*) are registered by swig/lua.i with %native.
  */
 #ifndef RILL_LUA_H
@@ -178,6 +178,7 @@ typedef struct rl_fut { rill_future *f; } rl_fut;
 typedef struct rl_handle { rill_handle *h; } rl_handle;
 typedef struct rl_timeout { rill_timeout *t; } rl_timeout;
 typedef struct rl_group { rill_group *g; } rl_group;
+typedef struct rl_attached { rill_loop *loop; } rl_attached; /* core.attach_loop */
 
 #ifdef RL_LUA51
 RL_INTERNAL extern lua_State *rl_main_state; /* the state that loaded the module */
@@ -339,6 +340,10 @@ RL_INTERNAL int rl_current_name(lua_State *L);
 /* sync.c */
 RL_INTERNAL void rl_sync_init(lua_State *L);
 RL_INTERNAL int rl_sync(lua_State *L);
+
+/* io.c */
+RL_INTERNAL void rl_io_init(lua_State *L);
+RL_INTERNAL int rl_io(lua_State *L);
 
 /* timeout.c */
 RL_INTERNAL int rl_timeout_gc(lua_State *L);
