@@ -227,6 +227,28 @@ class TestScheduler < Minitest::Test
     assert_equal [[0, 1, 2], 3], got
   end
 
+  def test_condition_variable_and_sized_queue_with_a_ruby_thread
+    m = ::Mutex.new
+    cv = ::ConditionVariable.new
+    sq = ::SizedQueue.new(1)
+    got = Rill.run do
+      ready = false
+      waiter = Rill.spawn do
+        m.synchronize { cv.wait(m) until ready }
+        :signalled
+      end
+      th = Thread.new do
+        sleep 0.05
+        m.synchronize { ready = true; cv.signal }
+        3.times { |i| sq.push(i) } # blocks on the full queue until the task pops
+      end
+      items = Array.new(3) { sleep(0.01); sq.pop }
+      th.join
+      [waiter.value, items]
+    end
+    assert_equal [:signalled, [0, 1, 2]], got
+  end
+
   def test_thread_join_and_to_thread_do_not_block_the_loop
     ticks = 0
     v = Rill.run do
