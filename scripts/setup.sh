@@ -6,7 +6,7 @@ RILL_BUILD=${RILL_BUILD:-$RILL_ROOT/build}
 
 RILL_PACKAGES=(build-essential cmake pkg-config bc libev-dev swig
   python3 python3-dev liblua5.4-dev lua5.4 liblua5.3-dev lua5.3 luajit libluajit-5.1-dev
-  ruby ruby-dev ruby-minitest
+  ruby ruby-dev ruby-minitest ruby-webrick
   libgtest-dev libgmock-dev valgrind abigail-tools clang
   qemu-user gcc-aarch64-linux-gnu libc6-dev-arm64-cross
   python3-setuptools python3-wheel python3-pip python3-build luarocks

@@ -21,6 +21,18 @@ rill-cpp-tasks:$B/examples/echo_server_cpp
 rill-lua:$ROOT/examples/echo_server.lua
 luv-lua:$ROOT/bench/lua/echo_luv.lua
 cqueues-lua:$ROOT/bench/lua/echo_cqueues.lua"
+# Ruby rows: examples/echo_server.rb (TCPServer/TCPSocket inside Rill.run, the
+# binding from the build tree) against the async gem's own server
+# (echo_async.rb, async-io's Async::IO::Endpoint), when ruby and async-io are there.
+export RUBYLIB="${RILL_BENCH_RUBYLIB:-$B/bindings/ruby/lib}"
+if command -v ruby > /dev/null && [ -f "$RUBYLIB/rill/ext.so" ]; then
+  servers="$servers
+rill-ruby:$ROOT/examples/echo_server.rb"
+  if ruby -e 'require "async/io"' 2> /dev/null; then
+    servers="$servers
+async-ruby:$ROOT/bench/w4/echo_async.rb"
+  fi
+fi
 if [ -n "${W4_SERVERS:-}" ]; then
   keep=
   for s in $servers; do

@@ -576,13 +576,10 @@ class TestHostile < Minitest::Test
     assert_interrupted(st, out, secs)
   end
 
+  # The shutdown of leftover tasks waits without the GVL and checks Ruby's
+  # interrupts: SIGINT (Ruby's again once main ended) ends Rill.run with
+  # Interrupt, as asyncio's second Ctrl+C.
   def test_ctrl_c_during_shutdown_of_leftovers
-    known_bug("swig/ruby.i Rill.run: rill_loop_shutdown runs to the end without " \
-              "checking Ruby's pending interrupts; a leftover task that does not end " \
-              "quickly makes Ctrl+C hang the program") { ctrl_c_during_shutdown_of_leftovers }
-  end
-
-  def ctrl_c_during_shutdown_of_leftovers
     st, out, secs = child(<<~RUBY, sigint_after: 0.8, limit: 5)
       begin
         Rill.run do
@@ -602,6 +599,27 @@ class TestHostile < Minitest::Test
     refute_includes out, "finished"
     assert_equal 9, st.exitstatus, out
     assert_interrupted(st, out, secs)
+  end
+
+  # SIGTERM (Ruby's SignalException) reaches a shutdown that waits on a
+  # leftover task refusing to end: Rill.run raises it, the process ends by it.
+  def test_sigterm_during_shutdown_of_leftovers
+    st, out, secs = child(<<~RUBY, limit: 5)
+      Thread.new { sleep 0.8; Process.kill(:TERM, Process.pid) }
+      Rill.run do
+        Rill.spawn do
+          Rill.sleep(30)
+        rescue Rill::CancelledError
+          Rill.sleep(30) # refuses to end quickly
+        end
+        Rill.sleep(0)
+      end
+      puts "finished"
+    RUBY
+    refute_includes out, "finished"
+    assert st.signaled?, "#{st.inspect}: #{out}"
+    assert_equal Signal.list["TERM"], st.termsig
+    assert_operator secs, :<, 5, out
   end
 
   def test_ctrl_c_uncaught

@@ -22,7 +22,14 @@ if(RILL_TESTS AND RILL_VALGRIND_TESTS)
     add_test(NAME ruby_valgrind.sync
              COMMAND ${_rb_vg} ${RILL_RUBY_EXECUTABLE} -W0 test_sync.rb
              WORKING_DIRECTORY ${_rb_dir} ${RILL_HEAVY})
-    set_tests_properties(ruby_valgrind.hostile ruby_valgrind.combinators ruby_valgrind.sync PROPERTIES
+    # the Fiber scheduler: I/O waits, block/unblock across threads, DNS, GC
+    # (the timing tests are left out: valgrind is ~20x slower)
+    add_test(NAME ruby_valgrind.scheduler
+             COMMAND ${_rb_vg} ${RILL_RUBY_EXECUTABLE} -W0 test_scheduler.rb
+                     -n "/pipe|timeout_interrupts|timeout_that|echo|mutex|queue_shared|fiber_schedule|standalone|cancel_reaches|gc_stress|address_resolve|threadsafe|call_at/"
+             WORKING_DIRECTORY ${_rb_dir} ${RILL_HEAVY})
+    set_tests_properties(ruby_valgrind.hostile ruby_valgrind.combinators ruby_valgrind.sync
+      ruby_valgrind.scheduler PROPERTIES
       ENVIRONMENT "RUBYLIB=${RILL_RUBY_LIBDIR_BUILD}" LABELS "ruby;valgrind;heavy" TIMEOUT 300)
   endif()
 endif()

@@ -145,14 +145,125 @@ module Rill
     end
   end
 
+  # Ruby's Fiber::Scheduler on the loop (src/scheduler.c): Rill.run sets
+  # one for its thread, so inside a task plain Ruby I/O (TCPSocket,
+  # TCPServer, IO.pipe, Net::HTTP, ...), Kernel#sleep, Mutex, Queue,
+  # ConditionVariable, Thread#join, Timeout.timeout, Addrinfo lookups and
+  # Process.wait suspend the task and let the loop run the others. Task
+  # fibers are non-blocking fibers; callbacks run on the thread's root
+  # fiber, where Ruby blocks as usual.
+  #
+  # It is also a scheduler in its own right:
+  #   Fiber.set_scheduler(Rill::Scheduler.new)
+  #   Fiber.schedule { ... }   # runs when the scheduler closes (thread exit)
+  # Subclasses may override a hook; a hook that raises raises in the fiber
+  # that called it. A task cancel reaches a fiber waiting in any hook.
+  class Scheduler
+    def initialize
+      @blocked = {}  # Fiber => Ext::Waker (block / unblock)
+      @pending = []  # Fiber.schedule blocks made before a loop runs
+      @closed = false
+    end
+
+    # Waits until io is ready for events (IO::READABLE | IO::WRITABLE ...)
+    # or timeout seconds pass (then false).
+    def io_wait(io, events, timeout)
+      Ext.io_wait(io.fileno, events, timeout)
+    end
+
+    # Kernel#sleep: duration seconds, or until the task is cancelled.
+    def kernel_sleep(duration = nil)
+      if duration.nil?
+        Ext.block_wait(@blocked, nil)
+      else
+        Rill.sleep(duration)
+      end
+      true
+    ensure
+      @blocked.delete(Fiber.current) if duration.nil?
+    end
+
+    # A Mutex, Queue, ConditionVariable or Thread#join waits: true once
+    # unblocked, false when timeout seconds passed first.
+    def block(_blocker, timeout = nil)
+      Ext.block_wait(@blocked, timeout)
+    ensure
+      @blocked.delete(Fiber.current)
+    end
+
+    # Wakes a fiber parked in #block; from any thread.
+    def unblock(_blocker, fiber)
+      @blocked.delete(fiber)&.wake
+    end
+
+    # Host name to addresses, on the loop's thread pool (rill_getaddrinfo).
+    def address_resolve(hostname)
+      Ext.address_resolve(hostname)
+    end
+
+    # Timeout.timeout: the core's timeout scope (Rill.timeout), raising
+    # klass/message when it expires.
+    def timeout_after(duration, klass, message, &block)
+      scope = nil
+      Rill.timeout(duration) do |s|
+        scope = s
+        block.call(duration)
+      end
+    rescue TimeoutError
+      raise klass, message if scope&.expired?
+      raise
+    end
+
+    # Process.wait & co: waitpid on a Ruby thread, joined through #block
+    # (as the async gem does): the loop runs meanwhile.
+    def process_wait(pid, flags)
+      Thread.new { Process::Status.wait(pid, flags) }.value
+    end
+
+    # Fiber.schedule { }: a new task of the running loop (it starts in the
+    # next iteration); before a loop runs, the block waits for #close.
+    def fiber(&block)
+      raise ArgumentError, "Fiber.schedule needs a block" unless block
+      return Ext.spawn(block, nil) if Ext.running_loop
+      raise Error, "the scheduler is closed" if @closed
+      @pending << block
+      nil
+    end
+
+    # Runs the fibers scheduled before a loop ran (Ruby calls it when the
+    # scheduler is replaced or the thread ends).
+    def close
+      return if @closed
+      @closed = true
+      return if @pending.empty?
+      blocks = @pending
+      @pending = []
+      Rill.run do
+        Rill.wait(blocks.map { |b| Ext.spawn(b, nil) })
+      end
+    end
+
+    def closed?
+      @closed
+    end
+  end
+
   module_function
 
   # Runs the block as the main task of a new loop until it finishes, then
   # cancels the tasks left (they see CancelledError), closes the loop and
-  # returns the block's value or raises its exception.
+  # returns the block's value or raises its exception. The thread's Fiber
+  # scheduler is a Rill::Scheduler while it runs (one set already is kept).
+  # Other Ruby threads run while the loop waits (the GVL is released).
   def run(debug: false, &block)
     raise ArgumentError, "Rill.run needs a block" unless block
-    Ext.run(block, debug, sigint_default?)
+    install = Fiber.scheduler.nil?
+    Fiber.set_scheduler(Scheduler.new) if install
+    begin
+      Ext.run(block, debug, sigint_default?)
+    ensure
+      Fiber.set_scheduler(nil) if install
+    end
   end
 
   # Starts the block as a new task (from the next loop iteration).
@@ -299,6 +410,29 @@ module Rill
 
   def time
     loop.time
+  end
+
+  # Runs the block at the loop's time `time` (Rill.time's clock).
+  def call_at(time, &block)
+    loop.call_at(time, &block)
+  end
+
+  # From any thread (or a trap handler): runs the block on the loop's
+  # thread and wakes it. loop: a Rill::Loop (Rill.loop, taken inside
+  # Rill.run); the running one by default.
+  def call_soon_threadsafe(loop = nil, &block)
+    (loop || self.loop).call_soon_threadsafe(&block)
+  end
+
+  # Runs the block on a new Ruby thread and waits for its value (or
+  # exception) without blocking the loop: the task parks in the scheduler
+  # (Thread#join) and the loop releases the GVL while it waits, so the
+  # thread runs. A Ruby thread rather than the core's pool: the block needs
+  # the GVL throughout, and a pool thread waiting for it could stall the
+  # pool's shutdown. A cancel of the task stops the wait, not the thread.
+  def to_thread(*args, &block)
+    raise ArgumentError, "Rill.to_thread needs a block" unless block
+    Thread.new(*args, &block).value
   end
 
   # What the loop does with failures nobody else can take (a callback that

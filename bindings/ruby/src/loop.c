@@ -1,5 +1,7 @@
 /* bindings/ruby/src/loop.c - Rill::Loop: Rill.run, the exception handler, call_soon/call_later. */
 #include "rill_ruby.h"
+#include <poll.h>
+#include <ruby/thread.h>
 
 static void loop_mark(void *p) {
   rloop *lp = p;
@@ -185,44 +187,115 @@ typedef struct {
   int armed;
   int interrupted; /* SIGINTs that came while armed */
   rill_task *main_task;
-  rill_handle *check;  /* the pending-interrupt check's timer */
-  VALUE pending;       /* what another thread raised into this one */
+  int halt;            /* a second interrupt: leave the loop now */
+  VALUE pending;       /* what another thread or a signal raised into this one */
 } run_ctx;
 
-/* Interrupts from other Ruby threads (Thread#raise, Thread#kill, exit while
- * this thread runs a loop) reach a thread only when it checks for them, and
- * the loop holds the GVL while it waits (until the Fiber-scheduler work
- * releases it there). So a timer checks every 0.2 s; as asyncio.run does
- * with an interrupt, the first one cancels the main task and Rill.run
- * re-raises it once the loop is done, a second one stops the loop. SIGINT
- * does not wait for it: that is the core's (rill_loop_cancel_on_sigint). */
-#define RR_THREAD_CHECK_S 0.2
+/* ---- driving the loop with the GVL released while it waits ----
+ * Ruby has no public pair to release the GVL in the core's poll hook and
+ * take it back in the next one, only rb_thread_call_without_gvl around a
+ * function. So Rill.run drives the loop as a host does (rill_loop_backend_fd,
+ * rill.h "embedding"): wait on the backend fd without the GVL for at most
+ * rill_loop_backend_timeout(), then rill_loop_run_once(loop, 0) with it.
+ * Other Ruby threads run while the loop waits; Ruby's unblocking function
+ * (Thread#raise, Thread#kill, a signal with a Ruby handler) wakes the wait
+ * with rill_loop_interrupt, and the interrupt is checked at once. */
+typedef struct { int fd; double timeout; } backend_wait;
+static void *wait_backend(void *p) {
+  backend_wait *w = p;
+  struct pollfd pfd = {.fd = w->fd, .events = POLLIN, .revents = 0};
+  int ms = !isfinite(w->timeout) || w->timeout > 86400.0 ? -1 : (int)ceil(w->timeout * 1000.0);
+  (void)poll(&pfd, 1, ms);
+  return NULL;
+}
+static void wake_loop(void *loop) { rill_loop_interrupt(loop); }
+
 static VALUE rr_check_ints(VALUE unused) {
   (void)unused;
   rb_thread_check_ints();
   return Qnil;
 }
-static void thread_check_run(void *arg) {
-  run_ctx *c = arg;
+/* Ruby's pending interrupts (Thread#raise, Thread#kill, exit from another
+ * thread, Interrupt/SignalException from a signal with Ruby's handler, trap
+ * handlers run here). As asyncio.run does with an interrupt, the first one
+ * cancels the main task and Rill.run re-raises it once the loop is done;
+ * a second one (or one while no main task runs: the shutdown of leftover
+ * tasks) leaves the loop at once. */
+static void check_interrupts(run_ctx *c) {
   int state = 0;
   rb_protect(rr_check_ints, Qnil, &state);
-  if (state) {
-    VALUE e = rb_errinfo();
-    rb_set_errinfo(Qnil);
-    if (NIL_P(c->pending) && c->main_task) {
-      c->pending = NIL_P(e) ? Qfalse : e; /* Qfalse: Thread#kill (no exception object) */
-      rill_task_cancel(c->main_task, "interrupted");
-    } else {
-      rill_loop_stop(c->lp->loop);
-    }
+  if (!state) return;
+  VALUE e = rb_errinfo();
+  rb_set_errinfo(Qnil);
+  VALUE what = NIL_P(e) ? Qfalse : e; /* Qfalse: Thread#kill (no exception object) */
+  if (NIL_P(c->pending) && c->main_task && rill_future_done(rill_task_future(c->main_task)) != 1) {
+    c->pending = what;
+    rill_task_cancel(c->main_task, "interrupted");
+  } else {
+    if (NIL_P(c->pending)) c->pending = what;
+    c->halt = 1;
   }
-  rill_handle_release(c->check);
-  c->check = rill_call_later(c->lp->loop, RR_THREAD_CHECK_S, thread_check_run, c, NULL);
 }
-static void thread_check_stop(run_ctx *c) {
-  rill_handle_cancel(c->check);
-  rill_handle_release(c->check);
-  c->check = NULL;
+
+/* Runs iterations until f is done, Loop#stop or a second interrupt.
+ * 0, RILL_ESTATE (stopped first), or a code of rill_loop_run_once. */
+static int drive(run_ctx *c, rill_future *f) {
+  rill_loop *loop = c->lp->loop;
+  int fd = rill_loop_backend_fd(loop);
+  if (fd < 0) return rill_loop_run_until(loop, f); /* no pollable backend: the GVL stays held */
+  c->lp->stopped = 0;
+  VALUE th = rb_thread_current();
+  for (;;) {
+    if (rill_future_done(f) == 1) return 0;
+    if (c->lp->stopped || c->halt) return RILL_ESTATE;
+    double t = rill_loop_backend_timeout(loop);
+    if (t > 0) {
+      backend_wait w = {fd, t};
+      rb_thread_call_without_gvl2(wait_backend, &w, wake_loop, loop);
+      check_interrupts(c);
+      if (c->halt) return RILL_ESTATE;
+    } else if (rb_thread_interrupted(th)) {
+      check_interrupts(c); /* a busy loop sees them too */
+    }
+    int rc = rill_loop_run_once(loop, 0);
+    if (rc < 0) return rc;
+  }
+}
+
+/* asyncio.run's epilogue (rill_loop_shutdown's first half, which runs the
+ * loop itself and so would hold the GVL): cancel the tasks left, drive the
+ * loop until they are done (an interrupt ends this too), report their
+ * failures; then the core's shutdown joins the thread pool. */
+static void shutdown_leftovers(run_ctx *c) {
+  rill_loop *loop = c->lp->loop;
+  int n = rill_loop_task_count(loop);
+  if (n > 0 && !c->halt) {
+    rill_task **tasks = malloc((size_t)n * sizeof *tasks);
+    rill_future **futs = malloc((size_t)n * sizeof *futs);
+    if (tasks && futs) {
+      n = rill_loop_tasks(loop, tasks, (size_t)n);
+      for (int k = 0; k < n; k++) futs[k] = rill_future_retain(rill_task_future(tasks[k]));
+      for (int k = 0; k < n; k++) rill_task_cancel(tasks[k], NULL);
+      rill_future *all = n > 0 ? rill_gather(loop, (size_t)n, futs, RILL_GATHER_RETURN_ERRORS) : NULL;
+      if (all && drive(c, all) == 0) {
+        for (int k = 0; k < n; k++) {
+          if (rill_future_state(futs[k]) != RILL_FAILED) continue;
+          char msg[300];
+          snprintf(msg, sizeof msg, "unhandled failure of task %s during shutdown",
+                   rill_task_name((rill_task *)futs[k]));
+          rill_loop_report(loop, msg, futs[k]);
+          rill_future_error(futs[k]); /* retrieved */
+        }
+      }
+      rill_future_release(all);
+      for (int k = 0; k < n; k++) rill_future_release(futs[k]);
+    }
+    free(tasks);
+    free(futs);
+  }
+  /* One round, as asyncio.run: tasks the clean-up started are left to
+   * rill_loop_close (rill_loop_shutdown would run them with the GVL held). */
+  if (!c->halt && rill_loop_task_count(loop) == 0) rill_loop_shutdown(loop);
 }
 
 static VALUE run_body(VALUE p) {
@@ -235,16 +308,15 @@ static VALUE run_body(VALUE p) {
   c->armed = c->sigint && rill_loop_cancel_on_sigint(c->lp->loop, rt->task) == 0;
   sigint_armed += c->armed;
   c->main_task = rt->task;
-  c->check = rill_call_later(c->lp->loop, RR_THREAD_CHECK_S, thread_check_run, c, NULL);
-  c->rc = rill_loop_run_until(c->lp->loop, f);
-  thread_check_stop(c);
+  c->rc = drive(c, f);
   c->main_task = NULL;
   if (c->armed) c->interrupted = rill_loop_cancel_on_sigint(c->lp->loop, NULL);
   sigint_armed -= c->armed;
   c->armed = 0;
   c->main_done = rill_future_done(f) == 1;
   if (c->main_done) rill_future_error(f); /* retrieved: run returns/raises it */
-  rill_loop_shutdown(c->lp->loop); /* asyncio.run's epilogue, done by the core */
+  /* from here SIGINT is Ruby's again: Interrupt ends a shutdown that hangs */
+  shutdown_leftovers(c);
   rr_flush_reports();
   return Qnil;
 }
@@ -256,7 +328,6 @@ static VALUE run_ensure(VALUE p) {
     rill_loop_cancel_on_sigint(lp->loop, NULL);
     sigint_armed--;
   }
-  thread_check_stop(c);
   c->main_task = NULL;
   rill_loop_close(lp->loop); /* reports pending/unretrieved through the handler */
   rr_flush_reports();
@@ -279,7 +350,7 @@ static VALUE m_run(VALUE self, VALUE block, VALUE debug, VALUE sigint) {
   VALUE lobj = lp->self;
   rill_loop_set_exception_handler(lp->loop, loop_exception_fn, NULL, NULL);
   if (RTEST(debug)) rill_loop_set_debug(lp->loop, 1);
-  run_ctx c = {lp, block, Qnil, 0, 0, RTEST(sigint), 0, 0, NULL, NULL, Qnil};
+  run_ctx c = {lp, block, Qnil, 0, 0, RTEST(sigint), 0, 0, NULL, 0, Qnil};
   rb_ensure(run_body, (VALUE)&c, run_ensure, (VALUE)&c);
   if (c.pending == Qfalse) rb_thread_kill(rb_thread_current()); /* killed while it ran */
   if (!NIL_P(c.pending)) rb_exc_raise(c.pending);
@@ -332,35 +403,58 @@ static void cb_free(void *arg) {
   free(c);
 }
 
-static VALUE rr_schedule(VALUE self, int later, double delay, VALUE proc) {
+enum { RR_SOON, RR_LATER, RR_AT, RR_THREADSAFE };
+
+/* Schedules proc on the loop; a Rill::Handle (nil for RR_THREADSAFE). */
+static VALUE rr_schedule(VALUE self, int kind, double delay, VALUE proc) {
   rloop *lp = rr_loop_get(self);
   if (!rb_obj_is_proc(proc)) rb_raise(rb_eArgError, "a block is required");
   if (isnan(delay)) rb_raise(rb_eArgError, "delay is NaN");
-  rhandle *rh = calloc(1, sizeof *rh);
+  rhandle *rh = kind == RR_THREADSAFE ? NULL : calloc(1, sizeof *rh);
   rcb *c = calloc(1, sizeof *c);
-  if (!rh || !c) { free(rh); free(c); rb_raise(rb_eNoMemError, "out of memory"); }
-  VALUE hobj = TypedData_Wrap_Struct(cHandle, &handle_type, rh);
+  if ((kind != RR_THREADSAFE && !rh) || !c) { free(rh); free(c); rb_raise(rb_eNoMemError, "out of memory"); }
+  VALUE hobj = rh ? TypedData_Wrap_Struct(cHandle, &handle_type, rh) : Qnil;
   c->proc = proc;
   c->lp = lp;
   c->next = cb_head;
   if (cb_head) cb_head->prev = c;
   cb_head = c;
-  rh->h = later ? rill_call_later(lp->loop, delay, cb_run, c, cb_free)
-                : rill_call_soon(lp->loop, cb_run, c, cb_free);
-  if (!rh->h) {
+  int failed;
+  switch (kind) {
+  case RR_SOON: failed = !(rh->h = rill_call_soon(lp->loop, cb_run, c, cb_free)); break;
+  case RR_LATER: failed = !(rh->h = rill_call_later(lp->loop, delay, cb_run, c, cb_free)); break;
+  case RR_AT: failed = !(rh->h = rill_call_at(lp->loop, delay, cb_run, c, cb_free)); break;
+  default: failed = rill_call_soon_threadsafe(lp->loop, cb_run, c, cb_free) != 0; break;
+  }
+  if (failed) {
     int code = rill_last_error();
     cb_free(c);
     rr_raise(code);
   }
   return hobj;
 }
-static VALUE loop_call_soon(VALUE self) { return rr_schedule(self, 0, 0, rb_block_proc()); }
+static VALUE loop_call_soon(VALUE self) { return rr_schedule(self, RR_SOON, 0, rb_block_proc()); }
 static VALUE loop_call_later(VALUE self, VALUE delay) {
   double d = NUM2DBL(delay);
-  return rr_schedule(self, 1, d, rb_block_proc());
+  return rr_schedule(self, RR_LATER, d, rb_block_proc());
+}
+/* Loop#call_at(when) { }: at the loop's time when (Loop#time's clock). */
+static VALUE loop_call_at(VALUE self, VALUE when) {
+  double d = NUM2DBL(when);
+  return rr_schedule(self, RR_AT, d, rb_block_proc());
+}
+/* Loop#call_soon_threadsafe { }: from any Ruby thread (a trap handler
+ * too); the block runs on the loop's thread, which is woken. nil. */
+static VALUE loop_call_soon_threadsafe(VALUE self) {
+  return rr_schedule(self, RR_THREADSAFE, 0, rb_block_proc());
 }
 static VALUE loop_time(VALUE self) { return DBL2NUM(rill_loop_time(rr_loop_get(self)->loop)); }
-static VALUE loop_stop(VALUE self) { rill_loop_stop(rr_loop_get(self)->loop); return Qnil; }
+static VALUE loop_stop(VALUE self) {
+  rloop *lp = rr_loop_get(self);
+  lp->stopped = 1; /* Rill.run drives the loop one iteration at a time */
+  rill_loop_stop(lp->loop);
+  return Qnil;
+}
 static VALUE loop_task_count(VALUE self) { return INT2NUM(rill_loop_task_count(rr_loop_get(self)->loop)); }
 static VALUE loop_set_handler(VALUE self, VALUE handler) {
   rloop *lp = rb_check_typeddata(self, &loop_type);
@@ -403,6 +497,8 @@ static VALUE handle_cancelled_p(VALUE self) {
 void rr_init_loop(VALUE mExt) {
   rb_define_method(cLoop, "call_soon", loop_call_soon, 0);
   rb_define_method(cLoop, "call_later", loop_call_later, 1);
+  rb_define_method(cLoop, "call_at", loop_call_at, 1);
+  rb_define_method(cLoop, "call_soon_threadsafe", loop_call_soon_threadsafe, 0);
   rb_define_method(cLoop, "time", loop_time, 0);
   rb_define_method(cLoop, "stop", loop_stop, 0);
   rb_define_method(cLoop, "task_count", loop_task_count, 0);

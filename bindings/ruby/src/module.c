@@ -117,6 +117,7 @@ void rr_init(VALUE mExtMod) {
   rr_init_gather(mExtMod);
   rr_init_group(mExtMod);
   rr_init_loop(mExtMod);
+  rr_init_scheduler(mExtMod);
   rr_init_sync(mExtMod);
   rr_init_task(mExtMod);
   rr_init_timeout(mExtMod);

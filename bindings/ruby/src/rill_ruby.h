@@ -19,7 +19,10 @@
  *    object; callbacks' procs and running loops from the registry. All are
  *    marked with rb_gc_mark_movable and updated with rb_gc_location (GC.compact).
  *  - Nothing runs Ruby from a non-Ruby thread: rill calls back only on the
- *    thread that runs the loop (rill_call_soon_threadsafe is not exposed).
+ *    thread that runs the loop. Other Ruby threads reach a loop only through
+ *    rill_call_soon_threadsafe (Loop#call_soon_threadsafe, the scheduler's
+ *    unblock), with the GVL held, so the binding's lists need no lock.
+ *  - Rill.run releases the GVL while the loop waits (loop.c drive).
  *  - Free functions called by rill (possibly during GC sweep, when a Task
  *    object's last rill reference goes) never call Ruby.
  */
@@ -91,6 +94,7 @@ struct rloop {
   int active;
   struct rtask *slotq_head, *slotq_tail; /* tasks waiting for a fiber slot */
   int attached;         /* a host's loop (Rill.attach_loop) */
+  int stopped;          /* Loop#stop while Rill.run drives it */
 };
 
 /* The registry (module.c) marks everything on these lists. */
@@ -159,6 +163,9 @@ void rr_init_loop(VALUE mExt);
 
 /* module.c */
 void rr_init(VALUE mExt);
+
+/* scheduler.c */
+void rr_init_scheduler(VALUE mExt);
 
 /* sync.c */
 void rr_init_sync(VALUE mExt);

@@ -120,9 +120,15 @@ static VALUE fiber_body(RB_BLOCK_CALL_FUNC_ARGLIST(yielded, cbarg)) {
 }
 
 static VALUE rr_resume(VALUE fiber) { return rb_fiber_resume(fiber, 0, NULL); }
+/* A non-blocking fiber (Fiber.new(blocking: false)): Ruby sends the
+ * blocking operations made on it (I/O, sleep, Mutex, Queue) to the
+ * thread's Fiber scheduler, Rill::Scheduler (scheduler.c). rb_fiber_new
+ * makes blocking ones. */
 static VALUE rr_new_fiber(VALUE unused) {
   (void)unused;
-  return rb_fiber_new(fiber_body, Qnil);
+  VALUE opts = rb_hash_new();
+  rb_hash_aset(opts, ID2SYM(rb_intern("blocking")), Qfalse);
+  return rb_block_call_kw(rb_const_get(rb_cObject, rb_intern("Fiber")), rb_intern("new"), 1, &opts, fiber_body, Qnil, RB_PASS_KEYWORDS);
 }
 
 static void rr_fail_cancelled(rill_task *t) {
