@@ -890,6 +890,33 @@ UDP.close = io_.udp_close
 
 --- rill.poll(fd, "r"|"w"|"rw" [, timeout]) -> "r"|"w"|"rw" (what is
 -- ready) | nil, "timed out", rill.ETIMEDOUT. Any fd the caller owns.
+--- rill.to_thread(fn, ...) -> fn's results, computed on the loop's thread
+-- pool (blocking or CPU-heavy work off the loop). cqueues' way: fn runs in
+-- a fresh Lua state with the standard libraries, so it sees no upvalues
+-- (locals of enclosing functions: pass them as arguments) and no globals
+-- of this state; arguments and results are copied and may be nil,
+-- booleans, numbers or strings. An error in fn is raised here with its
+-- message. Cancelling the task before the job starts means it never runs;
+-- after, it runs to its end and its results are dropped.
+function rill.to_thread(fn, ...)
+  if type(fn) ~= "function" then argerror("to_thread", 1, "function", fn) end
+  local i = 1
+  while true do
+    local name = debug.getupvalue(fn, i)
+    if name == nil then break end
+    if name ~= "_ENV" then
+      error("rill.to_thread: the function uses the upvalue '" .. tostring(name) ..
+            "' (a local of an enclosing function): pass it as an argument", 2)
+    end
+    i = i + 1
+  end
+  local ok, code = pcall(string.dump, fn)
+  if not ok then error("rill.to_thread: " .. tostring(code), 2) end
+  local f = io_.to_thread(code, ...)
+  io_await("to_thread", f)
+  return io_.thread_results(f)
+end
+
 function rill.poll(fd, events, timeout)
   if type(fd) ~= "number" then argerror("poll", 1, "integer fd", fd) end
   if events ~= nil and events ~= "r" and events ~= "w" and events ~= "rw" and events ~= "wr" then

@@ -423,6 +423,52 @@ T.case("tls_via_luasec_wrap", function()
   os.remove(dir)
 end)
 
+T.case("to_thread_runs_in_a_fresh_state_on_the_pool", function()
+  rill.run(function()
+    -- values cross both ways with their types
+    local a, b, c, d, e = rill.to_thread(function(x, y, s)
+      return x + y, s:upper(), nil, true, x / 2
+    end, 3, 4, "abc")
+    T.eq(a, 7)
+    T.eq(b, "ABC")
+    T.eq(c, nil)
+    T.eq(d, true)
+    T.eq(e, 1.5)
+    -- no globals of this state there, the standard libraries are
+    RILL_TO_THREAD_GLOBAL = 1
+    T.eq(rill.to_thread(function() return RILL_TO_THREAD_GLOBAL, type(os.time) end), nil)
+    T.eq(select(2, rill.to_thread(function() return RILL_TO_THREAD_GLOBAL, type(os.time) end)), "function")
+    -- blocking work off the loop: two 0.5 s jobs overlap (one after the other
+    -- would be >= 1 s), and the loop runs meanwhile
+    local ticks = 0
+    local ticker = rill.spawn(function() for _ = 1, 100 do rill.sleep(0.01); ticks = ticks + 1 end end)
+    local t0 = rill.monotonic()
+    local r = rill.gather(
+      rill.spawn(rill.to_thread, function() os.execute("sleep 0.5") return 1 end),
+      rill.spawn(rill.to_thread, function() os.execute("sleep 0.5") return 2 end))
+    local dt = rill.monotonic() - t0
+    T.same(r, { 1, 2 })
+    T.ok(dt < 0.9, ("two 0.5 s jobs took %.2f s"):format(dt))
+    T.ok(ticks >= 10, ("the loop ran only %d ticks meanwhile"):format(ticks))
+    ticker:cancel()
+    -- errors: fn's own, raised here with its message; values that cannot cross
+    T.matches(T.raises(rill.to_thread, function() error("boom") end), "boom")
+    T.matches(T.raises(rill.to_thread, function() return {} end), "result 1 is a table")
+    T.matches(T.raises(rill.to_thread, function(t) return t end, {}), "bad argument #2")
+    local up = 5
+    T.matches(T.raises(rill.to_thread, function() return up end), "upvalue 'up'")
+    T.matches(T.raises(rill.to_thread, print), "rill.to_thread")
+    T.matches(T.raises(rill.to_thread, "not a function"), "function expected")
+    -- a cancel while the job runs: the task sees it, the job ends on its own
+    local t = rill.spawn(rill.to_thread, function() os.execute("sleep 0.2") return "late" end)
+    rill.sleep(0.05)
+    t:cancel()
+    T.ok(not pcall(t.wait, t))
+    T.ok(t:cancelled())
+  end)
+  T.raises(rill.to_thread, function() end) -- outside a running loop
+end)
+
 T.case("collectgarbage_during_io", function()
   rill.run(function()
     local srv, port = rill.tcp.serve("127.0.0.1", 0, function(sock)

@@ -20,6 +20,7 @@
  * close). core.io() hands rill.lua the functions and the metatables. */
 #include "rill_lua.h"
 #include <errno.h>
+#include <lualib.h>
 #include <netdb.h>
 #include <sys/socket.h>
 #include <sys/un.h>
@@ -934,6 +935,195 @@ static int rl_backend_timeout(lua_State *L) {
   return 1;
 }
 
+/* ---- threads: rill.to_thread(fn, ...) ---------------------------------
+ * cqueues' way: a Lua state is not thread-safe, so the job runs in a fresh
+ * state (luaL_newstate + the standard libraries) on the loop's pool: fn
+ * travels as its string.dump bytecode, arguments and results as copies
+ * (nil, booleans, numbers, strings). rill.lua refuses functions with
+ * upvalues other than _ENV. An error in fn fails the future with
+ * RILL_EEXCEPTION and its message. */
+static const char RL_TRES_TAG = 0;
+
+typedef struct rl_tval {
+  int type, isint;
+  lua_Integer i;
+  lua_Number n;
+  char *s;
+  size_t len;
+} rl_tval;
+
+typedef struct rl_tvals {
+  int n;
+  rl_tval v[];
+} rl_tvals;
+
+typedef struct rl_tjob {
+  char *code;
+  size_t code_len;
+  rl_tvals *args;
+} rl_tjob;
+
+static void rl_tvals_free(void *p) {
+  rl_tvals *t = (rl_tvals *)p;
+  if (!t) return;
+  for (int k = 0; k < t->n; k++) free(t->v[k].s);
+  free(t);
+}
+
+static void rl_tjob_free(void *p) {
+  rl_tjob *j = (rl_tjob *)p;
+  free(j->code);
+  rl_tvals_free(j->args);
+  free(j);
+}
+
+/* Copies the values at first..last of S into a new rl_tvals; NULL with
+ * *bad = the position of a value of another type (0: out of memory). */
+static rl_tvals *rl_tvals_take(lua_State *S, int first, int last, int *bad) {
+  int n = last >= first ? last - first + 1 : 0;
+  rl_tvals *t = (rl_tvals *)calloc(1, sizeof *t + (size_t)n * sizeof(rl_tval));
+  *bad = 0;
+  if (!t) return NULL;
+  for (int k = 0; k < n; k++) {
+    int idx = first + k;
+    rl_tval *v = &t->v[k];
+    v->type = lua_type(S, idx);
+    switch (v->type) {
+    case LUA_TNIL: break;
+    case LUA_TBOOLEAN: v->i = lua_toboolean(S, idx); break;
+    case LUA_TNUMBER:
+      v->isint = rl_isinteger(S, idx);
+      v->n = lua_tonumber(S, idx);
+#if LUA_VERSION_NUM >= 503
+      if (v->isint) v->i = lua_tointeger(S, idx);
+#else
+      if (v->isint) v->i = (lua_Integer)v->n;
+#endif
+      break;
+    case LUA_TSTRING: {
+      const char *s = lua_tolstring(S, idx, &v->len);
+      if (!(v->s = (char *)malloc(v->len ? v->len : 1))) {
+        t->n = k;
+        rl_tvals_free(t);
+        return NULL;
+      }
+      memcpy(v->s, s, v->len);
+      break;
+    }
+    default:
+      t->n = k;
+      rl_tvals_free(t);
+      *bad = k + 1;
+      return NULL;
+    }
+  }
+  t->n = n;
+  return t;
+}
+
+static void rl_tvals_push(lua_State *S, const rl_tvals *t) {
+  for (int k = 0; k < t->n; k++) {
+    const rl_tval *v = &t->v[k];
+    switch (v->type) {
+    case LUA_TBOOLEAN: lua_pushboolean(S, (int)v->i); break;
+    case LUA_TNUMBER:
+      if (v->isint) lua_pushinteger(S, v->i);
+      else lua_pushnumber(S, v->n);
+      break;
+    case LUA_TSTRING: lua_pushlstring(S, v->s, v->len); break;
+    default: lua_pushnil(S);
+    }
+  }
+}
+
+/* On a pool thread: never touches the loop's Lua state. */
+static void rl_tjob_run(rill_work *w, void *arg) {
+  rl_tjob *j = (rl_tjob *)arg;
+  char msg[512];
+  lua_State *T = luaL_newstate();
+  if (!T) {
+    rill_work_fail(w, RILL_ENOMEM, "rill.to_thread: no memory for a Lua state", NULL, NULL, NULL);
+    return;
+  }
+  luaL_openlibs(T);
+  if (!lua_checkstack(T, j->args->n + 1) ||
+      luaL_loadbuffer(T, j->code, j->code_len, "=rill.to_thread") != 0) {
+    snprintf(msg, sizeof msg, "rill.to_thread: %s", lua_isstring(T, -1) ? lua_tostring(T, -1) : "cannot load the function");
+    rill_work_fail(w, RILL_EEXCEPTION, msg, NULL, NULL, NULL);
+  } else {
+    int base = lua_gettop(T), bad = 0;
+    rl_tvals_push(T, j->args);
+    if (lua_pcall(T, j->args->n, LUA_MULTRET, 0) != 0) {
+      const char *e = lua_tostring(T, -1);
+      snprintf(msg, sizeof msg, "%s", e ? e : "(error object is not a string)");
+      rill_work_fail(w, RILL_EEXCEPTION, msg, NULL, NULL, NULL);
+    } else {
+      rl_tvals *res = rl_tvals_take(T, base, lua_gettop(T), &bad);
+      if (res) rill_work_set_pointer(w, res, rl_tvals_free, &RL_TRES_TAG);
+      else if (bad) {
+        snprintf(msg, sizeof msg, "rill.to_thread: result %d is a %s (only nil, booleans, numbers "
+                 "and strings come back)", bad, luaL_typename(T, base + bad - 1));
+        rill_work_fail(w, RILL_EEXCEPTION, msg, NULL, NULL, NULL);
+      } else rill_work_fail(w, RILL_ENOMEM, "rill.to_thread: out of memory", NULL, NULL, NULL);
+    }
+  }
+  lua_close(T);
+}
+
+/* io.to_thread(bytecode, ...) -> future */
+static int rl_to_thread(lua_State *L) {
+  rl_ctx *c = rl_io_ctx(L, "to_thread");
+  size_t len;
+  const char *code = luaL_checklstring(L, 1, &len);
+  int bad = 0;
+  rl_tjob *j = (rl_tjob *)calloc(1, sizeof *j);
+  rl_fut *u;
+  rill_future *f;
+  if (!j || !(j->code = (char *)malloc(len))) {
+    free(j);
+    return luaL_error(L, "rill.to_thread: out of memory");
+  }
+  memcpy(j->code, code, len);
+  j->code_len = len;
+  if (!(j->args = rl_tvals_take(L, 2, lua_gettop(L), &bad))) {
+    rl_tjob_free(j);
+    if (!bad) return luaL_error(L, "rill.to_thread: out of memory");
+    lua_pushfstring(L, "bad argument #%d to 'rill.to_thread' (a %s cannot cross to a thread: "
+                    "only nil, booleans, numbers and strings)", bad + 1, luaL_typename(L, bad + 1));
+    return lua_error(L);
+  }
+  u = rl_newfut(L);
+  if (!(f = rill_run_in_thread(c->loop, rl_tjob_run, j, rl_tjob_free))) {
+    rl_tjob_free(j);
+    return rl_raise_last(L);
+  }
+  u->f = f;
+  return 1;
+}
+
+/* io.thread_results(f) -> the job's results; raises its error */
+static int rl_thread_results(lua_State *L) {
+  rill_future *f = rl_checkfut(L, 1);
+  rl_tvals *t;
+  int st = rill_future_state(f);
+  if (st == RILL_CANCELLED || st == RILL_PENDING) {
+    rill_lua_push_error(L, RILL_ECANCELLED, st == RILL_CANCELLED ? rill_future_error_message(f) : NULL);
+    return lua_error(L);
+  }
+  if (st != RILL_DONE) {
+    const char *m = rill_future_error_message(f);
+    int code = rill_future_error(f);
+    if (code == RILL_EEXCEPTION) lua_pushstring(L, m ? m : "rill.to_thread: the function failed");
+    else rill_lua_push_error(L, code, m);
+    return lua_error(L);
+  }
+  t = (rl_tvals *)rill_future_pointer(f, &RL_TRES_TAG);
+  if (!t) return 0;
+  luaL_checkstack(L, t->n, "rill.to_thread: too many results");
+  rl_tvals_push(L, t);
+  return t->n;
+}
+
 /* io.in_task() -> true inside a rill task's own coroutine */
 static int rl_in_task(lua_State *L) {
   lua_pushboolean(L, rl_running_co && L == rl_running_co);
@@ -961,7 +1151,7 @@ static const struct { const char *name; lua_CFunction fn; } rl_io_fns[] = {
   {"proc_wait", rl_proc_wait}, {"int", rl_int}, {"proc_kill", rl_proc_kill},
   {"proc_returncode", rl_proc_returncode},
   {"step", rl_step_loop}, {"pollfd", rl_pollfd}, {"backend_timeout", rl_backend_timeout},
-  {"in_task", rl_in_task},
+  {"in_task", rl_in_task}, {"to_thread", rl_to_thread}, {"thread_results", rl_thread_results},
 };
 
 static const struct { const void *key; lua_CFunction gc; const char *name, *field; } rl_io_mts[] = {
