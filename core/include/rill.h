@@ -232,6 +232,15 @@ RILL_API int rill_loop_run_once(rill_loop *loop, double max_wait_s);
  * handler ("unhandled failure ... during shutdown"). The loop stays open.
  * 0, RILL_EBUSY while running, RILL_ECLOSED, RILL_EINVAL. */
 RILL_API int rill_loop_shutdown(rill_loop *loop);
+/* (1.1) rill_loop_shutdown's first half, for a caller that runs the loop
+ * itself (a binding that releases its interpreter lock while the loop
+ * waits): cancels every pending task and returns a future (a reference)
+ * that is DONE once all of them are done and each failure other than a
+ * cancel was reported. Run the loop until it is done, then call
+ * rill_loop_shutdown, which only joins the thread pool then. A future
+ * already DONE if no task is pending; NULL on bad input, RILL_EBUSY
+ * while running (call it between iterations), RILL_ECLOSED, RILL_ENOMEM. */
+RILL_API rill_future *rill_loop_shutdown_tasks(rill_loop *loop);
 /* Makes a running loop return after the current iteration. Safe from
  * callbacks and tasks of that loop; a no-op on NULL or an idle loop. */
 RILL_API void rill_loop_stop(rill_loop *loop);

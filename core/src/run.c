@@ -5,34 +5,84 @@
 
 #include "internal.h"
 
+/* The tasks a shutdown cancelled, and the future it completes once they
+ * are all done and their failures reported. */
+typedef struct shutdown_state {
+  rill_future *out;
+  int n;
+  rill_future *futs[];
+} shutdown_state;
+
+static void shutdown_state_free(void *arg) {
+  shutdown_state *st = arg;
+  for (int k = 0; k < st->n; k++) rill_future_release(st->futs[k]);
+  rill_future_release(st->out);
+  free(st);
+}
+
+static void shutdown_tasks_done(rill_future *all, void *arg) {
+  (void)all;
+  shutdown_state *st = arg;
+  rill_loop *loop = rill_future_loop(st->out);
+  for (int k = 0; k < st->n; k++) {
+    if (st->futs[k]->state == RILL_FAILED) {
+      rill__report(loop, st->futs[k], "unhandled failure of task %s during shutdown",
+                   rill__task_name((rill_task *)st->futs[k]));
+      rill__future_mark_retrieved(st->futs[k]);
+    }
+  }
+  rill_future_set_none(st->out);
+}
+
+rill_future *rill_loop_shutdown_tasks(rill_loop *loop) {
+  if (rill__loop_check(loop)) return NULL;
+  if (loop->running) { /* a task would cancel itself with the rest */
+    rill__fail(RILL_EBUSY, "cannot shut down a running loop");
+    return NULL;
+  }
+  rill_future *out = rill_future_new(loop);
+  if (!out) return NULL;
+  int n = loop->task_count;
+  if (n <= 0) {
+    rill_future_set_none(out);
+    return out;
+  }
+  shutdown_state *st = malloc(sizeof *st + (size_t)n * sizeof st->futs[0]);
+  if (!st) {
+    rill_future_release(out);
+    rill__fail(RILL_ENOMEM, "out of memory shutting down");
+    return NULL;
+  }
+  st->out = rill_future_retain(out);
+  st->n = 0;
+  for (rill_task *t = loop->tasks_head; t && st->n < n; t = t->next)
+    st->futs[st->n++] = rill_future_retain(&t->fut);
+  for (int k = 0; k < st->n; k++) rill_task_cancel((rill_task *)st->futs[k], NULL);
+  rill_future *all = rill_gather(loop, (size_t)st->n, st->futs, RILL_GATHER_RETURN_ERRORS);
+  if (!all || rill_future_on_done(all, shutdown_tasks_done, st, shutdown_state_free) != RILL_OK) {
+    int rc = rill_last_error();
+    rill_future_release(all);
+    shutdown_state_free(st);
+    rill_future_release(out);
+    rill__fail(rc < 0 ? rc : RILL_ENOMEM, "out of memory shutting down");
+    return NULL;
+  }
+  rill_future_release(all); /* its callback keeps what it needs */
+  return out;
+}
+
 int rill_loop_shutdown(rill_loop *loop) {
   int rc = rill__loop_check(loop);
   if (rc) return rc;
   if (loop->running) return rill__fail(RILL_EBUSY, "cannot shut down a running loop");
-  int n = loop->task_count;
-  if (n <= 0) return rill__pool_shutdown(loop);
-  rill_future **futs = malloc((size_t)n * sizeof *futs);
-  if (!futs) return rill__fail(RILL_ENOMEM, "out of memory shutting down");
-  int i = 0;
-  for (rill_task *t = loop->tasks_head; t && i < n; t = t->next) futs[i++] = rill_future_retain(&t->fut);
-  for (int k = 0; k < i; k++) rill_task_cancel((rill_task *)futs[k], NULL);
-  rill_future *all = rill_gather(loop, (size_t)i, futs, RILL_GATHER_RETURN_ERRORS);
-  if (all) {
-    rill_loop_run_until(loop, all);
-    for (int k = 0; k < i; k++) {
-      if (futs[k]->state == RILL_FAILED) {
-        rill__report(loop, futs[k], "unhandled failure of task %s during shutdown",
-                     rill__task_name((rill_task *)futs[k]));
-        rill__future_mark_retrieved(futs[k]);
-      }
-    }
-    rill_future_release(all);
+  if (loop->task_count > 0) {
+    rill_future *done = rill_loop_shutdown_tasks(loop);
+    if (!done) return rill_last_error();
+    rill_loop_run_until(loop, done);
+    rill_future_release(done);
   }
-  for (int k = 0; k < i; k++) rill_future_release(futs[k]);
-  free(futs);
   /* One round, as asyncio.run: tasks started by the clean-up are left to
    * loop close, which reports and destroys them. */
-  if (!all) return rill_last_error();
   return rill__pool_shutdown(loop); /* 1.1: shutdown_default_executor */
 }
 

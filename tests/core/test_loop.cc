@@ -657,6 +657,67 @@ TEST_F(Loop, ShutdownReportsAFailureOtherThanACancel) {
   rill_task_release(obedient);
 }
 
+// The first half for a caller that drives the loop itself (one iteration
+// at a time, as a binding releasing its interpreter lock does).
+TEST_F(Loop, ShutdownTasksGivesAFutureTheCallerRunsTheLoopFor) {
+  rill_task *stubborn = Spawn([this] {
+    int rc = rill_sleep(10.0);
+    log.push_back("stubborn cleanup");
+    rill_sleep(0.01);  // needs more iterations after the cancel
+    return rc == RILL_ECANCELLED ? -1000 : rc;
+  });
+  rill_task *obedient = Spawn([] { return rill_sleep(10.0); });
+  EXPECT_EQ(rill_loop_run_once(loop, 0), 2);
+  rill_future *done = rill_loop_shutdown_tasks(loop);
+  ASSERT_NE(done, nullptr);
+  EXPECT_EQ(rill_future_state(done), RILL_PENDING);
+  double t0 = MonoNow();
+  while (rill_future_done(done) != 1 && MonoNow() - t0 < 5) rill_loop_run_once(loop, 0.1);
+  EXPECT_EQ(rill_future_state(done), RILL_DONE);
+  EXPECT_EQ(log, (std::vector<std::string>{"stubborn cleanup"}));
+  auto r = TakeReports();
+  ASSERT_EQ(r.size(), 1u) << "the failure reported once, before the future is done";
+  EXPECT_TRUE(r[0].has_future);
+  EXPECT_EQ(rill_future_state(rill_task_future(obedient)), RILL_CANCELLED);
+  EXPECT_EQ(rill_loop_task_count(loop), 0);
+  rill_future_release(done);
+  EXPECT_EQ(rill_loop_shutdown(loop), RILL_OK) << "only the pool is left";
+  EXPECT_TRUE(TakeReports().empty());
+  // nothing pending: DONE at once
+  rill_future *none = rill_loop_shutdown_tasks(loop);
+  ASSERT_NE(none, nullptr);
+  EXPECT_EQ(rill_future_state(none), RILL_DONE);
+  rill_future_release(none);
+  rill_task_release(stubborn);
+  rill_task_release(obedient);
+}
+
+TEST_F(Loop, ShutdownTasksBadInputBusyAndClosed) {
+  EXPECT_NULL_WITH(rill_loop_shutdown_tasks(nullptr), RILL_EINVAL);
+  Soon([this] {
+    EXPECT_NULL_WITH(rill_loop_shutdown_tasks(loop), RILL_EBUSY);
+    log.push_back("checked");
+  });
+  Run();
+  EXPECT_EQ(log, (std::vector<std::string>{"checked"}));
+  // a loop closed while the shutdown is pending: the state is freed, no leak
+  rill_task *t = Spawn([] {
+    rill_sleep(10.0);
+    return rill_sleep(10.0);  // refuses the first cancel
+  });
+  EXPECT_EQ(rill_loop_run_once(loop, 0), 1);
+  rill_future *done = rill_loop_shutdown_tasks(loop);
+  ASSERT_NE(done, nullptr);
+  rill_loop_run_once(loop, 0);
+  EXPECT_EQ(rill_future_state(done), RILL_PENDING);
+  CloseLoop();
+  EXPECT_NE(rill_future_state(done), RILL_DONE);
+  rill_future_release(done);
+  rill_task_release(t);
+  TakeReports();
+  EXPECT_NULL_WITH(rill_loop_shutdown_tasks(loop), RILL_ECLOSED);
+}
+
 TEST_F(Loop, ShutdownWhileRunningIsEBusyAndOnAClosedLoopEClosed) {
   Soon([this] {
     EXPECT_FAILS_WITH(rill_loop_shutdown(loop), RILL_EBUSY);

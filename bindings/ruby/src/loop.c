@@ -262,40 +262,19 @@ static int drive(run_ctx *c, rill_future *f) {
   }
 }
 
-/* asyncio.run's epilogue (rill_loop_shutdown's first half, which runs the
- * loop itself and so would hold the GVL): cancel the tasks left, drive the
- * loop until they are done (an interrupt ends this too), report their
- * failures; then the core's shutdown joins the thread pool. */
+/* asyncio.run's epilogue: the core's rill_loop_shutdown_tasks cancels the
+ * tasks left and reports their failures; this drives the loop until that
+ * is done, with the GVL released while it waits (an interrupt ends it too);
+ * then rill_loop_shutdown joins the thread pool. */
 static void shutdown_leftovers(run_ctx *c) {
   rill_loop *loop = c->lp->loop;
-  int n = rill_loop_task_count(loop);
-  if (n > 0 && !c->halt) {
-    rill_task **tasks = malloc((size_t)n * sizeof *tasks);
-    rill_future **futs = malloc((size_t)n * sizeof *futs);
-    if (tasks && futs) {
-      n = rill_loop_tasks(loop, tasks, (size_t)n);
-      for (int k = 0; k < n; k++) futs[k] = rill_future_retain(rill_task_future(tasks[k]));
-      for (int k = 0; k < n; k++) rill_task_cancel(tasks[k], NULL);
-      rill_future *all = n > 0 ? rill_gather(loop, (size_t)n, futs, RILL_GATHER_RETURN_ERRORS) : NULL;
-      if (all && drive(c, all) == 0) {
-        for (int k = 0; k < n; k++) {
-          if (rill_future_state(futs[k]) != RILL_FAILED) continue;
-          char msg[300];
-          snprintf(msg, sizeof msg, "unhandled failure of task %s during shutdown",
-                   rill_task_name((rill_task *)futs[k]));
-          rill_loop_report(loop, msg, futs[k]);
-          rill_future_error(futs[k]); /* retrieved */
-        }
-      }
-      rill_future_release(all);
-      for (int k = 0; k < n; k++) rill_future_release(futs[k]);
-    }
-    free(tasks);
-    free(futs);
-  }
+  if (c->halt) return;
+  rill_future *done = rill_loop_shutdown_tasks(loop);
+  int rc = done ? drive(c, done) : rill_last_error();
+  rill_future_release(done);
   /* One round, as asyncio.run: tasks the clean-up started are left to
    * rill_loop_close (rill_loop_shutdown would run them with the GVL held). */
-  if (!c->halt && rill_loop_task_count(loop) == 0) rill_loop_shutdown(loop);
+  if (rc == 0 && !c->halt && rill_loop_task_count(loop) == 0) rill_loop_shutdown(loop);
 }
 
 static VALUE run_body(VALUE p) {
