@@ -18,6 +18,7 @@ CancelledError and InvalidStateError are asyncio's own classes, so
 ``except asyncio.CancelledError`` and code written for asyncio keep working;
 TimeoutError is the builtin, as in asyncio since 3.11.
 """
+import asyncio.events as _asyncio_events
 import collections
 import sys
 import types
@@ -45,7 +46,7 @@ __version__ = _rill.VERSION
 
 __all__ = [
     "run", "sleep", "gather", "create_task", "Task", "Future", "get_running_loop",
-    "new_event_loop", "EventLoop", "current_task", "all_tasks", "CancelledError",
+    "new_event_loop", "EventLoop", "EventLoopPolicy", "install", "current_task", "all_tasks", "CancelledError",
     "InvalidStateError", "TimeoutError", "Error", "wait_for", "timeout", "timeout_at",
     "Timeout", "shield", "wait", "as_completed", "TaskGroup", "ensure_future",
     "iscoroutine", "FIRST_COMPLETED", "FIRST_EXCEPTION", "ALL_COMPLETED", "Handle",
@@ -101,8 +102,14 @@ def _default_exception_handler(context):
 _rill._set_helpers(iscoroutine, _wrap_awaitable, _default_exception_handler)
 
 
-class EventLoop(_rill.LoopBase):
-    """A rill event loop with asyncio's loop API (the C part is LoopBase)."""
+from ._loopio import LoopIOMixin  # noqa: E402
+
+
+class EventLoop(LoopIOMixin, _rill.LoopBase, _asyncio_events.AbstractEventLoop):
+    """A rill event loop with asyncio's loop API (the C part is LoopBase).
+    An asyncio.AbstractEventLoop (asyncio.set_event_loop and asyncio.Runner
+    check it): what rill does not have yet is AbstractEventLoop's
+    NotImplementedError."""
 
     def __init__(self):
         self._exception_handler = None
@@ -170,13 +177,33 @@ class EventLoop(_rill.LoopBase):
         # to the Server: a cycle the GC cannot see).
         for server in list(getattr(self, "_servers", ())):
             server.close()
+        if not self.is_closed() and not self.is_running():
+            for cap in self.__dict__.pop("_signal_handlers", {}).values():
+                _rill._signal_stop(cap)
         super().close()
+
+    # asyncio's own functions (asyncio.sleep, asyncio.get_running_loop,
+    # asyncio.Queue ...) find the loop through asyncio's running-loop slot:
+    # set it for as long as this loop runs.
+    def run_until_complete(self, future):
+        old = _asyncio_events._get_running_loop()
+        _asyncio_events._set_running_loop(self)
+        try:
+            return super().run_until_complete(future)
+        finally:
+            _asyncio_events._set_running_loop(old)
+
+    def run_forever(self):
+        old = _asyncio_events._get_running_loop()
+        _asyncio_events._set_running_loop(self)
+        try:
+            return super().run_forever()
+        finally:
+            _asyncio_events._set_running_loop(old)
 
     def shutdown_asyncgens(self):
         return _done_coroutine()
 
-    def shutdown_default_executor(self):
-        return _done_coroutine()
 
 
 async def _done_coroutine():
@@ -184,8 +211,34 @@ async def _done_coroutine():
 
 
 def new_event_loop():
-    """A new rill event loop (not running)."""
+    """A new rill event loop (not running); also asyncio.Runner's
+    loop_factory: ``asyncio.Runner(loop_factory=rill.new_event_loop)``."""
     return EventLoop()
+
+
+# ----------------------------------------------------------------- adoption
+# uvloop's names: rill.install() makes asyncio.run, asyncio.new_event_loop
+# and asyncio.Runner() use rill.EventLoop.
+
+import asyncio as _asyncio  # noqa: E402
+
+
+class EventLoopPolicy(_asyncio.DefaultEventLoopPolicy):
+    """asyncio's default policy whose loops are rill.EventLoop."""
+
+    def _loop_factory(self):
+        return EventLoop()
+
+    def new_event_loop(self):
+        return EventLoop()
+
+    def __repr__(self):
+        return "<rill.EventLoopPolicy>"
+
+
+def install():
+    """Sets rill.EventLoopPolicy() as asyncio's event loop policy."""
+    _asyncio.set_event_loop_policy(EventLoopPolicy())
 
 
 def _get_running_loop():

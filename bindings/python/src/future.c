@@ -518,6 +518,15 @@ PyObject *future_address(PyFuture *self, PyObject *unused) {
   return PyLong_FromVoidPtr(self->fut);
 }
 
+/* asyncio.gather's callback asks a cancelled child for its CancelledError. */
+static PyObject *future_make_cancelled_error(PyFuture *self, PyObject *unused) {
+  (void)unused;
+  const char *msg = self->fut && rill_future_state(self->fut) == RILL_CANCELLED
+                        ? rill_future_error_message(self->fut)
+                        : NULL;
+  return make_cancelled(msg);
+}
+
 static PyMethodDef future_methods[] = {
     {"_rill_future_address", (PyCFunction)future_address, METH_NOARGS,
      "Embedding: the address of the wrapped rill_future* (borrowed)."},
@@ -532,6 +541,7 @@ static PyMethodDef future_methods[] = {
      METH_FASTCALL | METH_KEYWORDS, NULL},
     {"remove_done_callback", (PyCFunction)future_remove_done_callback, METH_O, NULL},
     {"get_loop", (PyCFunction)future_get_loop, METH_NOARGS, NULL},
+    {"_make_cancelled_error", (PyCFunction)future_make_cancelled_error, METH_NOARGS, NULL},
     {"__class_getitem__", Py_GenericAlias, METH_O | METH_CLASS, NULL},
     {NULL, NULL, 0, NULL}};
 
@@ -541,7 +551,15 @@ int future_set_blocking(PyFuture *self, PyObject *v, void *closure) {
   return 0;
 }
 
+/* asyncio.gather sets _log_destroy_pending on the tasks it makes (rill
+ * never logs pending tasks at destruction): reads False, writes ignored. */
+static PyObject *future_get_log_destroy(PyFuture *self, void *closure) {
+  (void)self, (void)closure;
+  Py_RETURN_FALSE;
+}
+
 static PyGetSetDef future_getset[] = {
+    {"_log_destroy_pending", (getter)future_get_log_destroy, (setter)future_set_blocking, NULL, NULL},
     {"_state", (getter)future_state_str, NULL, NULL, NULL},
     {"_asyncio_future_blocking", (getter)future_get_blocking, (setter)future_set_blocking, NULL, NULL},
     {NULL, NULL, NULL, NULL, NULL}};

@@ -44,6 +44,12 @@ static PyMethodDef module_functions[] = {
     {"_wait_for", (PyCFunction)(void (*)(void))mod_wait_for, METH_FASTCALL, NULL},
     {"_wait", (PyCFunction)(void (*)(void))mod_wait, METH_FASTCALL, NULL},
     {"_set_helpers", (PyCFunction)mod_set_helpers, METH_VARARGS, NULL},
+    {"_fd_add", (PyCFunction)mod_fd_add, METH_VARARGS, NULL},
+    {"_fd_remove", (PyCFunction)mod_fd_remove, METH_VARARGS, NULL},
+    {"_fd_wait", (PyCFunction)mod_fd_wait, METH_VARARGS, NULL},
+    {"_signal_add", (PyCFunction)mod_signal_add, METH_VARARGS, NULL},
+    {"_signal_stop", (PyCFunction)mod_signal_stop, METH_O, NULL},
+    {"_set_foreign_helper", (PyCFunction)mod_set_foreign_helper, METH_O, NULL},
     {"_future_state", (PyCFunction)mod_future_info, METH_O, NULL},
     {"_exception_for_code", (PyCFunction)mod_exception_for_code, METH_VARARGS, NULL},
     {NULL, NULL, 0, NULL}};

@@ -26,6 +26,7 @@ extern PyObject *CancelledError, *InvalidStateError, *RillError, *QueueShutDown;
 extern PyObject *resume_marker; /* sent into a coroutine resumed after sleep */
 extern PyObject *sleep0;        /* the shared sleep(0) awaitable */
 extern PyObject *helper_iscoroutine, *helper_wrap_awaitable, *helper_default_handler;
+extern PyObject *helper_adopt_foreign; /* loopio.c */
 extern PyObject *str_throw, *str_call_exception_handler;
 
 /* ------------------------------------------------------------------ */
@@ -261,6 +262,12 @@ PyObject *mod_shield (PyObject *mod, PyObject *aw);
 PyObject *mod_wait_for (PyObject *mod, PyObject *const *args, Py_ssize_t nargs);
 PyObject *mod_wait (PyObject *mod, PyObject *const *args, Py_ssize_t nargs);
 PyObject *mod_set_helpers (PyObject *mod, PyObject *args);
+PyObject *mod_fd_add (PyObject *mod, PyObject *args);
+PyObject *mod_fd_remove (PyObject *mod, PyObject *args);
+PyObject *mod_fd_wait (PyObject *mod, PyObject *args);
+PyObject *mod_signal_add (PyObject *mod, PyObject *args);
+PyObject *mod_signal_stop (PyObject *mod, PyObject *cap);
+PyObject *mod_set_foreign_helper (PyObject *mod, PyObject *fn);
 PyObject *mod_future_info (PyObject *mod, PyObject *f);
 PyObject *mod_attach_loop (PyObject *mod, PyObject *args);
 PyObject *mod_wrap_future (PyObject *mod, PyObject *args);

@@ -162,6 +162,19 @@ void task_handle_yield(PyTask *t, rill_task *rt, PyObject *y) {
     }
   } else if (y == Py_None) {
     rc = rill_task_yield(rt); /* a bare yield: one iteration, as asyncio */
+  } else if (helper_adopt_foreign && PyObject_HasAttrString(y, "_asyncio_future_blocking")) {
+    /* an asyncio future of this loop (asyncio.gather's ...): wait on a
+     * rill.Future that follows it (loopio.c's helper) */
+    PyObject *rf = PyObject_CallOneArg(helper_adopt_foreign, y);
+    if (rf && Future_Check(rf)) {
+      rc = rill_task_wait(rt, ((PyFuture *)rf)->fut);
+      Py_DECREF(rf);
+    } else {
+      Py_XDECREF(rf);
+      if (rf) PyErr_SetString(PyExc_SystemError, "foreign future helper gave no rill.Future");
+      task_set_pending_exc(t, fetch_exc());
+      rc = rill_task_yield(rt);
+    }
   } else {
     PyObject *msg;
     if (PyObject_HasAttrString(y, "_asyncio_future_blocking"))

@@ -1,0 +1,310 @@
+"""asyncio's low-level loop I/O on rill.EventLoop (issue 12, second slice).
+
+add_reader/add_writer are the core's persistent fd watchers
+(rill_fd_add_reader/_writer), the sock_* methods try the socket call and
+wait with the core's rill_fd_wait when it would block (as asyncio's
+selector loop does), getaddrinfo/getnameinfo and run_in_executor(None, ...)
+run on the core's thread pool (as rill.to_thread), add_signal_handler is
+the core's per-loop signal watcher. What asyncio's loop has and this one
+does not yet (transports, protocols, create_connection, create_server,
+SSL, datagram endpoints, pipes, subprocess_exec/shell) raises
+NotImplementedError naming what to use instead.
+"""
+import concurrent.futures
+import functools
+import socket
+import threading
+
+import asyncio.futures as _aio_futures
+
+from . import _rill
+
+_READABLE = 1
+_WRITABLE = 2
+
+
+def _fileobj_to_fd(fileobj):
+    """asyncio's selectors._fileobj_to_fd: an int or an object with fileno()."""
+    if isinstance(fileobj, int):
+        fd = fileobj
+    else:
+        try:
+            fd = int(fileobj.fileno())
+        except (AttributeError, TypeError, ValueError):
+            raise ValueError(f"Invalid file object: {fileobj!r}") from None
+    if fd < 0:
+        raise ValueError(f"Invalid file descriptor: {fd}")
+    return fd
+
+
+def _check_callback(callback, method):
+    from . import iscoroutine
+
+    if iscoroutine(callback) or _iscoroutinefunction(callback):
+        raise TypeError(f"coroutines cannot be used with {method}()")
+    if not callable(callback):
+        raise TypeError(f"a callable object was expected by {method}(), got {callback!r}")
+
+
+def _iscoroutinefunction(fn):
+    import inspect
+
+    return inspect.iscoroutinefunction(fn)
+
+
+async def _run_on_pool(func, args):
+    return await _rill._run_in_thread(functools.partial(func, *args))
+
+
+def _check_nonblocking(sock):
+    if sock.gettimeout() != 0:
+        raise ValueError("the socket must be non-blocking")
+
+
+def _adopt_foreign(fut):
+    """A rill.Future following fut (an asyncio future of a rill loop, as
+    asyncio.gather and asyncio.wrap_future make): a rill task awaits this
+    instead; cancelling it cancels fut."""
+    loop = fut.get_loop()
+    if not isinstance(loop, _rill.LoopBase):
+        raise RuntimeError(
+            f"rill task got a foreign future {fut!r}: futures of another event loop "
+            "(e.g. asyncio's) cannot be awaited in a rill task")
+    if loop is not _rill._get_running_loop():
+        raise RuntimeError(f"Task got Future {fut!r} attached to a different loop")
+    rf = loop.create_future()
+
+    def from_foreign(f):
+        if rf.done():
+            return
+        if f.cancelled():
+            rf.cancel()
+            return
+        exc = f.exception()
+        if exc is None:
+            rf.set_result(f.result())
+        else:
+            rf.set_exception(exc)
+
+    def to_foreign(r):
+        if r.cancelled() and not fut.done():
+            fut.cancel()
+
+    rf.add_done_callback(to_foreign)
+    fut.add_done_callback(from_foreign)
+    return rf
+
+
+_rill._set_foreign_helper(_adopt_foreign)
+
+
+def _not_implemented(name, instead):
+    def method(self, *args, **kwargs):
+        raise NotImplementedError(
+            f"rill.EventLoop.{name}() is not implemented yet (transports and protocols are "
+            f"not part of rill's Python loop); use {instead}")
+    method.__name__ = name
+    return method
+
+
+class LoopIOMixin:
+    """The I/O half of rill.EventLoop's asyncio API."""
+
+    # ------------------------------------------------------------ fd watchers
+    def _check_closed(self):
+        if self.is_closed():
+            raise RuntimeError("Event loop is closed")
+
+    def add_reader(self, fd, callback, *args):
+        """Calls callback(*args) whenever fd is readable, until remove_reader."""
+        self._check_closed()
+        _check_callback(callback, "add_reader")
+        _rill._fd_add(self, _fileobj_to_fd(fd), False, callback, args)
+
+    def remove_reader(self, fd):
+        """True if a reader of fd was registered (and is now removed)."""
+        if self.is_closed():
+            return False
+        return _rill._fd_remove(self, _fileobj_to_fd(fd), False)
+
+    def add_writer(self, fd, callback, *args):
+        """Calls callback(*args) whenever fd is writable, until remove_writer."""
+        self._check_closed()
+        _check_callback(callback, "add_writer")
+        _rill._fd_add(self, _fileobj_to_fd(fd), True, callback, args)
+
+    def remove_writer(self, fd):
+        if self.is_closed():
+            return False
+        return _rill._fd_remove(self, _fileobj_to_fd(fd), True)
+
+    async def _wait_fd(self, sock, events):
+        await _rill._fd_wait(self, sock.fileno(), events)
+
+    # ----------------------------------------------------------- sock_* calls
+    async def sock_recv(self, sock, n):
+        _check_nonblocking(sock)
+        while True:
+            try:
+                return sock.recv(n)
+            except (BlockingIOError, InterruptedError):
+                pass
+            await self._wait_fd(sock, _READABLE)
+
+    async def sock_recv_into(self, sock, buf):
+        _check_nonblocking(sock)
+        while True:
+            try:
+                return sock.recv_into(buf)
+            except (BlockingIOError, InterruptedError):
+                pass
+            await self._wait_fd(sock, _READABLE)
+
+    async def sock_recvfrom(self, sock, bufsize):
+        _check_nonblocking(sock)
+        while True:
+            try:
+                return sock.recvfrom(bufsize)
+            except (BlockingIOError, InterruptedError):
+                pass
+            await self._wait_fd(sock, _READABLE)
+
+    async def sock_sendall(self, sock, data):
+        _check_nonblocking(sock)
+        view = memoryview(data).cast("B")
+        total = len(view)
+        sent = 0
+        while sent < total:
+            try:
+                sent += sock.send(view[sent:])
+                continue
+            except (BlockingIOError, InterruptedError):
+                pass
+            await self._wait_fd(sock, _WRITABLE)
+
+    async def sock_sendto(self, sock, data, address):
+        _check_nonblocking(sock)
+        while True:
+            try:
+                return sock.sendto(data, address)
+            except (BlockingIOError, InterruptedError):
+                pass
+            await self._wait_fd(sock, _WRITABLE)
+
+    async def sock_connect(self, sock, address):
+        _check_nonblocking(sock)
+        if sock.family in (socket.AF_INET, socket.AF_INET6):
+            host, port = address[:2]
+            infos = await self.getaddrinfo(host, port, family=sock.family,
+                                           type=sock.type, proto=sock.proto)
+            address = infos[0][4]
+        try:
+            sock.connect(address)
+            return
+        except (BlockingIOError, InterruptedError):
+            pass
+        while True:
+            await self._wait_fd(sock, _WRITABLE)
+            err = sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
+            if err == 0:
+                return
+            if err not in (11, 115, 4):  # EAGAIN, EINPROGRESS, EINTR
+                raise OSError(err, f"Connect call failed {address}")
+
+    async def sock_accept(self, sock):
+        _check_nonblocking(sock)
+        while True:
+            try:
+                conn, address = sock.accept()
+                conn.setblocking(False)
+                return conn, address
+            except (BlockingIOError, InterruptedError):
+                pass
+            await self._wait_fd(sock, _READABLE)
+
+    # ------------------------------------------------- names and executors
+    async def getaddrinfo(self, host, port, *, family=0, type=0, proto=0, flags=0):
+        return await self.run_in_executor(None, socket.getaddrinfo, host, port,
+                                          family, type, proto, flags)
+
+    async def getnameinfo(self, sockaddr, flags=0):
+        return await self.run_in_executor(None, socket.getnameinfo, sockaddr, flags)
+
+    def set_default_executor(self, executor):
+        if not isinstance(executor, concurrent.futures.ThreadPoolExecutor):
+            raise TypeError("executor must be ThreadPoolExecutor")
+        self._default_executor = executor
+
+    def run_in_executor(self, executor, func, *args):
+        """A future of func(*args): on the core's thread pool (executor None
+        and no default set), else on executor (asyncio's wrap_future)."""
+        self._check_closed()
+        if _iscoroutinefunction(func):
+            raise TypeError("coroutines cannot be used with run_in_executor()")
+        if executor is None:
+            executor = getattr(self, "_default_executor", None)
+        if executor is None:
+            return self.create_task(_run_on_pool(func, args))
+        return _aio_futures.wrap_future(executor.submit(func, *args), loop=self)
+
+    async def shutdown_default_executor(self):
+        executor = getattr(self, "_default_executor", None)
+        if executor is not None:
+            self._default_executor = None
+            await self.run_in_executor(None, executor.shutdown, True)
+
+    # ----------------------------------------------------------------- signals
+    def add_signal_handler(self, sig, callback, *args):
+        import signal
+
+        _check_callback(callback, "add_signal_handler")
+        self._check_signal(sig)
+        self._check_closed()
+        if threading.current_thread() is not threading.main_thread():
+            raise RuntimeError("set_wakeup_fd only works in main thread of the main interpreter")
+        handlers = self.__dict__.setdefault("_signal_handlers", {})
+        old = handlers.pop(sig, None)
+        if old is not None:
+            _rill._signal_stop(old)
+        if sig in (signal.SIGKILL, signal.SIGSTOP):
+            raise RuntimeError(f"sig {sig:d} cannot be caught")
+        handlers[sig] = _rill._signal_add(self, sig, callback, args)
+
+    def remove_signal_handler(self, sig):
+        self._check_signal(sig)
+        handlers = self.__dict__.get("_signal_handlers") or {}
+        cap = handlers.pop(sig, None)
+        if cap is None:
+            return False
+        _rill._signal_stop(cap)
+        return True
+
+    def _check_signal(self, sig):
+        import signal
+
+        if not isinstance(sig, int):
+            raise TypeError(f"sig must be an int, not {sig!r}")
+        if sig not in signal.valid_signals():
+            raise ValueError(f"sig {sig} out of range(1, {signal.NSIG})")
+
+    # ------------------------------------------------------- not there yet
+    create_connection = _not_implemented(
+        "create_connection", "rill.open_connection (streams)")
+    create_server = _not_implemented("create_server", "rill.start_server (streams)")
+    create_unix_connection = _not_implemented(
+        "create_unix_connection", "rill.open_unix_connection (streams)")
+    create_unix_server = _not_implemented(
+        "create_unix_server", "rill.start_unix_server (streams)")
+    create_datagram_endpoint = _not_implemented(
+        "create_datagram_endpoint", "sock_recvfrom/sock_sendto on a non-blocking socket")
+    connect_accepted_socket = _not_implemented(
+        "connect_accepted_socket", "sock_recv/sock_sendall")
+    connect_read_pipe = _not_implemented("connect_read_pipe", "add_reader")
+    connect_write_pipe = _not_implemented("connect_write_pipe", "add_writer")
+    subprocess_exec = _not_implemented(
+        "subprocess_exec", "rill.create_subprocess_exec")
+    subprocess_shell = _not_implemented(
+        "subprocess_shell", "rill.create_subprocess_shell")
+    start_tls = _not_implemented("start_tls", "nothing yet: SSL is not supported")
+    sendfile = _not_implemented("sendfile", "sock_sendall")
+    sock_sendfile = _not_implemented("sock_sendfile", "sock_sendall")
