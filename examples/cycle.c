@@ -21,6 +21,8 @@ static void late(void *fired) {
   rill_future_set_none(fired); /* main awaits this */
 }
 
+static void release_future(void *future) { rill_future_release(future); }
+
 static void write_x(void *arg) {
   (void)arg;
   if (write(pipe_fds[1], "x", 1) == 1) printf("timer: wrote 'x' to the pipe\n");
@@ -55,7 +57,7 @@ static int main_task(void *arg) {
   if (pipe(pipe_fds) != 0) return RILL_ESYS;
   rill_future *fired = rill_future_new(loop);
   /* Registered in this order; the transcript shows the order they run in. */
-  rill_handle *h1 = rill_call_later(loop, 0.30, late, fired, NULL);
+  rill_handle *h1 = rill_call_later(loop, 0.30, late, rill_future_retain(fired), release_future);
   rill_handle *h2 = rill_call_soon(loop, soon, NULL, NULL);
   rill_task *t = rill_spawn(loop, sleeper, NULL);
   rill_task *r = rill_spawn(loop, reader, NULL);

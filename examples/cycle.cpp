@@ -42,7 +42,7 @@ static rill::task<> main_task() {
         std::printf("timer: call_later(0.30) fired\n");
         rill_future_set_none(static_cast<rill_future *>(f));
       },
-      fired.native(), nullptr));
+      rill_future_retain(fired.native()), [](void *f) { rill_future_release(static_cast<rill_future *>(f)); }));
   rill::handle h2(rill_call_soon(loop, [](void *) { std::printf("callback: call_soon ran\n"); }, nullptr, nullptr));
   auto t = rill::spawn(sleeper());
   auto r = rill::spawn(reader());
