@@ -1,5 +1,6 @@
 /* task.c - tasks: futures driven by a step function, stepping and
  * cancellation, the loop's strong references, unretrieved failures. */
+#include <dlfcn.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -173,6 +174,31 @@ static void finish_done_task(rill_task *t) {
   }
 }
 
+/* Debug mode's name for the code a task runs: a C coroutine's function
+ * (coro.c keeps it as rill__coro's first member), else the step function;
+ * by name when dladdr finds it among the exported symbols, else by address. */
+static void describe_entry(const rill_task *t, char *buf, size_t cap) {
+  union {
+    rill_coro_fn coro;
+    rill_step_fn step;
+    void *p;
+  } entry;
+  if (t->coro) memcpy(&entry.coro, t->coro, sizeof entry.coro);
+  else entry.step = t->step;
+  Dl_info info;
+  if (dladdr(entry.p, &info) && info.dli_sname && info.dli_saddr == entry.p)
+    snprintf(buf, cap, "%s", info.dli_sname);
+  else
+    snprintf(buf, cap, "%p", entry.p);
+}
+
+static void report_slow_step(rill_loop *loop, rill_task *t, double dt) {
+  char entry[128];
+  describe_entry(t, entry, sizeof entry);
+  rill__report(loop, NULL, "Executing <Task %s (entry: %s)> took %.3f seconds", rill__task_name(t),
+               entry, dt);
+}
+
 void rill__task_run_step(rill_task *t) {
   rill_loop *loop = t->fut.loop;
   if (t->awaiting) {
@@ -213,8 +239,7 @@ void rill__task_run_step(rill_task *t) {
     double t0 = rill__clock();
     t->step(t, t->arg);
     double dt = rill__clock() - t0;
-    if (dt >= loop->slow_duration)
-      rill__report(loop, NULL, "Executing <Task %s> took %.3f seconds", rill__task_name(t), dt);
+    if (dt >= loop->slow_duration) report_slow_step(loop, t, dt);
   } else {
     t->step(t, t->arg);
   }

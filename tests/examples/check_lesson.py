@@ -1,0 +1,92 @@
+#!/usr/bin/env python3
+"""check_lesson.py TRANSCRIPT [options] -- PROGRAM [ARGS...]
+
+Runs one of the seed's lessons (examples/cycle.*, lifecycle.*, blocking.*)
+and compares what it prints with its transcript, examples/lessons/*.txt,
+the one file every language's check reads:
+
+  - stdout equals the transcript line for line (--replace OLD NEW first
+    rewrites the transcript for a language that differs by design, e.g.
+    C's rill_run returning RILL_OK where the others return main's value);
+  - --timed: lines are "LABEL (HOW): N.N s"; LABEL must equal the
+    transcript's (HOW names each language's own call) and N.N be within
+    --tolerance of the transcript's time;
+  - the elapsed time is within --min and --max seconds;
+  - --debug-entry REGEX: run with RILL_DEBUG=1; stderr must hold exactly
+    one "Executing <Task ...>" report, naming task A and an entry matching
+    REGEX;
+    without it, stderr must be empty.
+Prints the program's output, then "lesson: OK" or what differed.
+"""
+import argparse
+import os
+import re
+import subprocess
+import sys
+import time
+
+ap = argparse.ArgumentParser()
+ap.add_argument("transcript")
+ap.add_argument("--replace", nargs=2, action="append", default=[], metavar=("OLD", "NEW"))
+ap.add_argument("--timed", action="store_true")
+ap.add_argument("--tolerance", type=float, default=0.3)
+ap.add_argument("--min", type=float, default=0.0)
+ap.add_argument("--max", type=float, default=30.0)
+ap.add_argument("--debug-entry")
+argv = sys.argv[1:]
+if "--" not in argv:
+    ap.error("the program comes after --")
+cut = argv.index("--")
+a = ap.parse_args(argv[:cut])
+program = argv[cut + 1:]
+
+with open(a.transcript) as f:
+    expected = f.read()
+for old, new in a.replace:
+    expected = expected.replace(old, new)
+expected = expected.splitlines()
+
+env = dict(os.environ)
+env.pop("RILL_DEBUG", None)
+if a.debug_entry:
+    env["RILL_DEBUG"] = "1"
+t0 = time.monotonic()
+r = subprocess.run(program, capture_output=True, text=True, timeout=60, env=env)
+dt = time.monotonic() - t0
+sys.stdout.write(r.stdout)
+sys.stdout.write(r.stderr)
+lines = r.stdout.splitlines()
+problems = []
+if r.returncode != 0:
+    problems.append(f"exit status {r.returncode}")
+
+TIMED = re.compile(r"^(.*?) \((.*)\): (\d+\.\d) s$")
+if a.timed:
+    if len(lines) != len(expected):
+        problems.append(f"{len(lines)} lines, expected {len(expected)}")
+    for got, want in zip(lines, expected):
+        g, w = TIMED.match(got), TIMED.match(want)
+        if not g or not w or g.group(1) != w.group(1):
+            problems.append(f"line {got!r}, expected one like {want!r}")
+        elif abs(float(g.group(3)) - float(w.group(3))) > a.tolerance + 1e-9:
+            problems.append(f"{got!r}: not within {a.tolerance} s of {w.group(3)} s")
+elif lines != expected:
+    problems.append(f"output {lines!r}, expected {expected!r}")
+
+if not a.min <= dt <= a.max:
+    problems.append(f"took {dt:.3f} s, expected {a.min}-{a.max} s")
+
+reports = [l for l in r.stderr.splitlines() if "Executing <Task" in l]
+if a.debug_entry:
+    want = re.compile(r"Executing <Task A \(entry: " + "(?:" + a.debug_entry + ")" +
+                      r"\)> took \d+\.\d{3} seconds$")
+    if len(reports) != 1 or not want.search(reports[0]):
+        problems.append(f"debug reports {reports!r}, expected one naming task A and "
+                        f"entry {a.debug_entry}")
+elif r.stderr.strip():
+    problems.append(f"stderr not empty: {r.stderr.strip()!r}")
+
+for p in problems:
+    print("FAILED: " + p)
+print(f"lesson: {'OK' if not problems else 'FAILED'} ({len(lines)} lines, {dt:.3f} s)")
+sys.exit(1 if problems else 0)
