@@ -273,9 +273,10 @@ RILL_API int rill_loop_set_poll_hook(rill_loop *loop, rill_poll_fn fn, void *arg
  * duration (default 0.1 s) is reported with the task's name and the time
  * it took. A task step's report reads "Executing <Task NAME (entry:
  * ENTRY)> took N.NNN seconds" (from 1.1), ENTRY being the task's code: the
- * function given to rill_spawn, or the step of rill_task_new; its symbol
+ * function given to rill_spawn, or the step of rill_task_new, by its symbol
  * name when dladdr finds it (a program's own functions need -rdynamic and
- * default visibility), else its address. enabled: 0 or 1. */
+ * default visibility); without a name the report has no "(entry: ...)"
+ * part (a binding's or rill.hpp's own step function). enabled: 0 or 1. */
 RILL_API int rill_loop_set_debug(rill_loop *loop, int enabled);
 /* 1 if debug mode is on, 0 if off, or a code. */
 RILL_API int rill_loop_get_debug(const rill_loop *loop);

@@ -94,6 +94,8 @@ static void coro_step(rill_task *t, void *arg) {
   if (co->finished) release_stack(t);
 }
 
+rill_coro_fn rill__coro_fn(const rill_task *t) { return t->coro ? t->coro->fn : NULL; }
+
 void rill__coro_destroy(rill_task *t) {
   /* Destroyed while suspended (loop close): it never resumes to drop it. */
   if (t->coro->held) rill_future_release(t->coro->held);

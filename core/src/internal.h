@@ -260,6 +260,8 @@ static inline rill_task *rill__as_task(rill_future *f) {
 
 /* ---- C coroutines (coro.c) ---- */
 RILL__HIDDEN void rill__coro_destroy(rill_task *t);
+/* The function a C coroutine task runs (debug mode's slow-step report). */
+RILL__HIDDEN rill_coro_fn rill__coro_fn(const rill_task *t);
 RILL__HIDDEN void rill__task_run_step(rill_task *t);
 
 /* ---- groups of children (gather.c) shared by gather and wait ---- */

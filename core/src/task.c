@@ -174,29 +174,31 @@ static void finish_done_task(rill_task *t) {
   }
 }
 
-/* Debug mode's name for the code a task runs: a C coroutine's function
- * (coro.c keeps it as rill__coro's first member), else the step function;
- * by name when dladdr finds it among the exported symbols, else by address. */
-static void describe_entry(const rill_task *t, char *buf, size_t cap) {
+/* Debug mode's name for the code a task runs: a C coroutine's function,
+ * else the step function, when dladdr finds it among the exported symbols
+ * (a program linked with -rdynamic); 0 if it has no name to give (a
+ * binding's own step function, a static function): no address noise. */
+static int describe_entry(const rill_task *t, char *buf, size_t cap) {
   union {
     rill_coro_fn coro;
     rill_step_fn step;
     void *p;
   } entry;
-  if (t->coro) memcpy(&entry.coro, t->coro, sizeof entry.coro);
+  if (t->coro) entry.coro = rill__coro_fn(t);
   else entry.step = t->step;
   Dl_info info;
-  if (dladdr(entry.p, &info) && info.dli_sname && info.dli_saddr == entry.p)
-    snprintf(buf, cap, "%s", info.dli_sname);
-  else
-    snprintf(buf, cap, "%p", entry.p);
+  if (!entry.p || !dladdr(entry.p, &info) || !info.dli_sname || info.dli_saddr != entry.p) return 0;
+  snprintf(buf, cap, "%s", info.dli_sname);
+  return 1;
 }
 
 static void report_slow_step(rill_loop *loop, rill_task *t, double dt) {
   char entry[128];
-  describe_entry(t, entry, sizeof entry);
-  rill__report(loop, NULL, "Executing <Task %s (entry: %s)> took %.3f seconds", rill__task_name(t),
-               entry, dt);
+  if (describe_entry(t, entry, sizeof entry))
+    rill__report(loop, NULL, "Executing <Task %s (entry: %s)> took %.3f seconds", rill__task_name(t),
+                 entry, dt);
+  else
+    rill__report(loop, NULL, "Executing <Task %s> took %.3f seconds", rill__task_name(t), dt);
 }
 
 void rill__task_run_step(rill_task *t) {

@@ -14,7 +14,7 @@ the one file every language's check reads:
   - the elapsed time is within --min and --max seconds;
   - --debug-entry REGEX: run with RILL_DEBUG=1; stderr must hold exactly
     one "Executing <Task ...>" report, naming task A and an entry matching
-    REGEX;
+    REGEX ("none": the report must have no entry part);
     without it, stderr must be empty.
 Prints the program's output, then "lesson: OK" or what differed.
 """
@@ -78,8 +78,8 @@ if not a.min <= dt <= a.max:
 
 reports = [l for l in r.stderr.splitlines() if "Executing <Task" in l]
 if a.debug_entry:
-    want = re.compile(r"Executing <Task A \(entry: " + "(?:" + a.debug_entry + ")" +
-                      r"\)> took \d+\.\d{3} seconds$")
+    entry = "" if a.debug_entry == "none" else r" \(entry: (?:" + a.debug_entry + r")\)"
+    want = re.compile(r"Executing <Task A" + entry + r"> took \d+\.\d{3} seconds$")
     if len(reports) != 1 or not want.search(reports[0]):
         problems.append(f"debug reports {reports!r}, expected one naming task A and "
                         f"entry {a.debug_entry}")
