@@ -69,9 +69,11 @@ TEST_F(Gather, PlainFuturesCompletedInAnyOrder) {
 }
 
 TEST_F(Gather, FirstErrorReachesTheAwaiterAndTheOthersKeepRunning) {
+  // 90 ms between x's failure and y's: the awaiter's wake-up must come in
+  // between even under valgrind on a loaded machine (10 ms was not enough).
   rill_task *fails_first = Spawn(Child(log, "x", 0.01, 0, -1000));
-  rill_task *fails_later = Spawn(Child(log, "y", 0.02, 0, -1001));
-  rill_task *succeeds = Spawn(Child(log, "z", 0.04, 3));
+  rill_task *fails_later = Spawn(Child(log, "y", 0.1, 0, -1001));
+  rill_task *succeeds = Spawn(Child(log, "z", 0.15, 3));
   rill_future *futs[] = {rill_task_future(fails_first), rill_task_future(fails_later),
                          rill_task_future(succeeds)};
   EXPECT_EQ(RunMain([&] {

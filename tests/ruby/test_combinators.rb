@@ -136,7 +136,7 @@ class TestCombinators < Minitest::Test
 
   def test_shield
     Rill.run do
-      inner = Rill.spawn { Rill.sleep(0.03); :inner }
+      inner = Rill.spawn { Rill.sleep(0.5); :inner } # long enough for valgrind under load
       outer = Rill.spawn { Rill.shield(inner).value }
       Rill.sleep(0.01)
       outer.cancel

@@ -10,7 +10,8 @@ if(RILL_TESTS AND RILL_VALGRIND_TESTS)
   if(VALGRIND_EXECUTABLE)
     set(_rb_dir ${PROJECT_SOURCE_DIR}/tests/ruby)
     set(_rb_vg ${VALGRIND_EXECUTABLE} -q --error-exitcode=99 --leak-check=no
-        --undef-value-errors=no --num-callers=30 --suppressions=${_rb_dir}/valgrind.supp)
+        --undef-value-errors=no --num-callers=30 --suppressions=${_rb_dir}/valgrind.supp
+        --max-stackframe=262144)
     add_test(NAME ruby_valgrind.hostile
              COMMAND ${_rb_vg} ${RILL_RUBY_EXECUTABLE} -W0 test_hostile.rb
                      -n "/every_kind|gc_in_every|gc_during|throw|break|enumerators|finalizers|own_handle/"
