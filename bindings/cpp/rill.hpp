@@ -45,6 +45,7 @@
 #include <coroutine>
 #include <cstddef>
 #include <cstdint>
+#include <cstdio>
 #include <exception>
 #include <mutex>
 #include <optional>
@@ -369,10 +370,51 @@ struct promise_base {
 
   void unhandled_exception() noexcept { fail_with_current_exception(future()); }
 
+  // Where the coroutine is, for debug mode's slow-step report ("Executing
+  // <Task A (entry: worker() running at app.cpp:12)> took 1.001 seconds"):
+  // the compiler passes the call site's function, file and line as default
+  // arguments of initial_suspend (the coroutine itself) and of every
+  // co_await's await_transform. Three stores per co_await.
+  const char *where_function_ = nullptr, *where_file_ = nullptr;
+  unsigned where_line_ = 0;
+
   // The first step starts here. A cancel that came before it never reaches
   // the body: the core ends the task CANCELLED without a step
   // (RILL_TASK_SKIP_CANCELLED_START) and destroy() frees the frame.
-  std::suspend_always initial_suspend() const noexcept { return {}; }
+  std::suspend_always initial_suspend(const char *function = __builtin_FUNCTION()) noexcept {
+    where_function_ = function;
+    return {};
+  }
+  // Every co_await passes through unchanged; only its place is noted.
+  template <class A>
+  decltype(auto) await_transform(A &&awaitable, const char *function = __builtin_FUNCTION(),
+                                 const char *file = __builtin_FILE(),
+                                 unsigned line = __builtin_LINE()) noexcept {
+    where_function_ = function;
+    where_file_ = file;
+    where_line_ = line;
+    return std::forward<A>(awaitable);
+  }
+  // rill_step_set_describer's callback for step(): "NAME() running at
+  // FILE:LINE" while suspended at a co_await, "NAME() done" once finished.
+  static int describe(rill_task *t, void *frame, char *buf, std::size_t cap) noexcept {
+    // Every rill::task promise derives from promise_base alone and adds no
+    // members, so the promise sits where promise_base's would.
+    auto &p = std::coroutine_handle<promise_base>::from_address(frame).promise();
+    if (!p.where_function_) return 0;
+    if (rill_future_done(rill_task_future(t)) == 1 || !p.where_file_)
+      std::snprintf(buf, cap, "%s()%s", p.where_function_,
+                    rill_future_done(rill_task_future(t)) == 1 ? " done" : "");
+    else
+      std::snprintf(buf, cap, "%s() running at %s:%u", p.where_function_, p.where_file_,
+                    p.where_line_);
+    return 1;
+  }
+  // Registers describe once per program (per copy of step, i.e. per DSO).
+  static void register_describer() noexcept {
+    static const bool once = (rill_step_set_describer(&step, &describe), true);
+    (void)once;
+  }
   std::suspend_always final_suspend() const noexcept { return {}; }
 
   static void store(rill_future *f, int rc) noexcept {
@@ -479,6 +521,7 @@ template <class T> class [[nodiscard]] task {
   task &start(rill_loop *loop) & {
     if (task_) return *this;
     if (!h_) throw error(RILL_EINVAL, "empty rill::task");
+    detail::promise_base::register_describer();
     rill_task *t = rill_task_new_v2(loop, &detail::promise_base::step, h_.address(),
                                     &detail::promise_base::destroy, RILL_TASK_SKIP_CANCELLED_START);
     if (!t) detail::throw_last();

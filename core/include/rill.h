@@ -276,7 +276,9 @@ RILL_API int rill_loop_set_poll_hook(rill_loop *loop, rill_poll_fn fn, void *arg
  * function given to rill_spawn, or the step of rill_task_new, by its symbol
  * name when dladdr finds it (a program's own functions need -rdynamic and
  * default visibility); without a name the report has no "(entry: ...)"
- * part (a binding's or rill.hpp's own step function). enabled: 0 or 1. */
+ * part, unless the binding describes its tasks (rill_step_set_describer:
+ * Python, Lua, Ruby and rill.hpp name the coroutine and the file:line it
+ * is suspended at). enabled: 0 or 1. */
 RILL_API int rill_loop_set_debug(rill_loop *loop, int enabled);
 /* 1 if debug mode is on, 0 if off, or a code. */
 RILL_API int rill_loop_get_debug(const rill_loop *loop);
@@ -849,6 +851,20 @@ RILL_API double rill_loop_backend_timeout(rill_loop *loop);
 /* rill_task_new with flags (RILL_TASK_*); RILL_EINVAL on unknown flags. */
 RILL_API rill_task *rill_task_new_v2(rill_loop *loop, rill_step_fn step, void *arg,
                                      rill_free_fn free_arg, unsigned flags);
+
+/* Debug mode's slow-step report for a binding's tasks. A binding runs
+ * every task of its language through one step function (rill_task_new);
+ * describe(task, arg, buf, cap) is asked, for a task whose step is step,
+ * what the task is running and where, e.g. "main() running at app.py:12"
+ * (asyncio's "coro=<main() running at app.py:12>"), and writes it into buf
+ * (cap bytes, NUL-terminated) and returns 1, or returns 0 for no text. The
+ * report then reads "Executing <Task NAME (entry: TEXT)> took N.NNN
+ * seconds". It is called on the loop's thread, right after the slow step,
+ * only in debug mode. Process-wide, one describer per step function (up to
+ * 32 step functions); describe NULL removes step's. 0, RILL_EINVAL (step
+ * NULL), RILL_ENOMEM (table full). */
+typedef int (*rill_describe_fn)(rill_task *task, void *arg, char *buf, size_t cap);
+RILL_API int rill_step_set_describer(rill_step_fn step, rill_describe_fn describe);
 
 /* Leaving a task group, asyncio's TaskGroup.__aexit__ as one rule.
  * rill_group_exit starts it with the body's outcome (0, RILL_ECANCELLED,

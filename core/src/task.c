@@ -2,6 +2,7 @@
  * cancellation, the loop's strong references, unretrieved failures. */
 #include <dlfcn.h>
 #include <math.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -192,9 +193,56 @@ static int describe_entry(const rill_task *t, char *buf, size_t cap) {
   return 1;
 }
 
+/* rill_step_set_describer's table: written at a binding's load, read only
+ * by debug mode's report; a mutex keeps both simple. */
+#define RILL__DESCRIBERS 32
+static struct {
+  rill_step_fn step;
+  rill_describe_fn describe;
+} describers[RILL__DESCRIBERS];
+static pthread_mutex_t describers_lock = PTHREAD_MUTEX_INITIALIZER;
+
+int rill_step_set_describer(rill_step_fn step, rill_describe_fn describe) {
+  if (!step) return rill__fail(RILL_EINVAL, "rill_step_set_describer: step is NULL");
+  int rc = 0;
+  pthread_mutex_lock(&describers_lock);
+  int slot = -1, empty = -1;
+  for (int i = 0; i < RILL__DESCRIBERS; i++) {
+    if (describers[i].step == step) slot = i;
+    else if (!describers[i].step && empty < 0) empty = i;
+  }
+  if (slot >= 0) {
+    describers[slot].describe = describe;
+    if (!describe) describers[slot].step = NULL;
+  } else if (describe) {
+    if (empty < 0) rc = -1;
+    else {
+      describers[empty].step = step;
+      describers[empty].describe = describe;
+    }
+  }
+  pthread_mutex_unlock(&describers_lock);
+  if (rc < 0) return rill__fail(RILL_ENOMEM, "rill_step_set_describer: 32 step functions already have one");
+  return 0;
+}
+
+static int describe_by_binding(rill_task *t, char *buf, size_t cap) {
+  if (t->coro || !t->step) return 0;
+  rill_describe_fn describe = NULL;
+  pthread_mutex_lock(&describers_lock);
+  for (int i = 0; i < RILL__DESCRIBERS; i++)
+    if (describers[i].step == t->step) describe = describers[i].describe;
+  pthread_mutex_unlock(&describers_lock);
+  if (!describe) return 0;
+  buf[0] = '\0';
+  int ok = describe(t, t->arg, buf, cap) == 1 && buf[0];
+  buf[cap - 1] = '\0';
+  return ok;
+}
+
 static void report_slow_step(rill_loop *loop, rill_task *t, double dt) {
-  char entry[128];
-  if (describe_entry(t, entry, sizeof entry))
+  char entry[512];
+  if (describe_by_binding(t, entry, sizeof entry) || describe_entry(t, entry, sizeof entry))
     rill__report(loop, NULL, "Executing <Task %s (entry: %s)> took %.3f seconds", rill__task_name(t),
                  entry, dt);
   else

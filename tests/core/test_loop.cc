@@ -427,6 +427,70 @@ TEST_F(Loop, DebugModeReportsBlockingTaskStepWithItsName) {
   rill_task_release(fast);
 }
 
+// A binding's describer (rill_step_set_describer) names what a task of its
+// step function runs and where; the report carries it as the entry part.
+static void DescribedStep(rill_task *t, void *arg) {
+  if (*static_cast<int *>(arg) == 1) BusyWait(0.15);
+  rill_future_set_none(rill_task_future(t));
+}
+static int DescribeStep(rill_task *, void *arg, char *buf, size_t cap) {
+  if (*static_cast<int *>(arg) != 1) return 0;
+  snprintf(buf, cap, "worker() running at app.py:%d", 12);
+  return 1;
+}
+
+TEST_F(Loop, DebugModeReportAsksTheBindingsDescriberForTheEntry) {
+  ASSERT_EQ(rill_step_set_describer(DescribedStep, DescribeStep), RILL_OK);
+  ASSERT_EQ(rill_loop_set_debug(loop, 1), RILL_OK);
+  int slow_arg = 1, quiet_arg = 2;
+  rill_task *slow = rill_task_new(loop, DescribedStep, &slow_arg, nullptr);
+  ASSERT_NE(slow, nullptr);
+  ASSERT_EQ(rill_task_set_name(slow, "A"), RILL_OK);
+  Run();
+  auto r = TakeReportMessages();
+  ASSERT_EQ(r.size(), 1u) << ::testing::PrintToString(r);
+  EXPECT_THAT(r[0], HasSubstr("Executing <Task A (entry: worker() running at app.py:12)> took "));
+  // A describer that has no text (returns 0): no entry part.
+  quiet_arg = 1; // slow this time; the describer below declines
+  rill_task *other = rill_task_new(loop, DescribedStep, &quiet_arg, nullptr);
+  ASSERT_NE(other, nullptr);
+  ASSERT_EQ(rill_step_set_describer(DescribedStep, [](rill_task *, void *, char *, size_t) { return 0; }),
+            RILL_OK);
+  ASSERT_EQ(rill_task_set_name(other, "B"), RILL_OK);
+  Run();
+  r = TakeReportMessages();
+  ASSERT_EQ(r.size(), 1u) << ::testing::PrintToString(r);
+  EXPECT_THAT(r[0], HasSubstr("Executing <Task B> took "));
+  // Removed: no entry part, and removing twice is fine.
+  EXPECT_EQ(rill_step_set_describer(DescribedStep, nullptr), RILL_OK);
+  EXPECT_EQ(rill_step_set_describer(DescribedStep, nullptr), RILL_OK);
+  EXPECT_FAILS_WITH(rill_step_set_describer(nullptr, DescribeStep), RILL_EINVAL);
+  rill_task_release(slow);
+  rill_task_release(other);
+}
+
+TEST_F(Loop, StepDescriberTableHoldsThirtyTwoStepFunctions) {
+  // Distinct step functions: lambdas converted to pointers, one per index.
+  static const rill_step_fn steps[33] = {
+#define S(i) [](rill_task *, void *a) { *static_cast<volatile int *>(a) = i; }
+      S(0),  S(1),  S(2),  S(3),  S(4),  S(5),  S(6),  S(7),  S(8),  S(9),  S(10),
+      S(11), S(12), S(13), S(14), S(15), S(16), S(17), S(18), S(19), S(20), S(21),
+      S(22), S(23), S(24), S(25), S(26), S(27), S(28), S(29), S(30), S(31), S(32),
+#undef S
+  };
+  int added = 0;
+  for (auto step : steps) {
+    if (rill_step_set_describer(step, DescribeStep) != RILL_OK) break;
+    added++;
+  }
+  EXPECT_EQ(added, 32) << "the table holds 32 step functions";
+  EXPECT_FAILS_WITH(rill_step_set_describer(steps[32], DescribeStep), RILL_ENOMEM);
+  EXPECT_EQ(rill_step_set_describer(steps[0], DescribeStep), RILL_OK) << "replacing needs no slot";
+  for (auto step : steps) EXPECT_EQ(rill_step_set_describer(step, nullptr), RILL_OK);
+  EXPECT_EQ(rill_step_set_describer(steps[32], DescribeStep), RILL_OK) << "slots come back";
+  EXPECT_EQ(rill_step_set_describer(steps[32], nullptr), RILL_OK);
+}
+
 TEST_F(Loop, DebugModeReportsABlockingCallback) {
   ASSERT_EQ(rill_loop_set_debug(loop, 1), RILL_OK);
   Soon([] { BusyWait(0.15); });

@@ -707,3 +707,53 @@ TEST(Raii, LoopIsMoveOnlyAndCallbacksRun) {
 }
 
 } // namespace
+
+// ---------------------------------------------------------------------------
+// Debug mode: a slow step names the coroutine and where it waits
+// ---------------------------------------------------------------------------
+
+namespace {
+
+void busy_for(double seconds) {
+  double end = mono_now() + seconds;
+  while (mono_now() < end) {
+  }
+}
+
+rill::task<> slow_then_waits() {
+  busy_for(0.08);
+  co_await rill::sleep(1ms); // the step ends here: the report names this line
+  co_return;
+}
+constexpr unsigned slow_then_waits_await_line = __LINE__ - 3;
+
+rill::task<> slow_and_done() {
+  busy_for(0.08);
+  co_return;
+}
+
+}  // namespace
+
+TEST(Debug, ASlowStepIsReportedWithTheCoroutineAndTheLineItWaitsAt) {
+  static std::vector<std::string> reports;
+  reports.clear();
+  rill::loop loop;
+  rill_loop_set_exception_handler(
+      loop, [](rill_loop *, const char *m, rill_future *, void *) { reports.emplace_back(m); },
+      nullptr, nullptr);
+  ASSERT_EQ(rill_loop_set_debug(loop, 1), RILL_OK);
+  ASSERT_EQ(rill_loop_set_slow_duration(loop, 0.05), RILL_OK);
+  auto a = loop.spawn(slow_then_waits());
+  a.set_name("A");
+  loop.run_until_complete(a);
+  auto b = loop.spawn(slow_and_done());
+  b.set_name("B");
+  loop.run_until_complete(b);
+  ASSERT_EQ(reports.size(), 2u);
+  std::string where = std::string("slow_then_waits() running at ") + __FILE__ + ":" +
+                      std::to_string(slow_then_waits_await_line) + ")> took ";
+  EXPECT_NE(reports[0].find("Executing <Task A (entry: " + where), std::string::npos) << reports[0];
+  EXPECT_NE(reports[1].find("Executing <Task B (entry: slow_and_done() done)> took "),
+            std::string::npos)
+      << reports[1];
+}
