@@ -12,6 +12,9 @@ the one file every language's check reads:
     transcript's (HOW names each language's own call) and N.N be within
     --tolerance of the transcript's time;
   - the elapsed time is within --min and --max seconds;
+  - --errors LANG (python, lua, ruby): a transcript's "-> RILL_Exxx" (a
+    misuse's code, as C prints it) becomes what LANG raises for that code,
+    read from the one exception table, bindings/common/rill_errors.h;
   - --debug-entry REGEX: run with RILL_DEBUG=1; stderr must hold exactly
     one "Executing <Task ...>" report, naming task A and an entry matching
     REGEX ("none": the report must have no entry part);
@@ -32,6 +35,7 @@ ap.add_argument("--timed", action="store_true")
 ap.add_argument("--tolerance", type=float, default=0.3)
 ap.add_argument("--min", type=float, default=0.0)
 ap.add_argument("--max", type=float, default=30.0)
+ap.add_argument("--errors", choices=["python", "lua", "ruby"])
 ap.add_argument("--debug-entry")
 argv = sys.argv[1:]
 if "--" not in argv:
@@ -44,6 +48,24 @@ with open(a.transcript) as f:
     expected = f.read()
 for old, new in a.replace:
     expected = expected.replace(old, new)
+if a.errors:
+    # One column of rill_errors.h: "#define RILL_PY_ECLOSED ~, \"RuntimeError\"",
+    # its default for a code without an entry.
+    prefix = {"python": "PY", "lua": "LUA", "ruby": "RB"}[a.errors]
+    table = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "bindings",
+                         "common", "rill_errors.h")
+    with open(table) as f:
+        header = f.read()
+    column = dict(re.findall(r'#define RILL_' + prefix + r'_(E[A-Z]+) ~, "([^"]+)"', header))
+    default = re.search(r'#define RILL_' + prefix + r'_DEFAULT "([^"]+)"', header)
+
+    def raised(m):
+        code = m.group(1)
+        if code in column:
+            return "-> " + column[code]
+        return "-> " + (default.group(1) if default else "RILL_" + code)
+
+    expected = re.sub(r"-> RILL_(E[A-Z]+)", raised, expected)
 expected = expected.splitlines()
 
 env = dict(os.environ)
