@@ -89,6 +89,7 @@ int rillpy_init(PyObject *m) {
     if (!QueueShutDown) return -1;
   }
   if (rillpy_errors_init(m) < 0) return -1;
+  if (rillpy_task_init() < 0) return -1;
   str_throw = PyUnicode_InternFromString("throw");
   str_call_exception_handler = PyUnicode_InternFromString("call_exception_handler");
   resume_marker = PyObject_CallNoArgs((PyObject *)&PyBaseObject_Type);

@@ -191,6 +191,8 @@ void task_set_pending_exc (PyTask *t, PyObject *exc);
 void task_handle_yield (PyTask *t, rill_task *rt, PyObject *y);
 void task_handle_error (PyTask *t, rill_task *rt);
 void task_step (rill_task *rt, void *arg);
+/* Registers the tasks' describer for debug mode's slow-step report. */
+int rillpy_task_init (void);
 int is_coroutine (PyObject *o);
 PyObject *task_create (PyLoop *loop, PyObject *coro, PyObject *name, PyObject *ctx);
 PyObject *task_new (PyTypeObject *type, PyObject *args, PyObject *kw);

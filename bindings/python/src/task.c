@@ -299,6 +299,61 @@ int is_coroutine(PyObject *o) {
   return b;
 }
 
+/* Debug mode's slow-step report (rill_step_set_describer): what the task
+ * runs and where, as asyncio's Task repr says it: "main() running at
+ * FILE:LINE" while its coroutine is suspended, "main() done, defined at
+ * FILE:LINE" once it has finished. Runs on the loop's thread with the GIL
+ * held (right after the step); an error on the way is swallowed. */
+static int describe_code(PyObject *coro, char *buf, size_t cap) {
+  PyObject *qualname = PyObject_GetAttrString(coro, "__qualname__");
+  if (!qualname) return 0;
+  PyObject *frame = PyObject_GetAttrString(coro, "cr_frame");
+  if (!frame) {
+    PyErr_Clear();
+    frame = PyObject_GetAttrString(coro, "gi_frame");
+  }
+  PyObject *code = PyObject_GetAttrString(coro, "cr_code");
+  if (!code) {
+    PyErr_Clear();
+    code = PyObject_GetAttrString(coro, "gi_code");
+  }
+  int ok = 0;
+  const char *name = PyUnicode_Check(qualname) ? PyUnicode_AsUTF8(qualname) : NULL;
+  PyObject *file = code ? PyObject_GetAttrString(code, "co_filename") : NULL;
+  const char *f = file && PyUnicode_Check(file) ? PyUnicode_AsUTF8(file) : NULL;
+  if (name && f) {
+    if (frame && frame != Py_None) {
+      int line = PyFrame_GetLineNumber((PyFrameObject *)frame);
+      snprintf(buf, cap, "%s() running at %s:%d", name, f, line);
+    } else {
+      PyObject *first = PyObject_GetAttrString(code, "co_firstlineno");
+      long line = first ? PyLong_AsLong(first) : -1;
+      Py_XDECREF(first);
+      snprintf(buf, cap, "%s() done, defined at %s:%ld", name, f, line);
+    }
+    ok = 1;
+  }
+  Py_XDECREF(file);
+  Py_XDECREF(code);
+  Py_XDECREF(frame);
+  Py_DECREF(qualname);
+  return ok;
+}
+
+static int task_describe(rill_task *rt, void *arg, char *buf, size_t cap) {
+  (void)rt;
+  PyTask *t = arg;
+  if (!t || !t->coro) return 0;
+  PyObject *type, *value, *tb;
+  PyErr_Fetch(&type, &value, &tb);
+  int ok = describe_code(t->coro, buf, cap);
+  PyErr_Clear();
+  PyErr_Restore(type, value, tb);
+  return ok;
+}
+
+int rillpy_task_init(void) { return rill_step_set_describer(task_step, task_describe) == 0 ? 0 : -1; }
+
 PyObject *task_create(PyLoop *loop, PyObject *coro, PyObject *name, PyObject *ctx) {
   if ((Py_IS_TYPE(coro, &SleepType) || Py_IS_TYPE(coro, &SyncWaitType)) && helper_wrap_awaitable) {
     /* rill.sleep() is not a coroutine function, asyncio.sleep() is:
