@@ -113,6 +113,15 @@ class EventLoop(LoopIOMixin, _rill.LoopBase, _asyncio_events.AbstractEventLoop):
 
     def __init__(self):
         self._exception_handler = None
+        # asyncio.BaseEventLoop's attribute, read by code written for asyncio
+        # (CPython's test helpers, libraries shutting the executor down): the
+        # concurrent.futures executor set by set_default_executor, else None
+        # (run_in_executor(None, ...) uses the core's thread pool, which
+        # close() stops).
+        self._default_executor = None
+        # asyncio.current_task() inside a rill task is that task (asyncio's
+        # timeout and TaskGroup need it): on for every loop but rill.run's.
+        self._set_asyncio_tasks(True)
 
     def __repr__(self):
         return (f"<rill.EventLoop running={self.is_running()} "
@@ -483,6 +492,7 @@ def run(main, *, debug=None):
     if not iscoroutine(main):
         raise ValueError(f"a coroutine was expected, got {main!r}")
     loop = new_event_loop()
+    loop._set_asyncio_tasks(False)  # rill's fast path: see bindings/python/src/task.c
     try:
         if debug is not None:
             loop.set_debug(debug)
