@@ -99,6 +99,19 @@ def child_main(args):
     import unittest
 
     out = os.fdopen(args.child_fd, "w", buffering=1)
+    import faulthandler
+
+    faulthandler.register(signal.SIGUSR1, all_threads=True)  # the parent's "where are you?"
+    # Started in the background (ctest, `cmd &`), Python inherits SIGINT
+    # ignored: the tests that interrupt a loop with SIGINT expect Python's
+    # own handler (as under a terminal), else they spin.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    if args.memory_limit:
+        # A test that allocates without end gets MemoryError, not the machine.
+        import resource
+
+        limit = int(args.memory_limit * 2**30)
+        resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
 
     def emit(**rec):
         out.write(json.dumps(rec) + "\n")
@@ -241,7 +254,8 @@ def run_file(args, name, log):
             exclude_path = f.name
         rfd, wfd = os.pipe()
         cmd = [sys.executable, os.path.abspath(__file__), "--child", name, "--child-fd", str(wfd),
-               "--loop", args.loop, "--exclude", exclude_path]
+               "--loop", args.loop, "--exclude", exclude_path,
+               "--memory-limit", str(args.memory_limit)]
         if args.tolerate_private:
             cmd.append("--tolerate-private")
         if args.no_inject:
@@ -265,6 +279,8 @@ def run_file(args, name, log):
                 killed = "test timeout"
             if killed:
                 try:
+                    child.send_signal(signal.SIGUSR1)  # its stacks, into the log
+                    time.sleep(0.5)
                     os.killpg(child.pid, signal.SIGKILL)
                 except ProcessLookupError:
                     pass
@@ -301,6 +317,7 @@ def run_file(args, name, log):
             break
         if current is not None:
             outcome = "hang" if killed else "crash"
+            print(f"    {current}: {killed or 'crash'}", flush=True)
             why = killed or f"the interpreter died (exit {rc})"
             records[current] = {"outcome": outcome, "why": why, "policy": True}
             excluded.add(current)
@@ -367,45 +384,12 @@ def read_floors(path, loop):
     return floors
 
 
-def main():
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--loop", choices=("rill", "uvloop", "asyncio"), default="rill")
-    p.add_argument("--files", help="comma-separated test files (default: the issue's list)")
-    p.add_argument("--quick", action="store_true", help="the bounded CI subset: " + ", ".join(QUICK_FILES))
-    p.add_argument("--test-timeout", type=float, default=30.0, help="seconds per test (default 30)")
-    p.add_argument("--file-timeout", type=float, default=300.0, help="seconds per file (default 300)")
-    p.add_argument("--json", help="write the results (per test) to this file")
-    p.add_argument("--expected", help="per-file floors to assert (PYVERSION LOOP FILE FLOOR lines)")
-    p.add_argument("--all", action="store_true", help="count every test, not only policy-loop tests")
-    p.add_argument("--tolerate-private", action="store_true",
-                   help="shim: test_utils' close_loop accepts a loop without _default_executor")
-    p.add_argument("--no-inject", action="store_true",
-                   help="leave SelectEventLoopTests & co on asyncio's SelectorEventLoop")
-    p.add_argument("--failures", action="store_true", help="list every test that did not pass")
-    p.add_argument("--logdir", help="keep each file's output (stdout/stderr of the tests) here")
-    p.add_argument("--child", help=argparse.SUPPRESS)
-    p.add_argument("--child-fd", type=int, help=argparse.SUPPRESS)
-    p.add_argument("--exclude", help=argparse.SUPPRESS)
-    args = p.parse_args()
-    if args.child:
-        return child_main(args)
-
-    if args.files:
-        files = [f.strip().removesuffix(".py") for f in args.files.split(",") if f.strip()]
-    else:
-        files = QUICK_FILES if args.quick else FILES
-    # Fail early, with a clear message, when the loop or the tests are missing.
-    try:
-        install_policy(args.loop)
-        import test.test_asyncio  # noqa: F401
-    except ImportError as e:
-        print(f"run_asyncio_tests: cannot run with --loop {args.loop} on {sys.executable}: {e}",
-              file=sys.stderr)
-        return 2
-
+def run_loop(args, loop_name, files):
+    """Runs the files with one loop: prints its table, returns (rows, results, total)."""
+    args.loop = loop_name
     version = "%d.%d.%d" % sys.version_info[:3]
-    title = (f"CPython {version} test.test_asyncio ({sys.executable}) with the {args.loop} loop"
-             f" — {'every test' if args.all else 'policy-loop tests'}")
+    title = (f"CPython {version} test.test_asyncio ({sys.executable}) with the {loop_name} loop"
+             f" - {'every test' if args.all else 'policy-loop tests'}")
     print(title, flush=True)
     results = {}
     rows = {}
@@ -414,7 +398,7 @@ def main():
         t1 = time.monotonic()
         if args.logdir:
             os.makedirs(args.logdir, exist_ok=True)
-            log = open(os.path.join(args.logdir, f"{args.loop}.{name}.log"), "w")
+            log = open(os.path.join(args.logdir, f"{loop_name}.{name}.log"), "w")
         else:
             log = subprocess.DEVNULL
         try:
@@ -433,39 +417,110 @@ def main():
                      + " return the policy's loop")
     if args.tolerate_private:
         notes.append("shim on: test_utils.TestCase.close_loop tolerates a loop without _default_executor")
-    known = [t for t, rec in ((t, rec) for recs in results.values() for t, rec in recs.items())
+    known = [t for recs in results.values() for t, rec in recs.items()
              if rec["why"] and rec["why"].startswith("known hang")]
     if known:
         notes.append(f"{len(known)} known hang(s) not run (see --failures)")
     notes.append(f"{time.monotonic() - t0:.0f} s")
     print()
     print_table(title, rows, total, notes)
-
     if args.failures:
         print()
         for name, recs in results.items():
             for tid, rec in recs.items():
                 if rec["outcome"] not in ("pass", "xfail", "skip"):
                     print(f"{rec['outcome']:5}  {tid}: {rec['why']}")
+    print(flush=True)
+    return rows, results, total
+
+
+def main():
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--loop", default="rill",
+                   help="rill, uvloop or asyncio; several, comma-separated, run one after the "
+                        "other and end with a comparison table")
+    p.add_argument("--files", help="comma-separated test files (default: the issue's list)")
+    p.add_argument("--quick", action="store_true", help="the bounded CI subset: " + ", ".join(QUICK_FILES))
+    p.add_argument("--test-timeout", type=float, default=30.0, help="seconds per test (default 30)")
+    p.add_argument("--file-timeout", type=float, default=300.0, help="seconds per file (default 300)")
+    p.add_argument("--json", help="write the results (per test) to this file")
+    p.add_argument("--expected", help="per-file floors to assert (PYVERSION LOOP FILE FLOOR lines)")
+    p.add_argument("--all", action="store_true", help="count every test, not only policy-loop tests")
+    p.add_argument("--tolerate-private", action="store_true",
+                   help="shim: test_utils' close_loop accepts a loop without _default_executor")
+    p.add_argument("--no-inject", action="store_true",
+                   help="leave SelectEventLoopTests & co on asyncio's SelectorEventLoop")
+    p.add_argument("--failures", action="store_true", help="list every test that did not pass")
+    p.add_argument("--logdir", help="keep each file's output (stdout/stderr of the tests) here")
+    p.add_argument("--memory-limit", type=float, default=3.0,
+                   help="GiB of address space per test process (default 3; 0: none)")
+    p.add_argument("--child", help=argparse.SUPPRESS)
+    p.add_argument("--child-fd", type=int, help=argparse.SUPPRESS)
+    p.add_argument("--exclude", help=argparse.SUPPRESS)
+    args = p.parse_args()
+    if args.child:
+        return child_main(args)
+
+    loops = [x.strip() for x in args.loop.split(",") if x.strip()]
+    for loop_name in loops:
+        if loop_name not in ("rill", "uvloop", "asyncio"):
+            p.error(f"--loop: unknown loop {loop_name!r}")
+        # Fail early, with a clear message, when the loop or the tests are missing.
+        try:
+            install_policy(loop_name)
+            import test.test_asyncio  # noqa: F401
+        except ImportError as e:
+            print(f"run_asyncio_tests: cannot run with --loop {loop_name} on {sys.executable}: {e}",
+                  file=sys.stderr)
+            return 2
+    if args.files:
+        files = [f.strip().removesuffix(".py") for f in args.files.split(",") if f.strip()]
+    else:
+        files = QUICK_FILES if args.quick else FILES
+
+    version = "%d.%d.%d" % sys.version_info[:3]
+    runs = {}
+    for loop_name in loops:
+        runs[loop_name] = run_loop(args, loop_name, files)
+
+    if len(loops) > 1:
+        width = max(len(n) for n in files + ["TOTAL"])
+        print(f"CPython {version} ({sys.executable}): tests passed / counted, per loop")
+        print(f"{'file':<{width}}  " + "  ".join(f"{n:>9}" for n in loops))
+        for name in files:
+            cells = [f"{runs[n][0][name]['passed']}/{runs[n][0][name]['total']}" for n in loops]
+            print(f"{name:<{width}}  " + "  ".join(f"{c:>9}" for c in cells))
+        cells = [f"{runs[n][2]['passed']}/{runs[n][2]['total']}" for n in loops]
+        print(f"{'TOTAL':<{width}}  " + "  ".join(f"{c:>9}" for c in cells))
+        print()
 
     if args.json:
         with open(args.json, "w") as f:
-            json.dump({"python": version, "executable": sys.executable, "loop": args.loop,
+            json.dump({"python": version, "executable": sys.executable,
                        "counting": "all" if args.all else "policy",
                        "tolerate_private": args.tolerate_private, "inject": not args.no_inject,
-                       "files": {n: {"counts": rows[n], "tests": results[n]} for n in files},
-                       "total": total}, f, indent=1)
+                       "loops": {n: {"files": {f: {"counts": rows[f], "tests": results[f]}
+                                               for f in files},
+                                     "total": total}
+                                 for n, (rows, results, total) in runs.items()}},
+                      f, indent=1)
 
     status = 0
     if args.expected:
-        floors = read_floors(args.expected, args.loop)
-        for name in files:
-            if name in floors and rows[name]["passed"] < floors[name]:
-                print(f"FLOOR: {name} passed {rows[name]['passed']} < {floors[name]} "
-                      f"(expected for {version} {args.loop})")
-                status = 1
+        checked = 0
+        for loop_name in loops:
+            rows = runs[loop_name][0]
+            floors = read_floors(args.expected, loop_name)
+            for name in files:
+                if name not in floors:
+                    continue
+                checked += 1
+                if rows[name]["passed"] < floors[name]:
+                    print(f"FLOOR: {loop_name} {name} passed {rows[name]['passed']} < {floors[name]} "
+                          f"(expected.txt for {version} {loop_name})")
+                    status = 1
         if status == 0:
-            print(f"floors: OK ({len([n for n in files if n in floors])} files checked)")
+            print(f"floors: OK ({checked} files checked)")
     return status
 
 
