@@ -31,6 +31,7 @@ test_locks 80`); the run fails (exit 1) when a listed file of this
 interpreter and loop passes fewer tests than its floor.
 """
 import argparse
+import fnmatch
 import json
 import os
 import selectors
@@ -54,9 +55,13 @@ QUICK_FILES = [
 ]
 
 # Tests that hang (not fail) on a loop: not run, counted as `hang`. Keys are
-# test ids without the "test.test_asyncio." prefix.
+# fnmatch patterns of test ids without the "test.test_asyncio." prefix.
 KNOWN_HANGS = {
-    "rill": {},
+    "rill": {
+        "test_sock_lowlevel.SelectEventLoopTests.test_sock_client_racing":
+            "sock_recv/sock_connect racing a cancel: the test outlives its own "
+            "wait_for(10) bounds on rill's loop (not yet diagnosed)",
+    },
     "uvloop": {},
     "asyncio": {},
 }
@@ -226,6 +231,16 @@ def child_main(args):
                 setattr(cls, method, lambda self: asyncio.new_event_loop())
     tests = [t for t in flatten(suite) if short(t.id()) not in exclude]
     emit(ev="tests", ids=[short(t.id()) for t in tests])
+    known = KNOWN_HANGS.get(args.loop, {})
+    runnable = []
+    for t in tests:
+        why = next((w for pat, w in known.items() if fnmatch.fnmatchcase(short(t.id()), pat)), None)
+        if why is None:
+            runnable.append(t)
+        else:
+            emit(ev="end", id=short(t.id()), outcome="hang", why=f"known hang, not run: {why}",
+                 policy=True)
+    tests = runnable
     result = Result()
     unittest.TestSuite(tests).run(result)
     emit(ev="done")
@@ -240,12 +255,7 @@ def run_file(args, name, log):
     """Runs one test file (restarting it after a hang or a crash); returns
     {test id: record} in the order the tests ran."""
     records = {}
-    known = KNOWN_HANGS.get(args.loop, {})
     excluded = set()
-    for tid, why in known.items():
-        if tid.split(".", 1)[0] == name:
-            records[tid] = {"outcome": "hang", "why": f"known hang, not run: {why}", "policy": True}
-            excluded.add(tid)
     deadline = time.monotonic() + args.file_timeout
     listed = None
     while True:
