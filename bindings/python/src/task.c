@@ -214,8 +214,10 @@ void task_handle_error(PyTask *t, rill_task *rt) {
   int rc = fail_with(rill_task_future(rt), exc, &core_obj);
   if (rc == 0) t->base.core_obj = core_obj;
   PyErr_Clear();
-  if (!PyObject_TypeCheck(exc, (PyTypeObject *)PyExc_Exception) &&
-      !PyObject_TypeCheck(exc, (PyTypeObject *)CancelledError)) {
+  /* asyncio re-raises these two only; any other BaseException is stored
+   * in the task or reported, like an Exception */
+  if (PyObject_TypeCheck(exc, (PyTypeObject *)PyExc_KeyboardInterrupt) ||
+      PyObject_TypeCheck(exc, (PyTypeObject *)PyExc_SystemExit)) {
     /* KeyboardInterrupt, SystemExit: leave the loop with it, as asyncio */
     PyLoop *loop = t->base.loop;
     if (!loop->fatal) {
