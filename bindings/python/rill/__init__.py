@@ -69,14 +69,16 @@ _WAIT_MODES = {
 
 
 _COROUTINE_TYPES = (types.CoroutineType, _rill._Sleep, _rill._SyncWait, _rill._IOWait)
+from asyncio.coroutines import iscoroutine as _asyncio_iscoroutine  # noqa: E402
 
 
 def iscoroutine(obj):
-    """True for coroutine objects (as asyncio.iscoroutine)."""
+    """True for coroutine objects (as asyncio.iscoroutine of this Python:
+    3.11's also takes a plain generator, which a task drives with yield from)."""
     if type(obj) in _COROUTINE_TYPES:
         return True
     if isinstance(obj, types.GeneratorType):
-        return bool(obj.gi_code.co_flags & 0x100)  # CO_ITERABLE_COROUTINE
+        return bool(obj.gi_code.co_flags & 0x100) or _asyncio_iscoroutine(obj)
     return isinstance(obj, collections.abc.Coroutine)
 
 
