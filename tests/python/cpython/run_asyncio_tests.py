@@ -19,7 +19,16 @@ get_event_loop...). The table counts these "policy-loop tests" — the tests
 where the chosen loop is the loop under test — plus every test that did not
 pass without asking (so a loop cannot gain by failing early); tests that run
 on a loop class named by the test (SelectorEventLoop, test_utils.TestLoop)
-are left out. --all counts every test.
+are left out, except that the Select* variant of the loop-parametrised
+classes gets the policy's loop (INJECT; --no-inject to keep asyncio's).
+--all counts every test. Several loops (--loop asyncio,uvloop,rill) run one
+after the other and end with a side-by-side table.
+
+The child restores Python's SIGINT handler (started in the background,
+Python inherits SIGINT ignored, and the tests that interrupt a loop spin)
+and caps its address space (--memory-limit). On a hang the parent sends
+SIGUSR1 first: faulthandler writes every thread's stack to the file's log
+(--logdir).
 
 Nothing in CPython's tests is modified. One optional shim, --tolerate-private,
 lets test_utils.TestCase.close_loop accept a loop without the private
