@@ -1295,11 +1295,8 @@ end
 function Loop:pollfd() return io_.pollfd(handle(self) or error("rill: loop:pollfd() is for rill.new_loop()'s loops", 2)) end
 function Loop:timeout() return io_.backend_timeout(handle(self) or error("rill: loop:timeout() is for rill.new_loop()'s loops", 2)) end
 
-function Loop:create_future()
-  local l = handle(self)
-  if l ~= nil and not loops.is_running(l) then error("rill: loop:create_future() only while the loop runs", 2) end
-  return core.future_new()
-end
+--- A plain future of this loop (f:set_result(...), f:set_error(err)).
+function Loop:create_future() return loops.future(handle(self)) end
 --- handler(message, err) receives what nobody else can (errors in
 -- callbacks, unretrieved task errors); nil restores the default (stderr).
 function Loop:set_exception_handler(fn)

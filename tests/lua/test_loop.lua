@@ -39,12 +39,8 @@ T.case("run_until_complete_then_again", function()
   -- a function runs as a task with its arguments; results keep nil holes
   local r = table.pack(loop:run_until_complete(function(a, b) rill.sleep(0) return a, nil, b end, "x", "y"))
   T.same(r, { "x", nil, "y", n = 3 })
-  -- a plain future completed by a callback
-  local f
-  T.eq(loop:run_until_complete(function()
-    f = rill.future()
-    return "made"
-  end), "made")
+  -- a plain future of the idle loop, completed by a callback
+  local f = loop:create_future()
   loop:call_later(0.01, function() f:set_result("from a timer") end)
   T.eq(loop:run_until_complete(f), "from a timer")
   loop:close()
@@ -121,6 +117,7 @@ T.case("closed_loop_refuses", function()
   T.eq(code_of(loop.call_soon, loop, print), core.ECLOSED)
   T.eq(code_of(loop.call_later, loop, 1, print), core.ECLOSED)
   T.eq(code_of(loop.create_task, loop, print), core.ECLOSED)
+  T.eq(code_of(loop.create_future, loop), core.ECLOSED)
   T.eq(code_of(loop.step, loop), core.ECLOSED)
   T.eq(code_of(loop.set_slow_callback_duration, loop, 1), core.ECLOSED)
   local e = T.raises(loop.call_soon, loop, print)

@@ -211,6 +211,15 @@ static int rl_loop_spawn(lua_State *L) {
   return 1;
 }
 
+/* loops.future(loop) -> a plain future of the loop */
+static int rl_loop_future(lua_State *L) {
+  const char *what = "create_future";
+  rl_ctx *c = rl_loop_ctx(L, 1, what);
+  rl_fut *u = rl_newfut(L);
+  if (!(u->f = rill_future_new(c->loop))) return rl_raise_last(L);
+  return 1;
+}
+
 /* loops.call_soon(loop, fn) -> handle */
 static int rl_loop_call_soon(lua_State *L) {
   rl_ctx *c;
@@ -282,7 +291,7 @@ int rl_loops(lua_State *L) {
     {"new", rl_loop_new}, {"id", rl_loop_id_of}, {"run_until", rl_loop_run_until},
     {"run_forever", rl_loop_run_forever}, {"step", rl_loop_step}, {"stop", rl_loop_stop},
     {"close", rl_loop_close}, {"is_closed", rl_loop_is_closed}, {"is_running", rl_loop_is_running},
-    {"spawn", rl_loop_spawn}, {"call_soon", rl_loop_call_soon}, {"call_later", rl_loop_call_later},
+    {"spawn", rl_loop_spawn}, {"future", rl_loop_future}, {"call_soon", rl_loop_call_soon}, {"call_later", rl_loop_call_later},
     {"time", rl_loop_time}, {"set_debug", rl_loop_set_debug}, {"get_debug", rl_loop_get_debug},
     {"set_slow_duration", rl_loop_set_slow}, {"set_exception_handler", rl_loop_set_handler},
     {"task_count", rl_loop_task_count}, {NULL, NULL}};
