@@ -316,4 +316,26 @@ end)
   T.ok(not out:find("error", 1, true), out)
 end)
 
+T.case("ctrl_c_stops_a_loop_object", function()
+  local out = child([[
+local rill = require "rill"
+local pid = io.open("/proc/self/stat"):read("l"):match("^%d+")
+local function interrupt() io.popen("kill -INT " .. pid):close() end
+local loop = rill.new_loop()
+local t = loop:create_task(function() rill.sleep(10) end)
+loop:call_later(0.05, interrupt)
+local t0 = rill.monotonic()
+local ok, err = pcall(loop.run_until_complete, loop, t)
+print("run_until_complete", ok, err.name, err.message, t:done(), rill.monotonic() - t0 < 5)
+loop:call_later(0.05, interrupt)
+ok, err = pcall(loop.run_forever, loop)
+print("run_forever", ok, err.name)
+loop:close()
+print("closed", t:cancelled())
+]])
+  T.matches(out, "run_until_complete\tfalse\tRILL_EINTR\tinterrupted\tfalse\ttrue")
+  T.matches(out, "run_forever\tfalse\tRILL_EINTR")
+  T.matches(out, "closed\ttrue")
+end)
+
 T.main(...)

@@ -53,6 +53,29 @@ static void rl_loop_check_idle(lua_State *L, rl_ctx *c, const char *what) {
 static void rl_loop_enter(lua_State *L, rl_ctx *c) { c->L = L; }
 static void rl_loop_leave(lua_State *L, rl_ctx *c) { c->L = rl_main(L); }
 
+/* Ctrl+C while a loop object runs (run_until_complete, run_forever): the
+ * interpreter's own handler would act only when the main state runs Lua
+ * again, after the loop, so rill watches SIGINT meanwhile (unless it is
+ * ignored): the loop stops, and the run raises rill.EINTR "interrupted",
+ * its tasks left pending (asyncio's KeyboardInterrupt out of
+ * run_until_complete). */
+static void rl_on_sigint(rill_signal *sig, int signum, void *arg) {
+  (void)sig, (void)signum;
+  *(int *)arg = 1;
+  rill_loop_stop(rill_loop_current());
+}
+
+static rill_signal *rl_sigint_watch(rill_loop *loop, int *hit) {
+  *hit = 0;
+  return rl_sigint_armable() ? rill_signal_start(loop, SIGINT, rl_on_sigint, hit, NULL) : NULL;
+}
+
+static void rl_sigint_unwatch(rill_signal *sig) {
+  if (!sig) return;
+  rill_signal_stop(sig);
+  rill_signal_release(sig);
+}
+
 /* loops.new() -> a loop object */
 static int rl_loop_new(lua_State *L) {
   rl_owned *o = (rl_owned *)lua_newuserdatauv(L, sizeof *o, 0);
@@ -94,7 +117,8 @@ static int rl_loop_id_of(lua_State *L) {
 static int rl_loop_run_until(lua_State *L) {
   rl_ctx *c;
   rill_future *f;
-  int rc, fidx = 2;
+  rill_signal *sig;
+  int rc, fidx = 2, interrupted;
   const char *what = "run_until_complete";
   c = rl_loop_ctx(L, 1, what);
   rl_loop_check_idle(L, c, what);
@@ -105,9 +129,12 @@ static int rl_loop_run_until(lua_State *L) {
     return rl_typeerror(L, 2, "rill task, future or function");
   }
   f = rl_checkfut(L, fidx);
+  sig = rl_sigint_watch(c->loop, &interrupted);
   rl_loop_enter(L, c);
   rc = rill_loop_run_until(c->loop, f);
   rl_loop_leave(L, c);
+  rl_sigint_unwatch(sig);
+  if (interrupted) return rl_raise(L, RILL_EINTR, "interrupted");
   if (rill_future_done(f) != 1) {
     if (rc == RILL_ESTATE) return rl_raise(L, rc, "the loop stopped before the future was done");
     return rl_raise(L, rc < 0 ? rc : RILL_ESTATE, rl_message_of(rc));
@@ -124,15 +151,19 @@ static int rl_loop_run_until(lua_State *L) {
 static int rl_loop_run_forever(lua_State *L) {
   rl_ctx *c;
   rill_future *never;
-  int rc;
+  rill_signal *sig;
+  int rc, interrupted;
   const char *what = "run_forever";
   c = rl_loop_ctx(L, 1, what);
   rl_loop_check_idle(L, c, what);
   if (!(never = rill_future_new(c->loop))) return rl_raise_last(L);
+  sig = rl_sigint_watch(c->loop, &interrupted);
   rl_loop_enter(L, c);
   rc = rill_loop_run_until(c->loop, never); /* RILL_ESTATE: stopped */
   rl_loop_leave(L, c);
+  rl_sigint_unwatch(sig);
   rill_future_release(never);
+  if (interrupted) return rl_raise(L, RILL_EINTR, "interrupted");
   if (rc < 0 && rc != RILL_ESTATE) return rl_raise(L, rc, rl_message_of(rc));
   return 0;
 }

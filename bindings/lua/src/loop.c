@@ -228,7 +228,7 @@ int rl_dump_tasks(lua_State *L) {
 /* Ctrl+C in core.run is the core's (rill_loop_cancel_on_sigint) unless
  * SIGINT is ignored: it replaces the interpreter's handler (lua.c's only
  * acts at the next Lua instruction, after the poll) and restores it. */
-static int rl_sigint_armable(void) {
+int rl_sigint_armable(void) {
   struct sigaction sa;
   return sigaction(SIGINT, NULL, &sa) == 0 && sa.sa_handler != SIG_IGN;
 }

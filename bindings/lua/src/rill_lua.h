@@ -339,6 +339,7 @@ RL_INTERNAL void rl_ctx_attach(lua_State *L, rl_ctx *c, rill_free_fn free_ctx);
 RL_INTERNAL void rl_exception_handler(rill_loop *loop, const char *message, rill_future *future,
                                       void *arg);
 RL_INTERNAL rill_handle *rl_schedule(lua_State *L, rl_ctx *c, int later, double when);
+RL_INTERNAL int rl_sigint_armable(void);
 
 /* evloop.c: the loop object (core.loop_*; the loop is the first argument,
  * nil for the running loop) */
