@@ -278,7 +278,7 @@ static int rl_local_name(lua_State *T, lua_State *L, int vidx, char *out, size_t
 static int rl_function_name(lua_State *L) {
   char *out = (char *)lua_touserdata(L, 2);
   const size_t cap = 64;
-  lua_State *main = rl_main(L);
+  lua_State *main_state = rl_main(L);
   lua_settop(L, 1);
   lua_getfield(L, LUA_REGISTRYINDEX, "_LOADED");
   if (lua_istable(L, 2)) { /* globals first, then the modules' fields */
@@ -310,8 +310,8 @@ static int rl_function_name(lua_State *L) {
     }
   }
   lua_settop(L, 1);
-  if (rl_local_name(main, L, 1, out, cap)) return 0;
-  if (L != main && rl_local_name(L, L, 1, out, cap)) return 0;
+  if (rl_local_name(main_state, L, 1, out, cap)) return 0;
+  if (L != main_state && rl_local_name(L, L, 1, out, cap)) return 0;
   snprintf(out, cap, "<anonymous>");
   return 0;
 }
