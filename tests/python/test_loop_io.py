@@ -534,20 +534,6 @@ class Adoption(unittest.TestCase):
         with asyncio.Runner(loop_factory=aio.new_event_loop) as runner:
             runner.run(main())
 
-    @rill_only
-    def test_transports_are_not_implemented(self):
-        async def main():
-            loop = asyncio.get_running_loop()
-            with self.assertRaisesRegex(NotImplementedError, "create_connection"):
-                await loop.create_connection(asyncio.Protocol, "127.0.0.1", 1)
-            with self.assertRaisesRegex(NotImplementedError, "create_server"):
-                await loop.create_server(asyncio.Protocol, "127.0.0.1", 0)
-            with self.assertRaises(NotImplementedError):
-                await asyncio.open_connection("127.0.0.1", 1)
-
-        with asyncio.Runner(loop_factory=aio.new_event_loop) as runner:
-            runner.run(main())
-
 
 class Collection(LoopCase):
     def test_loop_with_io_is_collected(self):

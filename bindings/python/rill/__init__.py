@@ -105,13 +105,14 @@ _rill._set_helpers(iscoroutine, _wrap_awaitable, _default_exception_handler)
 
 
 from ._loopio import LoopIOMixin  # noqa: E402
+from ._transports import TransportsMixin  # noqa: E402
 
 
-class EventLoop(LoopIOMixin, _rill.LoopBase, _asyncio_events.AbstractEventLoop):
+class EventLoop(TransportsMixin, LoopIOMixin, _rill.LoopBase, _asyncio_events.AbstractEventLoop):
     """A rill event loop with asyncio's loop API (the C part is LoopBase).
     An asyncio.AbstractEventLoop (asyncio.set_event_loop and asyncio.Runner
-    check it): what rill does not have yet is AbstractEventLoop's
-    NotImplementedError."""
+    check it). Transports and protocols are asyncio's own, on rill's fd
+    watchers (_transports.py)."""
 
     def __init__(self):
         self._exception_handler = None
