@@ -16,6 +16,9 @@ RILL_PACKAGES+=(libuv1-dev libasio-dev wrk) # bench peers: W4 echo, W5 threads, 
 # compared with there (tests/python/cpython, ctest cpython.full.debian; the
 # binding for that interpreter is built with python3-dev's headers).
 RILL_PACKAGES+=(libpython3.11-testsuite python3-uvloop)
+# Real asyncio libraries run on rill's loop by /usr/bin/python3
+# (tests/python/test_real_libraries.py, ctest python-debian.*).
+RILL_PACKAGES+=(python3-aiohttp python3-httpx python3-websockets python3-anyio)
 
 rill_install_missing() {
   local missing=()

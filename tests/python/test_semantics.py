@@ -663,6 +663,22 @@ class Cancellation(unittest.TestCase):
 
         self.assertEqual(run(main()), (True, True, 2, False))
 
+    def test_must_cancel_is_true_while_a_cancel_waits_for_the_first_step(self):
+        # asyncio.Task's private _must_cancel: anyio's cancel scopes read it
+        # (a task whose cancel is still to be delivered is skipped).
+        async def main():
+            t = aio.create_task(aio.sleep(1))
+            before = t._must_cancel
+            t.cancel()
+            pending = t._must_cancel
+            try:
+                await t
+            except aio.CancelledError:
+                pass
+            return before, pending, t._must_cancel
+
+        self.assertEqual(run(main()), (False, True, False))
+
     def test_cancel_cancels_awaited_future_at_once(self):
         async def waiter(f):
             await f

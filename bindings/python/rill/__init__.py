@@ -123,7 +123,7 @@ class EventLoop(TransportsMixin, LoopIOMixin, _rill.LoopBase, _asyncio_events.Ab
         # close() stops).
         self._default_executor = None
         # asyncio.current_task() inside a rill task is that task (asyncio's
-        # timeout and TaskGroup need it): on for every loop but rill.run's.
+        # timeout and TaskGroup need it), on every loop, rill.run's included.
         self._set_asyncio_tasks(True)
 
     def __repr__(self):
@@ -495,7 +495,6 @@ def run(main, *, debug=None):
     if not iscoroutine(main):
         raise ValueError(f"a coroutine was expected, got {main!r}")
     loop = new_event_loop()
-    loop._set_asyncio_tasks(False)  # rill's fast path: see bindings/python/src/task.c
     try:
         if debug is not None:
             loop.set_debug(debug)
