@@ -6,10 +6,17 @@
 static void loop_mark(void *p) {
   rloop *lp = p;
   rb_gc_mark_movable(lp->handler);
+  if (lp->owned && !lp->active) { /* between runs: its tasks and callbacks (module.c) */
+    for (rtask *rt = pending_head; rt; rt = rt->next)
+      if (rt->lp == lp) rb_gc_mark_movable(rt->self);
+    for (rcb *c = cb_head; c; c = c->next)
+      if (c->lp == lp) rb_gc_mark_movable(c->proc);
+  }
 }
 static void loop_compact(void *p) {
   rloop *lp = p;
   lp->handler = rb_gc_location(lp->handler);
+  lp->self = rb_gc_location(lp->self); /* moved itself (the registry marks only active loops) */
 }
 static void rr_loop_closed(void *p);
 static void loop_free(void *p) {
@@ -20,8 +27,10 @@ static void loop_free(void *p) {
   if (lp->loop && !lp->attached) {
     /* Rill::Loop.new's loop collected without #close (during GC or at
      * exit): closed here in plain C. Its pending tasks are destroyed
-     * without Ruby (their fibers are left to the GC) and the reports go
-     * to the core's default handler (stderr), since Ruby cannot run now. */
+     * without Ruby and the reports go to the core's default handler
+     * (stderr), since Ruby cannot run now. During GC none of them is
+     * suspended mid-body (such a task keeps its loop alive: module.c);
+     * at exit Ruby frees no fiber, so dropping theirs is harmless. */
     rill_loop *loop = lp->loop;
     for (rtask *rt = pending_head; rt; rt = rt->next)
       if (rt->lp == lp) rt->fiber = Qnil;
@@ -36,6 +45,9 @@ static size_t loop_memsize(const void *p) { (void)p; return sizeof(rloop); }
 static const rb_data_type_t loop_type = {
   .wrap_struct_name = "rill/loop",
   .function = {.dmark = loop_mark, .dfree = loop_free, .dsize = loop_memsize, .dcompact = loop_compact},
+  /* freed in the sweep that finds it dead, before any other marking: its
+   * tasks (dead with it) leave the pending list at once */
+  .flags = RUBY_TYPED_FREE_IMMEDIATELY,
 };
 
 /* A new Rill::Loop for loop, linked among the active loops (marked by the
@@ -398,6 +410,7 @@ static VALUE m_loop_new(VALUE self, VALUE debug) {
   rill_loop *loop = rill_loop_new();
   if (!loop) rr_raise(rill_last_error());
   rloop *lp = rr_loop_wrap(loop, 0);
+  lp->owned = 1;
   rr_loop_unlink(lp); /* collectable while it does not run: loop_free closes it */
   rill_loop_set_exception_handler(loop, loop_exception_fn, NULL, NULL);
   if (RTEST(debug)) rill_loop_set_debug(loop, 1);

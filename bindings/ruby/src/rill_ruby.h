@@ -96,6 +96,9 @@ struct rloop {
   int attached;         /* a host's loop (Rill.attach_loop) */
   int stopped;          /* Loop#stop while Rill.run drives it */
   int running;          /* inside Rill.run or a run_* of Rill::Loop.new's loop */
+  int owned;            /* Rill::Loop.new's: between runs its own object marks
+                         * its pending tasks and callbacks, not the registry,
+                         * so an abandoned loop is collected (and closed) */
   double slow_duration; /* debug mode's threshold (rill_loop_set_slow_duration) */
 };
 

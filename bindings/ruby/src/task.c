@@ -8,6 +8,7 @@ static void rt_unref(void *p) {
 
 static void task_mark(void *p) {
   rtask *rt = p;
+  if (rt->pending && rt->lp) rb_gc_mark_movable(rt->lp->self); /* open while it is pending */
   rb_gc_mark_movable(rt->fiber);
   rb_gc_mark_movable(rt->block);
   rb_gc_mark_movable(rt->result);
