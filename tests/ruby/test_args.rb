@@ -55,7 +55,6 @@ class TestArgs < Minitest::Test
 
   def test_no_direct_construction
     assert_raises(NoMethodError, TypeError) { Rill::Task.new }
-    assert_raises(NoMethodError, TypeError) { Rill::Loop.new }
     assert_raises(NoMethodError, TypeError) { Rill::Future.new }
   end
 

@@ -74,9 +74,71 @@ module Rill
 
   # The running loop: Rill.loop.call_soon { }, .call_later(s) { }, .time,
   # .exception_handler = ->(message, exception_or_nil) { }.
+  #
+  # The explicit loop (asyncio's loop object, beside Rill.run):
+  #   loop = Rill::Loop.new
+  #   t = loop.create_task { Rill.sleep(0.1); 42 }
+  #   loop.run_until_complete(t)   # => 42
+  #   loop.close                   # cancels and reaps the tasks left
+  # A task started in one run goes on in the next; running a running loop,
+  # closing it, or running/scheduling on a closed one raise Rill::Error
+  # (#code RILL_EBUSY / RILL_ECLOSED).
   class Loop
+    # A new loop, open and not running (debug: debug mode, as Rill.run's).
+    def self.new(debug: false)
+      Ext.loop_new(debug)
+    end
+
+    # Starts the block as a task of this loop (it runs when the loop runs).
+    def create_task(name: nil, &block)
+      raise ArgumentError, "Loop#create_task needs a block" unless block
+      Ext.spawn_on(self, block, name)
+    end
+    alias spawn create_task
+
+    # Runs the loop until the task (or future) is done and returns its value
+    # or raises its exception; with a block, the block runs as a new task.
+    def run_until_complete(task = nil, &block)
+      raise ArgumentError, "run_until_complete takes a task or a block, not both" if task && block
+      raise ArgumentError, "run_until_complete needs a task or a block" unless task || block
+      task = create_task(&block) if block
+      task = create_task(&task) if task.is_a?(Proc)
+      with_scheduler { Ext.loop_run_until(self, task) }
+    end
+
+    # Runs the loop until #stop (from a callback or a task of this loop).
+    def run_forever
+      with_scheduler { Ext.loop_run_forever(self) }
+    end
+
+    # Cancels the tasks left, runs them to their end (they see
+    # CancelledError), then closes the loop. Nothing on a closed loop.
+    def close
+      return if closed?
+      with_scheduler { Ext.loop_close(self) }
+    end
+
+    alias is_running running?
+    alias is_closed closed?
+
     def inspect
-      "#<Rill::Loop#{closed? ? ' closed' : ''}>"
+      "#<Rill::Loop#{closed? ? ' closed' : ''}#{running? ? ' running' : ''}>"
+    end
+
+    private
+
+    # The thread's Fiber scheduler while the loop runs (as Rill.run), one
+    # per loop so that a fiber blocked in one run is woken in the next;
+    # a scheduler set already is kept.
+    def with_scheduler
+      return yield unless Fiber.scheduler.nil?
+      @scheduler ||= Scheduler.new
+      Fiber.set_scheduler(@scheduler)
+      begin
+        yield
+      ensure
+        Fiber.set_scheduler(nil)
+      end
     end
   end
 

@@ -1,4 +1,4 @@
-/* bindings/ruby/src/loop.c - Rill::Loop: Rill.run, the exception handler, call_soon/call_later. */
+/* bindings/ruby/src/loop.c - Rill::Loop: Rill.run, Rill::Loop.new's explicit loop, the exception handler, call_soon/call_later. */
 #include "rill_ruby.h"
 #include <poll.h>
 #include <ruby/thread.h>
@@ -6,18 +6,38 @@
 static void loop_mark(void *p) {
   rloop *lp = p;
   rb_gc_mark_movable(lp->handler);
+  if (lp->owned && !lp->active) { /* between runs: its tasks and callbacks (module.c) */
+    for (rtask *rt = pending_head; rt; rt = rt->next)
+      if (rt->lp == lp) rb_gc_mark_movable(rt->self);
+    for (rcb *c = cb_head; c; c = c->next)
+      if (c->lp == lp) rb_gc_mark_movable(c->proc);
+  }
 }
 static void loop_compact(void *p) {
   rloop *lp = p;
   lp->handler = rb_gc_location(lp->handler);
+  lp->self = rb_gc_location(lp->self); /* moved itself (the registry marks only active loops) */
 }
+static void rr_loop_closed(void *p);
 static void loop_free(void *p) {
   rloop *lp = p;
-  /* An active loop is marked by the registry, so it is never freed here
-   * while running; a loop whose Rill.run ended has lp->loop == NULL. */
-  if (lp->loop) {
-    /* Never reached from Rill.run; a bare Rill::Loop.new is not allowed. */
+  /* A running loop is marked (registry, and the stack of its run), so it
+   * is never freed here while running; a loop whose Rill.run ended, or
+   * that was closed, has lp->loop == NULL; a host's loop is the host's. */
+  if (lp->loop && !lp->attached) {
+    /* Rill::Loop.new's loop collected without #close (during GC or at
+     * exit): closed here in plain C. Its pending tasks are destroyed
+     * without Ruby and the reports go to the core's default handler
+     * (stderr), since Ruby cannot run now. During GC none of them is
+     * suspended mid-body (such a task keeps its loop alive: module.c);
+     * at exit Ruby frees no fiber, so dropping theirs is harmless. */
+    rill_loop *loop = lp->loop;
+    for (rtask *rt = pending_head; rt; rt = rt->next)
+      if (rt->lp == lp) rt->fiber = Qnil;
+    rill_loop_set_exception_handler(loop, NULL, NULL, NULL);
+    rill_loop_set_binding(loop, RR_TAG, NULL, NULL); /* runs rr_loop_closed */
     lp->loop = NULL;
+    rill_loop_free(loop);
   }
   free(lp);
 }
@@ -25,6 +45,9 @@ static size_t loop_memsize(const void *p) { (void)p; return sizeof(rloop); }
 static const rb_data_type_t loop_type = {
   .wrap_struct_name = "rill/loop",
   .function = {.dmark = loop_mark, .dfree = loop_free, .dsize = loop_memsize, .dcompact = loop_compact},
+  /* freed in the sweep that finds it dead, before any other marking: its
+   * tasks (dead with it) leave the pending list at once */
+  .flags = RUBY_TYPED_FREE_IMMEDIATELY,
 };
 
 /* A new Rill::Loop for loop, linked among the active loops (marked by the
@@ -44,17 +67,26 @@ rloop *rr_loop_wrap(rill_loop *loop, int attached) {
   lp->self = TypedData_Wrap_Struct(cLoop, &loop_type, lp);
   lp->loop = loop;
   lp->attached = attached;
+  lp->slow_duration = 0.1; /* the core's default */
   int rc = rill_loop_set_binding(loop, RR_TAG, lp, rr_loop_closed);
   if (rc < 0) rr_raise(rc); /* lp: the Loop object's (GC) */
+  rr_loop_link(lp);
+  return lp;
+}
+
+/* On the active list: marked by the registry (while it runs, or while a
+ * host's loop is open). */
+void rr_loop_link(rloop *lp) {
+  if (lp->active) return;
   lp->active = 1;
   lp->prev = NULL;
   lp->next = loops_head;
   if (loops_head) loops_head->prev = lp;
   loops_head = lp;
-  return lp;
 }
 
-/* Off the active list: the loop is closed (Rill.run's end, or the host's). */
+/* Off the active list: the loop is closed (Rill.run's end, or the host's),
+ * or Rill::Loop.new's loop between two runs (collectable then). */
 void rr_loop_unlink(rloop *lp) {
   if (!lp->active) return;
   if (lp->prev) lp->prev->next = lp->next;
@@ -69,7 +101,7 @@ rloop *rr_loop_of(rill_loop *loop) { return loop ? rill_loop_binding(loop, RR_TA
 
 rloop *rr_loop_get(VALUE obj) {
   rloop *lp = rb_check_typeddata(obj, &loop_type);
-  if (!lp->loop) rb_raise(eError, "the loop is closed");
+  if (!lp->loop) rb_exc_raise(rr_exception(RILL_ECLOSED, "the loop is closed"));
   return lp;
 }
 
@@ -237,16 +269,25 @@ static void check_interrupts(run_ctx *c) {
   }
 }
 
-/* Runs iterations until f is done, Loop#stop or a second interrupt.
+/* Runs iterations until f is done (f NULL: forever), Loop#stop or a
+ * second interrupt (an interrupt when no main task runs).
  * 0, RILL_ESTATE (stopped first), or a code of rill_loop_run_once. */
 static int drive(run_ctx *c, rill_future *f) {
   rill_loop *loop = c->lp->loop;
   int fd = rill_loop_backend_fd(loop);
-  if (fd < 0) return rill_loop_run_until(loop, f); /* no pollable backend: the GVL stays held */
+  if (fd < 0) { /* no pollable backend: the GVL stays held */
+    if (f) return rill_loop_run_until(loop, f);
+    rill_future *never = rill_future_new(loop); /* run_forever: until stop */
+    if (!never) return rill_last_error();
+    int rc = rill_loop_run_until(loop, never);
+    rill_future_cancel(never);
+    rill_future_release(never);
+    return rc;
+  }
   c->lp->stopped = 0;
   VALUE th = rb_thread_current();
   for (;;) {
-    if (rill_future_done(f) == 1) return 0;
+    if (f && rill_future_done(f) == 1) return 0;
     if (c->lp->stopped || c->halt) return RILL_ESTATE;
     double t = rill_loop_backend_timeout(loop);
     if (t > 0) {
@@ -300,6 +341,17 @@ static VALUE run_body(VALUE p) {
   return Qnil;
 }
 
+/* The end of Rill.run and of Loop#close: closes and frees the core loop. */
+static void close_loop(rloop *lp) {
+  lp->running = 0;
+  rill_loop_close(lp->loop); /* reports pending/unretrieved through the handler */
+  rr_flush_reports();
+  rr_loop_unlink(lp);
+  rill_loop_free(lp->loop);
+  lp->loop = NULL;
+  trim_idle();
+}
+
 static VALUE run_ensure(VALUE p) {
   run_ctx *c = (run_ctx *)p;
   rloop *lp = c->lp;
@@ -308,12 +360,7 @@ static VALUE run_ensure(VALUE p) {
     sigint_armed--;
   }
   c->main_task = NULL;
-  rill_loop_close(lp->loop); /* reports pending/unretrieved through the handler */
-  rr_flush_reports();
-  rr_loop_unlink(lp);
-  rill_loop_free(lp->loop);
-  lp->loop = NULL;
-  trim_idle();
+  close_loop(lp);
   return Qnil;
 }
 
@@ -330,6 +377,7 @@ static VALUE m_run(VALUE self, VALUE block, VALUE debug, VALUE sigint) {
   rill_loop_set_exception_handler(lp->loop, loop_exception_fn, NULL, NULL);
   if (RTEST(debug)) rill_loop_set_debug(lp->loop, 1);
   run_ctx c = {lp, block, Qnil, 0, 0, RTEST(sigint), 0, 0, NULL, 0, Qnil};
+  lp->running = 1;
   rb_ensure(run_body, (VALUE)&c, run_ensure, (VALUE)&c);
   if (c.pending == Qfalse) rb_thread_kill(rb_thread_current()); /* killed while it ran */
   if (!NIL_P(c.pending)) rb_exc_raise(c.pending);
@@ -349,6 +397,145 @@ static VALUE m_sigint_armed(VALUE self) {
   (void)self;
   return sigint_armed > 0 ? Qtrue : Qfalse;
 }
+
+/* ---- Rill::Loop.new: the explicit loop (asyncio's loop object) ----
+ * run_until_complete / run_forever / close drive the core loop with the
+ * same drive() as Rill.run (GVL released while it waits); between two
+ * runs the loop keeps its tasks, which go on in the next run. rill.rb
+ * sets the thread's Fiber scheduler around each call. */
+
+/* Rill::Ext.loop_new(debug) -> Rill::Loop, open, not running. */
+static VALUE m_loop_new(VALUE self, VALUE debug) {
+  (void)self;
+  rill_loop *loop = rill_loop_new();
+  if (!loop) rr_raise(rill_last_error());
+  rloop *lp = rr_loop_wrap(loop, 0);
+  lp->owned = 1;
+  rr_loop_unlink(lp); /* collectable while it does not run: loop_free closes it */
+  rill_loop_set_exception_handler(loop, loop_exception_fn, NULL, NULL);
+  if (RTEST(debug)) rill_loop_set_debug(loop, 1);
+  return lp->self;
+}
+
+/* The loop of a run: open, its own (not a host's), not running, and no
+ * other loop running on this thread (asyncio's RuntimeErrors). */
+static rloop *loop_for_run(VALUE obj) {
+  rloop *lp = rb_check_typeddata(obj, &loop_type);
+  if (!lp->loop) rb_exc_raise(rr_exception(RILL_ECLOSED, "the loop is closed"));
+  if (lp->attached) rb_raise(eError, "the host runs this loop (Rill.attach_loop), not Ruby");
+  if (lp->running) rb_exc_raise(rr_exception(RILL_EBUSY, "the loop is already running"));
+  if (rill_loop_current())
+    rb_exc_raise(rr_exception(RILL_EBUSY, "another loop is running on this thread"));
+  return lp;
+}
+
+typedef struct { run_ctx c; rill_future *until; int closing; } loop_run;
+
+static VALUE loop_run_body(VALUE p) {
+  loop_run *r = (loop_run *)p;
+  if (r->closing) shutdown_leftovers(&r->c); /* as Rill.run ends */
+  else r->c.rc = drive(&r->c, r->until);
+  rr_flush_reports();
+  return Qnil;
+}
+static VALUE loop_run_ensure(VALUE p) {
+  loop_run *r = (loop_run *)p;
+  if (r->closing) {
+    close_loop(r->c.lp);
+  } else {
+    r->c.lp->running = 0;
+    r->c.lp->stopped = 0;
+    rr_loop_unlink(r->c.lp);
+  }
+  return Qnil;
+}
+
+/* Runs lp until until is done (NULL: until Loop#stop), or reaps its tasks
+ * and closes it (closing); an interrupt (Thread#raise, a signal's
+ * exception) leaves at once and is raised here, the loop still usable. */
+static int loop_drive(rloop *lp, rill_future *until, int closing) {
+  loop_run r;
+  memset(&r, 0, sizeof r);
+  r.c.lp = lp;
+  r.c.block = r.c.main = r.c.pending = Qnil;
+  r.until = until;
+  r.closing = closing;
+  lp->running = 1;
+  rr_loop_link(lp); /* marked while it runs */
+  rb_ensure(loop_run_body, (VALUE)&r, loop_run_ensure, (VALUE)&r);
+  if (r.c.pending == Qfalse) rb_thread_kill(rb_thread_current()); /* killed while it ran */
+  if (!NIL_P(r.c.pending)) rb_exc_raise(r.c.pending);
+  return r.c.rc;
+}
+
+/* Rill::Ext.loop_run_until(loop, task_or_future) -> its value (raises its
+ * exception); Rill::Error if the loop stopped first. */
+static VALUE m_loop_run_until(VALUE self, VALUE lobj, VALUE obj) {
+  (void)self;
+  rloop *lp = loop_for_run(lobj);
+  rill_future *f = rr_future_of(obj);
+  if (rill_future_loop(f) != lp->loop) rb_raise(rb_eArgError, "the task or future belongs to another loop");
+  int rc = loop_drive(lp, f, 0);
+  if (rill_future_done(f) != 1) {
+    if (rc < 0 && rc != RILL_ESTATE) rr_raise(rc);
+    rb_raise(eError, "the loop stopped before the task completed");
+  }
+  VALUE v = rr_outcome(obj, f, 1);
+  RB_GC_GUARD(lobj);
+  RB_GC_GUARD(obj);
+  return v;
+}
+
+/* Rill::Ext.loop_run_forever(loop): until Loop#stop. nil. */
+static VALUE m_loop_run_forever(VALUE self, VALUE lobj) {
+  (void)self;
+  rloop *lp = loop_for_run(lobj);
+  int rc = loop_drive(lp, NULL, 0);
+  if (rc < 0 && rc != RILL_ESTATE) rr_raise(rc);
+  RB_GC_GUARD(lobj);
+  return Qnil;
+}
+
+/* Rill::Ext.loop_close(loop): as Rill.run ends, the tasks left are
+ * cancelled and run to their end (they see CancelledError), then the loop
+ * is closed. A closed loop: nothing; a running one: RILL_EBUSY. */
+static VALUE m_loop_close(VALUE self, VALUE lobj) {
+  (void)self;
+  rloop *lp = rb_check_typeddata(lobj, &loop_type);
+  if (!lp->loop) return Qnil;
+  if (lp->running) rb_exc_raise(rr_exception(RILL_EBUSY, "cannot close a running loop"));
+  if (lp->attached) rb_raise(eError, "the host closes this loop (Rill.attach_loop), not Ruby");
+  if (rill_loop_current()) { /* another loop runs: this one cannot run its tasks' ends */
+    lp->running = 1;
+    rr_loop_link(lp);
+    close_loop(lp); /* its pending tasks are destroyed and reported */
+  } else {
+    loop_drive(lp, NULL, 1);
+  }
+  RB_GC_GUARD(lobj);
+  return Qnil;
+}
+
+static VALUE loop_running_p(VALUE self) {
+  rloop *lp = rb_check_typeddata(self, &loop_type);
+  return lp->running || (lp->loop && rill_loop_current() == lp->loop) ? Qtrue : Qfalse;
+}
+static VALUE loop_debug_p(VALUE self) {
+  int rc = rill_loop_get_debug(rr_loop_get(self)->loop);
+  if (rc < 0) rr_raise(rc);
+  return rc ? Qtrue : Qfalse;
+}
+/* asyncio's slow_callback_duration: debug mode reports a callback or task
+ * step that runs at least this long (seconds, > 0; 0.1 by default). */
+static VALUE loop_set_slow(VALUE self, VALUE secs) {
+  rloop *lp = rr_loop_get(self);
+  double d = NUM2DBL(secs);
+  int rc = rill_loop_set_slow_duration(lp->loop, d);
+  if (rc) rr_raise(rc);
+  lp->slow_duration = d;
+  return secs;
+}
+static VALUE loop_get_slow(VALUE self) { return DBL2NUM(((rloop *)rb_check_typeddata(self, &loop_type))->slow_duration); }
 
 typedef struct { rill_handle *h; } rhandle;
 static void handle_free(void *p) { rhandle *r = p; rill_handle_release(r->h); free(r); }
@@ -486,9 +673,17 @@ void rr_init_loop(VALUE mExt) {
   rb_define_method(cLoop, "debug=", loop_set_debug, 1);
   rb_define_method(cLoop, "dump_tasks", loop_dump_tasks, 0);
   rb_define_method(cLoop, "closed?", loop_closed_p, 0);
+  rb_define_method(cLoop, "running?", loop_running_p, 0);
+  rb_define_method(cLoop, "debug?", loop_debug_p, 0);
+  rb_define_method(cLoop, "slow_callback_duration=", loop_set_slow, 1);
+  rb_define_method(cLoop, "slow_callback_duration", loop_get_slow, 0);
   rb_define_method(cHandle, "cancel", handle_cancel, 0);
   rb_define_method(cHandle, "cancelled?", handle_cancelled_p, 0);
   rb_define_module_function(mExt, "run", m_run, 3);
   rb_define_module_function(mExt, "sigint_armed?", m_sigint_armed, 0);
   rb_define_module_function(mExt, "running_loop", m_running_loop, 0);
+  rb_define_module_function(mExt, "loop_new", m_loop_new, 1);
+  rb_define_module_function(mExt, "loop_run_until", m_loop_run_until, 2);
+  rb_define_module_function(mExt, "loop_run_forever", m_loop_run_forever, 1);
+  rb_define_module_function(mExt, "loop_close", m_loop_close, 1);
 }

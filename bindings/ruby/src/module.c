@@ -12,10 +12,20 @@ VALUE report_exc = Qnil;
 rr_report *deferred_reports;
 static VALUE registry;
 
+/* A task or callback of Rill::Loop.new's loop between two runs: marked by
+ * that loop's object (loop.c), so that an abandoned loop can be collected.
+ * Except a task suspended mid-body: its fiber must not die unwound (Ruby
+ * cannot run it during GC, and a fiber dropped inside IO#read leaves its
+ * node in the VM's list of fds being waited on, which then corrupts the
+ * next close): it keeps its loop alive (task_mark) until #close. */
+#define RR_LOOP_MARKS(lp) ((lp) && (lp)->owned && !(lp)->active)
+
 static void registry_mark(void *p) {
   (void)p;
-  for (rtask *rt = pending_head; rt; rt = rt->next) rb_gc_mark_movable(rt->self);
-  for (rcb *c = cb_head; c; c = c->next) rb_gc_mark_movable(c->proc);
+  for (rtask *rt = pending_head; rt; rt = rt->next)
+    if (!RR_LOOP_MARKS(rt->lp) || (rt->started && !rt->finished)) rb_gc_mark_movable(rt->self);
+  for (rcb *c = cb_head; c; c = c->next)
+    if (!RR_LOOP_MARKS(c->lp)) rb_gc_mark_movable(c->proc);
   for (rloop *lp = loops_head; lp; lp = lp->next) rb_gc_mark_movable(lp->self);
   rb_gc_mark_movable(report_exc);
   for (rr_report *r = deferred_reports; r; r = r->next)

@@ -95,6 +95,11 @@ struct rloop {
   struct rtask *slotq_head, *slotq_tail; /* tasks waiting for a fiber slot */
   int attached;         /* a host's loop (Rill.attach_loop) */
   int stopped;          /* Loop#stop while Rill.run drives it */
+  int running;          /* inside Rill.run or a run_* of Rill::Loop.new's loop */
+  int owned;            /* Rill::Loop.new's: between runs its own object marks
+                         * its pending tasks and callbacks, not the registry,
+                         * so an abandoned loop is collected (and closed) */
+  double slow_duration; /* debug mode's threshold (rill_loop_set_slow_duration) */
 };
 
 /* The registry (module.c) marks everything on these lists. */
@@ -154,6 +159,7 @@ void rr_init_group(VALUE mExt);
 
 /* loop.c */
 rloop *rr_loop_wrap(rill_loop *loop, int attached);
+void rr_loop_link(rloop *lp);
 void rr_loop_unlink(rloop *lp);
 rloop *rr_loop_of(rill_loop *loop);
 rloop *rr_loop_get(VALUE obj);

@@ -8,6 +8,7 @@ static void rt_unref(void *p) {
 
 static void task_mark(void *p) {
   rtask *rt = p;
+  if (rt->pending && rt->lp) rb_gc_mark_movable(rt->lp->self); /* open while it is pending */
   rb_gc_mark_movable(rt->fiber);
   rb_gc_mark_movable(rt->block);
   rb_gc_mark_movable(rt->result);
@@ -195,7 +196,9 @@ static void ruby_step(rill_task *t, void *arg) {
     }
   }
   if (rt->finished) {
-    rt->block = Qnil;
+    /* debug mode's report (task_describe) may still ask where the block
+     * was defined; ruby_task_done drops it right after */
+    if (rill_loop_get_debug(rill_future_loop(rill_task_future(t))) != 1) rt->block = Qnil;
     slot_release(rt); /* parks the fiber for the next task */
   }
   if (deferred_reports) rr_flush_reports();
@@ -254,6 +257,79 @@ static void ruby_task_done(void *arg) {
   rt->fiber = Qnil;
   rt->block = Qnil;
   rt_unref(rt);
+}
+
+/* ---- debug mode's slow-step report (rill_step_set_describer) ----
+ * "Executing <Task A (entry: TEXT)> took 1.001 seconds": TEXT says what
+ * the task's Fiber runs, as asyncio's Task repr does for a coroutine:
+ * "LABEL running at FILE:LINE" while it is suspended (the innermost frame
+ * of its backtrace outside rill's own rill.rb), "LABEL done, defined at
+ * FILE:LINE" once its block returned (the block's source_location). LABEL
+ * is Ruby's own name for the frame or block ("block in main", "worker"). */
+typedef struct { rtask *rt; char *buf; size_t cap; } describe_call;
+
+static int own_frame(VALUE path) {
+  if (!RB_TYPE_P(path, T_STRING)) return 1;
+  const char *p = RSTRING_PTR(path);
+  long n = RSTRING_LEN(path);
+  static const char lib[] = "/rill.rb";
+  long k = (long)sizeof lib - 1;
+  return (n >= k && !memcmp(p + n - k, lib, (size_t)k)) || !strncmp(p, "<internal:", 10);
+}
+
+/* Ruby's label of a block ("block in main"), or "block". */
+static VALUE block_label(VALUE block) {
+  VALUE iseq_class = rb_path2class("RubyVM::InstructionSequence");
+  VALUE iseq = rb_funcall(iseq_class, rb_intern("of"), 1, block);
+  VALUE label = NIL_P(iseq) ? Qnil : rb_funcall(iseq, rb_intern("label"), 0);
+  return RB_TYPE_P(label, T_STRING) ? label : rb_str_new_cstr(rb_proc_lambda_p(block) ? "lambda" : "block");
+}
+
+static VALUE describe_body(VALUE p) {
+  describe_call *d = (describe_call *)p;
+  rtask *rt = d->rt;
+  if (rt->finished || NIL_P(rt->fiber)) {
+    if (NIL_P(rt->block)) return Qfalse;
+    VALUE loc = rb_funcall(rt->block, rb_intern("source_location"), 0);
+    if (!RB_TYPE_P(loc, T_ARRAY) || RARRAY_LEN(loc) < 2) return Qfalse;
+    VALUE file = rb_obj_as_string(RARRAY_AREF(loc, 0));
+    VALUE label = block_label(rt->block);
+    snprintf(d->buf, d->cap, "%s %s, defined at %s:%ld", StringValueCStr(label),
+             rt->finished ? "done" : "not started", StringValueCStr(file), NUM2LONG(RARRAY_AREF(loc, 1)));
+    return Qtrue;
+  }
+  VALUE locs = rb_funcall(rt->fiber, rb_intern("backtrace_locations"), 0);
+  if (!RB_TYPE_P(locs, T_ARRAY)) return Qfalse;
+  ID id_path = rb_intern("path"), id_lineno = rb_intern("lineno");
+  long n = RARRAY_LEN(locs);
+  for (long i = 0; i < n; i++) {
+    VALUE path = rb_funcall(RARRAY_AREF(locs, i), id_path, 0);
+    if (own_frame(path)) continue;
+    VALUE line = rb_funcall(RARRAY_AREF(locs, i), id_lineno, 0);
+    /* a C method (Kernel#sleep, IO#read) reports its caller's place:
+     * name the Ruby frame that called it */
+    while (i + 1 < n && rb_equal(rb_funcall(RARRAY_AREF(locs, i + 1), id_path, 0), path) &&
+           rb_equal(rb_funcall(RARRAY_AREF(locs, i + 1), id_lineno, 0), line))
+      i++;
+    VALUE label = rb_obj_as_string(rb_funcall(RARRAY_AREF(locs, i), rb_intern("label"), 0));
+    snprintf(d->buf, d->cap, "%s running at %s:%ld", StringValueCStr(label), StringValueCStr(path), NUM2LONG(line));
+    return Qtrue;
+  }
+  return Qfalse;
+}
+
+/* Called by the core on the loop's thread, right after the slow step, with
+ * the GVL held; never raises (Ruby's $! is kept as it was). */
+static int task_describe(rill_task *t, void *arg, char *buf, size_t cap) {
+  rtask *rt = arg;
+  (void)t;
+  if (!rt || rt->magic != RR_MAGIC || !ruby_native_thread_p() || rb_during_gc()) return 0;
+  describe_call d = {rt, buf, cap};
+  VALUE err = rb_errinfo();
+  int state = 0;
+  VALUE ok = rb_protect(describe_body, (VALUE)&d, &state);
+  rb_set_errinfo(err);
+  return !state && ok == Qtrue;
 }
 
 VALUE rr_spawn(rloop *lp, VALUE block, VALUE name) {
@@ -365,6 +441,7 @@ static VALUE task_cancelling(VALUE self) { return INT2NUM(rill_task_cancelling(r
 static VALUE task_uncancel(VALUE self) { return INT2NUM(rill_task_uncancel(rr_task_get(self)->task)); }
 
 void rr_init_task(VALUE mExt) {
+  rill_step_set_describer(ruby_step, task_describe);
   rb_define_method(cTask, "cancel", task_cancel, -1);
   rb_define_method(cTask, "done?", task_done_p, 0);
   rb_define_method(cTask, "cancelled?", task_cancelled_p, 0);
