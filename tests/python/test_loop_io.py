@@ -471,6 +471,27 @@ class Adoption(unittest.TestCase):
         self.assertEqual(asyncio.run(main()), (["task", "gather", 1], "waited"))
 
     @rill_only
+    def test_installed_asyncio_get_event_loop_and_new_event_loop_give_rill_loops(self):
+        # The seed's legacy interface: the current loop, created if missing.
+        aio.install()
+        fresh = asyncio.new_event_loop()
+        try:
+            self.assertIsInstance(fresh, aio.EventLoop)
+            asyncio.set_event_loop(fresh)
+            import warnings
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", DeprecationWarning)
+                self.assertIs(asyncio.get_event_loop(), fresh)
+
+            async def inside():
+                return asyncio.get_event_loop()  # inside a task: the running loop
+
+            self.assertIs(fresh.run_until_complete(inside()), fresh)
+        finally:
+            asyncio.set_event_loop(None)
+            fresh.close()
+
+    @rill_only
     def test_policy_new_event_loop(self):
         loop = aio.EventLoopPolicy().new_event_loop()
         try:
