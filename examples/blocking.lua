@@ -14,6 +14,8 @@
 -- Output: examples/lessons/blocking.txt, times within 0.3 s.
 local rill = require "rill"
 
+io.stdout:setvbuf("line") -- each line as it happens (the check times from the first)
+
 local function blocking_worker()
   os.execute("sleep 1") -- the loop cannot run anything meanwhile
 end

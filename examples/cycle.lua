@@ -7,6 +7,8 @@
 -- (about 0.30 s).
 local rill = require "rill"
 
+io.stdout:setvbuf("line") -- each line as it happens (the check times from the first)
+
 local function sleeper()
   print("task: started")
   rill.sleep(0.15)

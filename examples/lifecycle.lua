@@ -11,6 +11,8 @@
 -- after the code: bindings/common/rill_errors.h).
 local rill = require "rill"
 
+io.stdout:setvbuf("line") -- each line as it happens (the check times from the first)
+
 -- -- (a) --
 
 local function leftover()

@@ -88,31 +88,30 @@ class TransportsMixin:
 
     # The watchers the transports use: the core's, as add_reader's (which,
     # as asyncio's, refuses an fd a transport owns: these skip that check).
-    def _add_reader(self, fd, callback, *args):
+    def _watch(self, fd, event, callback, args):
         self._check_closed()
-        _rill._fd_add(self, fd, False, callback, args)
+        _rill._fd_add(self, fd, event == selectors.EVENT_WRITE, callback, args)
         ev = self._selector.events
-        ev[fd] = ev.get(fd, 0) | selectors.EVENT_READ
+        ev[fd] = ev.get(fd, 0) | event
+
+    def _unwatch(self, fd, event):
+        ev = self._selector.events
+        ev[fd] = ev.get(fd, 0) & ~event
+        if not ev[fd]:
+            del ev[fd]
+        return not self.is_closed() and _rill._fd_remove(self, fd, event == selectors.EVENT_WRITE)
+
+    def _add_reader(self, fd, callback, *args):
+        self._watch(fd, selectors.EVENT_READ, callback, args)
 
     def _remove_reader(self, fd):
-        ev = self._selector.events
-        ev[fd] = ev.get(fd, 0) & ~selectors.EVENT_READ
-        if not ev[fd]:
-            del ev[fd]
-        return not self.is_closed() and _rill._fd_remove(self, fd, False)
+        return self._unwatch(fd, selectors.EVENT_READ)
 
     def _add_writer(self, fd, callback, *args):
-        self._check_closed()
-        _rill._fd_add(self, fd, True, callback, args)
-        ev = self._selector.events
-        ev[fd] = ev.get(fd, 0) | selectors.EVENT_WRITE
+        self._watch(fd, selectors.EVENT_WRITE, callback, args)
 
     def _remove_writer(self, fd):
-        ev = self._selector.events
-        ev[fd] = ev.get(fd, 0) & ~selectors.EVENT_WRITE
-        if not ev[fd]:
-            del ev[fd]
-        return not self.is_closed() and _rill._fd_remove(self, fd, True)
+        return self._unwatch(fd, selectors.EVENT_WRITE)
 
     def _stop_serving(self, sock):
         self._remove_reader(sock.fileno())
