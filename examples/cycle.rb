@@ -7,6 +7,8 @@
 require "io/wait"
 require "rill"
 
+$stdout.sync = true # each line leaves when printed (the check times them from the first)
+
 def sleeper
   puts "task: started"
   Rill.sleep(0.15)

@@ -1,11 +1,12 @@
 """echo_server.py - a TCP echo server in Python (the W4 echo of bench/).
 
-    python3 examples/echo_server.py PORT [--rill-streams | --streams | --protocol] [--uvloop]
+    python3 examples/echo_server.py PORT [--rill-streams | --streams | --protocol] [--uvloop | --rill]
 
 --rill-streams (the default): rill.start_server, rill's StreamReader/Writer
 on the core's streams. --streams: asyncio.start_server; --protocol: an
-asyncio.Protocol; both on asyncio's default loop, or on uvloop's with
---uvloop. Listens on 127.0.0.1:PORT, prints "listening on 127.0.0.1:PORT"
+asyncio.Protocol; both on asyncio's default loop, on uvloop's with
+--uvloop, or on rill's with --rill (rill.install(): asyncio's code unchanged
+on rill's loop). Listens on 127.0.0.1:PORT, prints "listening on 127.0.0.1:PORT"
 when ready, echoes every read back until the peer closes, and exits 0 on
 SIGINT or SIGTERM.
 """
@@ -75,6 +76,9 @@ def main(argv):
         if "--uvloop" in flags:
             import uvloop
             uvloop.install()
+        elif "--rill" in flags:
+            import rill
+            rill.install()
     try:
         run(serve(aio, port, mode))
     except (KeyboardInterrupt, aio.CancelledError):

@@ -12,6 +12,8 @@
 # is the rill code).
 require "rill"
 
+$stdout.sync = true # each line leaves when printed (the check times them from the first)
+
 # -- (a) --
 
 def leftover

@@ -12,6 +12,13 @@ RILL_PACKAGES=(build-essential cmake pkg-config bc libev-dev swig
   python3-setuptools python3-wheel python3-pip python3-build luarocks
   lua-socket lua-sec) # tests/lua/test_io.lua: LuaSocket and lua-sec (TLS) objects through rill.poll / rill.wrap
 RILL_PACKAGES+=(libuv1-dev libasio-dev wrk) # bench peers: W4 echo, W5 threads, W7 http
+# CPython's asyncio tests for Debian's /usr/bin/python3 and the loop rill is
+# compared with there (tests/python/cpython, ctest cpython.full.debian; the
+# binding for that interpreter is built with python3-dev's headers).
+RILL_PACKAGES+=(libpython3.11-testsuite python3-uvloop)
+# Real asyncio libraries run on rill's loop by /usr/bin/python3
+# (tests/python/test_real_libraries.py, ctest python-debian.*).
+RILL_PACKAGES+=(python3-aiohttp python3-httpx python3-websockets python3-anyio)
 
 rill_install_missing() {
   local missing=()
@@ -29,7 +36,7 @@ rill_install_missing() {
 rill_build() {
   local werror=OFF
   [ "${CI:-}" = "true" ] && werror=ON
-  cmake -S "$RILL_ROOT" -B "$RILL_BUILD" -DRILL_WERROR=$werror ${RILL_CMAKE_ARGS:-}
+  cmake -S "$RILL_ROOT" -B "$RILL_BUILD" -DRILL_WERROR=$werror -DRILL_PYTHON_DEBIAN=ON ${RILL_CMAKE_ARGS:-}
   cmake --build "$RILL_BUILD" -j"$(nproc)"
 }
 

@@ -91,3 +91,4 @@ void *rl_swig_pointer(lua_State *L, int idx, int is_loop) {
 %native(wrap_future) int rl_wrap_future(lua_State *L);
 %native(sync) int rl_sync(lua_State *L);
 %native(io) int rl_io(lua_State *L);
+%native(loops) int rl_loops(lua_State *L);

@@ -12,7 +12,8 @@ to the next; the median of REPS is reported. Prints two Markdown tables,
 req/s and the server's CPU time per request (utime + stime of the server
 process over the client's run / requests: what the loop costs, far less
 sensitive than req/s to other load on a shared machine), each with rill
-streams' ratio to uvloop streams (the goal: >= 1.3x).
+streams' ratio to uvloop streams (the goal: >= 1.3x), and asyncio's streams
+and protocol on rill's loop (--rill) against theirs on uvloop (>= 1.3x, >= 1x).
 """
 import os
 import statistics
@@ -29,7 +30,14 @@ SERVERS = [  # (row, echo_server.py flags)
     ("asyncio streams", ["--streams"]),
     ("uvloop protocol", ["--protocol", "--uvloop"]),
     ("asyncio protocol", ["--protocol"]),
+    # asyncio's own code on rill's loop (rill.install()): issue 12's rows.
+    ("rill loop, asyncio streams", ["--streams", "--rill"]),
+    ("rill loop, asyncio protocol", ["--protocol", "--rill"]),
 ]
+# (rill row, uvloop row, goal): the ratios printed under each table.
+GOALS = [("rill streams", "uvloop streams", 1.3),
+         ("rill loop, asyncio streams", "uvloop streams", 1.3),
+         ("rill loop, asyncio protocol", "uvloop protocol", 1.0)]
 CELLS = [(10, 1024), (100, 1024), (10, 65536)]
 
 
@@ -103,12 +111,14 @@ def main(argv):
                 med[(name, conns, size)] = statistics.median(vals) if vals else None
                 cells.append(fmt.format(med[(name, conns, size)]) if vals else "fail")
             print(f"| {name} | " + " | ".join(cells) + " |")
-        if any(name == "uvloop streams" for name, _ in servers):
+        for mine, peer, goal in GOALS:
+            if not any(name == peer for name, _ in servers):
+                continue
             ratios = []
             for conns, size in CELLS:
-                a, b = med.get(("rill streams", conns, size)), med.get(("uvloop streams", conns, size))
+                a, b = med.get((mine, conns, size)), med.get((peer, conns, size))
                 ratios.append(f"{better(a, b):.2f}x" if a and b else "-")
-            print("| rill streams vs uvloop streams (goal >= 1.3x) | " + " | ".join(ratios) + " |")
+            print(f"| {mine} vs {peer} (goal >= {goal:g}x) | " + " | ".join(ratios) + " |")
         print()
     return 0
 

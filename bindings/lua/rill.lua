@@ -1160,62 +1160,21 @@ function rill.wrap_future(address)
 end
 
 -- ---------------------------------------------------------------------
--- A loop the Lua program owns and steps (for hosts with their own poll
--- set, and programs with their own main loop): rill.new_loop() ->
--- :spawn(fn, ...) (:create_task), :step([timeout=0]) (one iteration,
--- waiting at most timeout seconds for work), :pollfd() (the backend fd:
--- readable when the loop has something to do), :timeout() (how long a
--- host may wait on it: nil = until the fd is readable), :close(),
--- :is_closed(). rill.step(timeout) and rill.pollfd() work on
--- rill.default_loop(). (DESIGN's run_until_complete / run_forever / stop
--- are not here yet.)
+-- Loops: rill.new_loop() makes a loop the program owns and drives by hand
+-- (asyncio's explicit loop: run_until_complete, run_forever, stop, close;
+-- or step() for hosts with their own poll set); rill.get_running_loop()
+-- is the loop running now (inside rill.run: that run's loop, valid until
+-- the run ends; inside a loop object's run: that object). One type,
+-- rill.Loop, for both; the loop object's methods work while it is idle.
 -- ---------------------------------------------------------------------
 
-local OwnedLoop = {}
-OwnedLoop.__index = OwnedLoop
-rill.OwnedLoop = OwnedLoop
-
-function rill.new_loop()
-  local swig = core.Loop()
-  local a = rill.attach_loop(swig)
-  return setmetatable({ _swig = swig, _a = a }, OwnedLoop)
-end
-function OwnedLoop:spawn(fn, ...)
-  if type(fn) ~= "function" then argerror("OwnedLoop:spawn", 1, "function", fn) end
-  return core.spawn_on(self._a, fn, ...)
-end
-function OwnedLoop:step(timeout)
-  if timeout ~= nil and (type(timeout) ~= "number" or timeout ~= timeout) then
-    argerror("OwnedLoop:step", 1, "number or nil", timeout)
-  end
-  return io_.step(self._a, timeout)
-end
-OwnedLoop.create_task = OwnedLoop.spawn
-function OwnedLoop:is_closed() return self._closed == true end
-function OwnedLoop:pollfd() return io_.pollfd(self._a) end
-function OwnedLoop:timeout() return io_.backend_timeout(self._a) end
-function OwnedLoop:close()
-  if not self._closed then
-    self._closed = true
-    self._swig:close()
-  end
-end
-
-local default_loop
-function rill.default_loop()
-  if not default_loop or default_loop._closed then default_loop = rill.new_loop() end
-  return default_loop
-end
-function rill.step(timeout) return rill.default_loop():step(timeout) end
-function rill.pollfd() return rill.default_loop():pollfd() end
-
--- ---------------------------------------------------------------------
--- The running loop
--- ---------------------------------------------------------------------
-
+local loops = core.loops()
 local Loop = {}
 Loop.__index = Loop
-local loop_cache
+rill.Loop = Loop
+rill.OwnedLoop = Loop -- (1.1's name for rill.new_loop's objects)
+local loop_cache -- rill.run's loop as get_running_loop() gives it
+local owned = setmetatable({}, { __mode = "v" }) -- id -> loop object
 
 local function bind(fn, ...)
   local n = select("#", ...)
@@ -1224,54 +1183,170 @@ local function bind(fn, ...)
   return function() return fn(unpack(args, 1, args.n)) end
 end
 
-local function check_loop(self)
+local core_time, core_loop_id = core.time, core.loop_id
+
+-- The handle of a loop object, nil for rill.run's loop (after checking
+-- that it still runs: core.loops' functions then act on the running loop).
+local function handle(self)
   if getmetatable(self) ~= Loop then error("rill: expected the loop object (use loop:method())", 3) end
-  if core.loop_id() ~= self.id then error("rill: this loop is closed", 3) end
+  local l = self._l
+  if l == nil and core_loop_id() ~= self.id then error("rill: this loop is closed", 3) end
+  return l
 end
+
+--- A new loop, owned by the program: drive it with run_until_complete,
+-- run_forever or step; close it when done (a loop collected unclosed is
+-- closed by the garbage collector, its pending tasks destroyed).
+function rill.new_loop()
+  local l = loops.new()
+  local self = setmetatable({ _l = l, id = loops.id(l) }, Loop)
+  owned[self.id] = self
+  return self
+end
+
+--- Runs the loop until x is done and returns its results (or raises its
+-- error): x is a task or future of this loop, or a function started as a
+-- task with the arguments after it. Tasks not done yet stay pending for
+-- the next run. Raises rill.ECLOSED on a closed loop, rill.EBUSY if a loop
+-- already runs on this thread (this one included).
+function Loop:run_until_complete(x, ...)
+  local l = handle(self)
+  if type(x) ~= "function" and not is_future(x) then
+    argerror("Loop:run_until_complete", 1, "rill task, future or function", x)
+  end
+  return loops.run_until(l, x, ...)
+end
+
+--- Runs the loop until loop:stop() (asyncio's run_forever: with nothing to
+-- do it waits for timers, I/O or other threads).
+function Loop:run_forever() return loops.run_forever(handle(self)) end
+
+--- Makes the running loop return after the current iteration (a no-op if
+-- it is not running).
+function Loop:stop()
+  if getmetatable(self) == Loop and self._l == nil and core_loop_id() ~= self.id then return end
+  return loops.stop(handle(self))
+end
+
+--- As rill.run ends: cancels the tasks left and runs them down, joins the
+-- thread pool, closes the loop. A no-op once closed; rill.EBUSY while
+-- running.
+function Loop:close() return loops.close(handle(self)) end
+
+function Loop:is_closed()
+  if getmetatable(self) ~= Loop then handle(self) end
+  if self._l == nil then return core_loop_id() ~= self.id end
+  return loops.is_closed(self._l)
+end
+
+function Loop:is_running()
+  if getmetatable(self) ~= Loop then handle(self) end
+  if self._l == nil then return core_loop_id() == self.id end
+  return loops.is_running(self._l)
+end
+
+--- Starts fn(...) as a task on this loop (from its next iteration).
+function Loop:create_task(fn, ...)
+  local l = handle(self)
+  if type(fn) ~= "function" then argerror("Loop:create_task", 1, "function", fn) end
+  return loops.spawn(l, fn, ...)
+end
+Loop.spawn = Loop.create_task
 
 --- Schedules fn(...) for the next iteration (FIFO); returns a handle with
 -- :cancel(), :cancelled(). An error in fn goes to the exception handler.
 function Loop:call_soon(fn, ...)
-  check_loop(self)
+  local l = handle(self)
   if type(fn) ~= "function" then argerror("call_soon", 1, "function", fn) end
-  return core.call_soon(bind(fn, ...))
+  return loops.call_soon(l, bind(fn, ...))
 end
 
 --- Schedules fn(...) once delay seconds have passed (never early).
 function Loop:call_later(delay, fn, ...)
-  check_loop(self)
+  local l = handle(self)
   if type(delay) ~= "number" or delay ~= delay then argerror("call_later", 1, "number", delay) end
   if type(fn) ~= "function" then argerror("call_later", 2, "function", fn) end
-  return core.call_later(delay, bind(fn, ...))
+  return loops.call_later(l, delay, bind(fn, ...))
 end
 
 --- As call_later with a deadline on loop:time()'s clock.
 function Loop:call_at(when, fn, ...)
-  check_loop(self)
+  handle(self)
   if type(when) ~= "number" or when ~= when then argerror("call_at", 1, "number", when) end
-  return self:call_later(when - core.time(), fn, ...)
+  return self:call_later(when - self:time(), fn, ...)
 end
 
 --- The loop's monotonic clock (cached per iteration).
-local core_time, core_loop_id = core.time, core.loop_id
 function Loop:time()
-  if getmetatable(self) ~= Loop or self.id ~= core_loop_id() then check_loop(self) end
-  return core_time()
+  if getmetatable(self) == Loop and self._l == nil and self.id == core_loop_id() then return core_time() end
+  return loops.time(handle(self))
 end
-function Loop:create_task(fn, ...) check_loop(self) return rill.spawn(fn, ...) end
-function Loop:create_future() check_loop(self) return core.future_new() end
+
+--- One iteration, waiting at most timeout seconds (default 0) for work.
+function Loop:step(timeout)
+  local l = handle(self)
+  if timeout ~= nil and (type(timeout) ~= "number" or timeout ~= timeout) then
+    argerror("Loop:step", 1, "number or nil", timeout)
+  end
+  return loops.step(l, timeout)
+end
+--- The backend fd (readable when the loop has work) and how long a host
+-- may wait on it (nil: until it is readable): for a host's own poll set.
+function Loop:pollfd() return io_.pollfd(handle(self) or error("rill: loop:pollfd() is for rill.new_loop()'s loops", 2)) end
+function Loop:timeout() return io_.backend_timeout(handle(self) or error("rill: loop:timeout() is for rill.new_loop()'s loops", 2)) end
+
+--- A plain future of this loop (f:set_result(...), f:set_error(err)).
+function Loop:create_future() return loops.future(handle(self)) end
 --- handler(message, err) receives what nobody else can (errors in
 -- callbacks, unretrieved task errors); nil restores the default (stderr).
-function Loop:set_exception_handler(fn) check_loop(self) return core.set_exception_handler(fn) end
-function Loop:call_exception_handler(message, err) check_loop(self) return core.report(message, err) end
-function Loop:set_debug(on) check_loop(self) return core.set_debug(on) end
-function Loop:task_count() check_loop(self) return core.task_count() end
-function Loop:dump_tasks() check_loop(self) return core.dump_tasks() end
+function Loop:set_exception_handler(fn)
+  local l = handle(self)
+  if fn ~= nil and type(fn) ~= "function" then argerror("Loop:set_exception_handler", 1, "function or nil", fn) end
+  return loops.set_exception_handler(l, fn)
+end
+function Loop:call_exception_handler(message, err)
+  local l = handle(self)
+  if l ~= nil and not loops.is_running(l) then error("rill: loop:call_exception_handler() only while the loop runs", 2) end
+  return core.report(message, err)
+end
+--- Debug mode (as RILL_DEBUG=1): steps and callbacks that block the loop
+-- longer than the slow duration are reported with the task and its line.
+function Loop:set_debug(on) return loops.set_debug(handle(self), on) end
+function Loop:get_debug() return loops.get_debug(handle(self)) end
+--- Debug mode's threshold in seconds (asyncio's slow_callback_duration;
+-- 0.1 by default).
+function Loop:set_slow_callback_duration(seconds)
+  local l = handle(self)
+  if type(seconds) ~= "number" or seconds ~= seconds or seconds <= 0 then
+    argerror("Loop:set_slow_callback_duration", 1, "positive number", seconds)
+  end
+  return loops.set_slow_duration(l, seconds)
+end
+function Loop:task_count() return loops.task_count(handle(self)) end
+function Loop:dump_tasks()
+  local l = handle(self)
+  if l ~= nil and not loops.is_running(l) then error("rill: loop:dump_tasks() only while the loop runs", 2) end
+  return core.dump_tasks()
+end
+Loop.__tostring = function(self)
+  return ("rill.Loop<%s>"):format(self:is_closed() and "closed" or self:is_running() and "running" or "idle")
+end
 
---- The loop running on this thread (inside rill.run); raises otherwise.
+local default_loop
+function rill.default_loop()
+  if not default_loop or default_loop:is_closed() then default_loop = rill.new_loop() end
+  return default_loop
+end
+function rill.step(timeout) return rill.default_loop():step(timeout) end
+function rill.pollfd() return rill.default_loop():pollfd() end
+
+--- The loop running on this thread (inside rill.run, or a loop object's
+-- run); raises otherwise.
 function rill.get_running_loop()
-  local id = core.loop_id()
+  local id = core_loop_id()
   if not id then error("rill.get_running_loop: no running loop (call it inside rill.run)", 2) end
+  local o = owned[id]
+  if o then return o end
   if not loop_cache or loop_cache.id ~= id then loop_cache = setmetatable({ id = id }, Loop) end
   return loop_cache
 end

@@ -11,7 +11,11 @@ the one file every language's check reads:
   - --timed: lines are "LABEL (HOW): N.N s"; LABEL must equal the
     transcript's (HOW names each language's own call) and N.N be within
     --tolerance of the transcript's time;
-  - the elapsed time is within --min and --max seconds;
+  - the elapsed time is within --min and --max seconds; with
+    --from-first-line it is counted from the first line the program prints
+    to its exit, so an interpreter's start-up is left out (the program
+    must print line by line: PYTHONUNBUFFERED=1 is set for Python, Lua and
+    Ruby programs flush their own lines);
   - --errors LANG (python, lua, ruby): a transcript's "-> RILL_Exxx" (a
     misuse's code, as C prints it) becomes what LANG raises for that code,
     read from the one exception table, bindings/common/rill_errors.h;
@@ -37,6 +41,7 @@ ap.add_argument("--min", type=float, default=0.0)
 ap.add_argument("--max", type=float, default=30.0)
 ap.add_argument("--errors", choices=["python", "lua", "ruby"])
 ap.add_argument("--debug-entry")
+ap.add_argument("--from-first-line", action="store_true")
 argv = sys.argv[1:]
 if "--" not in argv:
     ap.error("the program comes after --")
@@ -72,9 +77,43 @@ env = dict(os.environ)
 env.pop("RILL_DEBUG", None)
 if a.debug_entry:
     env["RILL_DEBUG"] = "1"
+env["PYTHONUNBUFFERED"] = "1"
+
+
+class Result:
+    pass
+
+
+def run(program):
+    """Runs program; its output, exit status, and when its first stdout line
+    came (None if it printed nothing)."""
+    import tempfile
+    import threading
+
+    r = Result()
+    r.first = None
+    with tempfile.TemporaryFile(mode="w+") as err:
+        p = subprocess.Popen(program, stdout=subprocess.PIPE, stderr=err, text=True, env=env)
+        timer = threading.Timer(60, p.kill)
+        timer.start()
+        out = []
+        try:
+            for line in p.stdout:
+                if r.first is None:
+                    r.first = time.monotonic()
+                out.append(line)
+            r.returncode = p.wait()
+        finally:
+            timer.cancel()
+        err.seek(0)
+        r.stderr = err.read()
+    r.stdout = "".join(out)
+    return r
+
+
 t0 = time.monotonic()
-r = subprocess.run(program, capture_output=True, text=True, timeout=60, env=env)
-dt = time.monotonic() - t0
+r = run(program)
+dt = time.monotonic() - (r.first if a.from_first_line and r.first is not None else t0)
 sys.stdout.write(r.stdout)
 sys.stdout.write(r.stderr)
 lines = r.stdout.splitlines()

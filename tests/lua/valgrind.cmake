@@ -1,6 +1,6 @@
 # A sample of the Lua suite under valgrind (labels lua, valgrind), included
-# at the end of bindings/lua/CMakeLists.txt: test_robust, test_basic and
-# test_sync whole, test_io but one case, and the in-process cases of test_hostile (its Ctrl+C and exit cases
+# at the end of bindings/lua/CMakeLists.txt: test_robust, test_basic,
+# test_sync and test_loop whole, test_io but one case, and the in-process cases of test_hostile (its Ctrl+C and exit cases
 # start child interpreters, which valgrind would not follow). Memory errors
 # and definite leaks fail the test.
 if(RILL_TESTS AND RILL_VALGRIND_TESTS AND RILL_LUA_EXECUTABLE)
@@ -40,8 +40,12 @@ if(RILL_TESTS AND RILL_VALGRIND_TESTS AND RILL_LUA_EXECUTABLE)
     endforeach()
     add_test(NAME lua_valgrind.io COMMAND ${_lua_vg} ${RILL_LUA_EXECUTABLE} test_io.lua ${_io_cases}
              WORKING_DIRECTORY ${_lua_dir} ${RILL_HEAVY})
+    # test_loop whole: loop objects closed, stopped and collected unclosed
+    # (its debug-report cases run child interpreters, outside valgrind)
+    add_test(NAME lua_valgrind.loop COMMAND ${_lua_vg} ${RILL_LUA_EXECUTABLE} test_loop.lua
+             WORKING_DIRECTORY ${_lua_dir} ${RILL_HEAVY})
     set_tests_properties(lua_valgrind.robust lua_valgrind.basic lua_valgrind.sync lua_valgrind.hostile
-                         lua_valgrind.io
+                         lua_valgrind.io lua_valgrind.loop
                          PROPERTIES
       ENVIRONMENT "${RILL_LUA_ENV}" LABELS "lua;valgrind;heavy" TIMEOUT 300)
   endif()

@@ -1,5 +1,6 @@
-"""ctest echo_server_python: runs examples/echo_server.py PORT (rill streams)
-as a program: waits for its "listening on 127.0.0.1:PORT" line, echoes a few
+"""ctest echo_server_python*: runs examples/echo_server.py PORT [FLAGS] (rill
+streams by default; --protocol --rill / --streams --rill: asyncio's code on
+rill's loop) as a program: waits for its "listening on 127.0.0.1:PORT" line, echoes a few
 messages over 3 connections, then checks it exits 0 on SIGINT and on SIGTERM."""
 import os
 import signal
@@ -9,6 +10,7 @@ import sys
 import time
 
 script = sys.argv[1]
+flags = sys.argv[2:] or ["--rill-streams"]
 
 
 def free_port():
@@ -19,7 +21,7 @@ def free_port():
 
 def check(sig):
     port = free_port()
-    p = subprocess.Popen([sys.executable, script, str(port), "--rill-streams"],
+    p = subprocess.Popen([sys.executable, script, str(port)] + flags,
                          stdout=subprocess.PIPE, text=True)
     try:
         line = p.stdout.readline().strip()

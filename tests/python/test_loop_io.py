@@ -487,6 +487,42 @@ class Adoption(unittest.TestCase):
             self.assertIs(runner.run(main()), aio.EventLoop)
             self.assertIsInstance(runner.get_loop(), aio.EventLoop)
 
+    def test_asyncio_current_task_is_the_running_task(self):
+        seen = []
+
+        async def child():
+            seen.append(asyncio.current_task())
+
+        async def main():
+            me = asyncio.current_task()
+            self.assertIsNotNone(me)
+            task = asyncio.get_running_loop().create_task(child())
+            await task
+            self.assertIs(seen[0], task)
+            self.assertIs(asyncio.current_task(), me)
+            asyncio.get_running_loop().call_soon(lambda: seen.append(asyncio.current_task()))
+            await asyncio.sleep(0.001)
+            self.assertIsNone(seen[1])  # a callback runs outside any task
+            return me
+
+        with asyncio.Runner(loop_factory=aio.new_event_loop) as runner:
+            self.assertIsNone(asyncio.tasks._current_tasks.get(runner.get_loop()))
+            runner.run(main())
+            self.assertIsNone(asyncio.tasks._current_tasks.get(runner.get_loop()))
+
+    def test_asyncio_timeout_and_task_group_in_a_loop_task(self):
+        async def main():
+            with self.assertRaises(TimeoutError):
+                async with asyncio.timeout(0.01):
+                    await asyncio.sleep(5)
+            async with asyncio.TaskGroup() as tg:
+                a = tg.create_task(asyncio.sleep(0, "a"))
+                b = tg.create_task(asyncio.sleep(0.001, "b"))
+            return a.result(), b.result()
+
+        with asyncio.Runner(loop_factory=aio.new_event_loop) as runner:
+            self.assertEqual(runner.run(main()), ("a", "b"))
+
     def test_gather_cancel_through_asyncio(self):
         async def main():
             inner = asyncio.gather(asyncio.sleep(5), asyncio.sleep(5))
@@ -494,20 +530,6 @@ class Adoption(unittest.TestCase):
             with self.assertRaises(TimeoutError):
                 await outer
             self.assertTrue(inner.done())
-
-        with asyncio.Runner(loop_factory=aio.new_event_loop) as runner:
-            runner.run(main())
-
-    @rill_only
-    def test_transports_are_not_implemented(self):
-        async def main():
-            loop = asyncio.get_running_loop()
-            with self.assertRaisesRegex(NotImplementedError, "create_connection"):
-                await loop.create_connection(asyncio.Protocol, "127.0.0.1", 1)
-            with self.assertRaisesRegex(NotImplementedError, "create_server"):
-                await loop.create_server(asyncio.Protocol, "127.0.0.1", 0)
-            with self.assertRaises(NotImplementedError):
-                await asyncio.open_connection("127.0.0.1", 1)
 
         with asyncio.Runner(loop_factory=aio.new_event_loop) as runner:
             runner.run(main())

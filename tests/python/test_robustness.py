@@ -49,8 +49,8 @@ KINDS = [
     ("SystemExit", lambda: SystemExit(7), "raise"),
 ]
 # BaseException subclasses other than KeyboardInterrupt/SystemExit: asyncio
-# stores them in the task / reports them to the exception handler; rill
-# leaves the loop with them (see known_bug below).
+# stores them in the task / reports them to the exception handler; so does
+# rill.
 BASE_KINDS = [
     ("BaseException", lambda: Fatal("fatal"), "handler"),
     ("GeneratorExit", lambda: GeneratorExit(), "handler"),
@@ -62,11 +62,6 @@ def known_bug(reason):
     if IS_RILL:
         return unittest.expectedFailure
     return lambda f: f
-
-
-BUG_BASE_EXC = known_bug(
-    "rillpy.c report_callback_error/task_handle_error treat every non-Exception "
-    "as fatal; asyncio re-raises only KeyboardInterrupt and SystemExit")
 
 
 def collecting_handler(seen):
@@ -228,27 +223,21 @@ class ExceptionKinds(unittest.TestCase):
     def test_task_done_callback_every_kind(self):
         self._callback_kinds(self._task_done)
 
-    @BUG_BASE_EXC
     def test_task_body_base_exception(self):
         self.test_task_body_every_kind_reaches_the_awaiter(BASE_KINDS)
 
-    @BUG_BASE_EXC
     def test_unretrieved_task_failure_base_exception(self):
         self.test_unretrieved_task_failure_of_every_kind(BASE_KINDS)
 
-    @BUG_BASE_EXC
     def test_call_soon_base_exception(self):
         self._callback_kinds(self._soon, BASE_KINDS)
 
-    @BUG_BASE_EXC
     def test_call_later_base_exception(self):
         self._callback_kinds(self._later, BASE_KINDS)
 
-    @BUG_BASE_EXC
     def test_done_callback_base_exception(self):
         self._callback_kinds(self._future_done, BASE_KINDS)
 
-    @BUG_BASE_EXC
     def test_task_done_callback_base_exception(self):
         self._callback_kinds(self._task_done, BASE_KINDS)
 
@@ -326,7 +315,6 @@ class ExceptionKinds(unittest.TestCase):
 
     EXTRA_ITER_EXC = ()
 
-    @BUG_BASE_EXC
     def test_async_iterator_raising_base_exception(self):
         self.EXTRA_ITER_EXC = (Fatal("it"),)
         self.test_async_iterator_protocol_errors()

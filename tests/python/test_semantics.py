@@ -344,6 +344,58 @@ class Loop(unittest.TestCase):
         self.assertTrue(any("0.1" in m or "took" in m for m in seen), seen)
 
 
+    def test_debug_mode_reports_a_slow_task_step_with_its_coroutine_and_line(self):
+        # asyncio: "Executing <Task pending name='A' coro=<slow() running at
+        # FILE:LINE> ...> took 0.150 seconds"; rill: "Executing <Task A
+        # (entry: slow() running at FILE:LINE)> took 0.150 seconds".
+        seen = []
+
+        async def slow():
+            time.sleep(0.15)
+            await aio.sleep(0.01)  # the step ends here: the report names this line
+
+        line = slow.__code__.co_firstlineno + 2
+
+        async def main():
+            loop = aio.get_running_loop()
+            loop.slow_callback_duration = 0.1
+            loop.set_exception_handler(lambda lp, ctx: seen.append(ctx["message"]))
+            if not IS_RILL:
+                import logging
+
+                class H(logging.Handler):
+                    def emit(self, record):
+                        seen.append(record.getMessage())
+
+                logging.getLogger("asyncio").addHandler(H())
+            await aio.create_task(slow(), name="A")
+
+        run(main(), debug=True)
+        where = f"slow() running at {__file__}:{line}"
+        reports = [m for m in seen if "Executing <Task" in m and where in m]
+        self.assertEqual(len(reports), 1, seen)
+        self.assertIn("A", reports[0])
+        self.assertRegex(reports[0], r"took 0\.1[5-9]\d seconds|took 0\.[2-9]\d\d seconds|took \d+\.\d{3} seconds")
+
+    def test_debug_mode_reports_a_finished_task_as_done_where_it_is_defined(self):
+        if not IS_RILL:
+            self.skipTest("asyncio reports the step of a finished task as a callback")
+        seen = []
+
+        async def slow_and_done():
+            time.sleep(0.15)
+
+        async def main():
+            loop = aio.get_running_loop()
+            loop.set_exception_handler(lambda lp, ctx: seen.append(ctx["message"]))
+            await aio.create_task(slow_and_done(), name="B")
+
+        run(main(), debug=True)
+        where = f"slow_and_done() done, defined at {__file__}:{slow_and_done.__code__.co_firstlineno}"
+        # The entry is the coroutine's qualified name, as asyncio's Task repr gives it.
+        self.assertEqual(len([m for m in seen if m.startswith("Executing <Task B (entry: ") and where in m]), 1, seen)
+
+
 class FutureTests(unittest.TestCase):
     """C. Future"""
 
@@ -610,6 +662,22 @@ class Cancellation(unittest.TestCase):
             return r + (t.cancel(),)
 
         self.assertEqual(run(main()), (True, True, 2, False))
+
+    def test_must_cancel_is_true_while_a_cancel_waits_for_the_first_step(self):
+        # asyncio.Task's private _must_cancel: anyio's cancel scopes read it
+        # (a task whose cancel is still to be delivered is skipped).
+        async def main():
+            t = aio.create_task(aio.sleep(1))
+            before = t._must_cancel
+            t.cancel()
+            pending = t._must_cancel
+            try:
+                await t
+            except aio.CancelledError:
+                pass
+            return before, pending, t._must_cancel
+
+        self.assertEqual(run(main()), (False, True, False))
 
     def test_cancel_cancels_awaited_future_at_once(self):
         async def waiter(f):

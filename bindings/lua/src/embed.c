@@ -13,9 +13,9 @@ static void *rl_checkaddr(lua_State *L, int idx, int is_loop) {
   return p;
 }
 
-/* The context of a host's loop is freed by the core when the host closes
- * the loop (before lua_close: its references are in this state). */
-static void rl_ctx_free(void *p) {
+/* The context of a host's loop (or of a loop object) is freed by the core
+ * when the loop closes (before lua_close: its references are in this state). */
+void rl_ctx_free(void *p) {
   rl_ctx *c = (rl_ctx *)p;
   rl_ctx_clear(c);
   free(c);
@@ -43,14 +43,7 @@ int rl_attach_loop(lua_State *L) {
   if (!rl_ctx_of(loop)) {
     rl_ctx *c = (rl_ctx *)malloc(sizeof *c);
     if (!c) return luaL_error(L, "out of memory");
-    c->loop = loop;
-    c->L = rl_main(L);
-    c->handler_ref = LUA_NOREF;
-    c->err_idx = 0;
-    c->err_L = NULL;
-    c->id = ++rl_next_id;
-    c->attached = 1;
-    c->npool = 0;
+    rl_ctx_init(c, loop, rl_main(L), 1);
     rl_ctx_attach(L, c, rl_ctx_free); /* frees c if it fails */
   }
   return 1;

@@ -898,13 +898,13 @@ static int rl_proc_returncode(lua_State *L) {
 /* ---- stepping a loop Lua owns (rill.loop) ------------------------------ */
 
 static rill_loop *rl_checkattached(lua_State *L, int idx) {
-  rl_attached *a = (rl_attached *)rl_testudata(L, idx, &RL_ATTACHED_MT);
-  if (!a) rl_typeerror(L, idx, "attached loop");
-  if (rill_loop_is_closed(a->loop) != 0) {
+  rill_loop *loop = rl_toloop(L, idx); /* an attached loop or a loop object */
+  if (!loop && !rl_testudata(L, idx, &RL_LOOP_MT)) rl_typeerror(L, idx, "attached loop");
+  if (!loop || rill_loop_is_closed(loop) != 0) {
     rill_lua_push_error(L, RILL_ECLOSED, "the loop is closed");
     lua_error(L);
   }
-  return a->loop;
+  return loop;
 }
 
 /* io.step(loop, timeout) -> true: one iteration, waiting at most timeout */

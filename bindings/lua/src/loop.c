@@ -28,8 +28,6 @@ int rl_handle_when(lua_State *L) {
   return 1;
 }
 
-static void rl_exception_handler(rill_loop *loop, const char *message, rill_future *future,
-                                 void *arg);
 
 /* A report with the error value at idx of L (0: none) to Lua's handler of
  * this loop: the loop's own (core.run) or, on a host's loop where Lua set
@@ -68,8 +66,9 @@ static void rl_callback(void *arg) {
   }
 }
 
-static rill_handle *rl_schedule(lua_State *L, int later, double when) {
-  rl_ctx *c = rl_need_ctx(L, later ? "call_later" : "call_soon");
+/* Schedules the function on the top of L's stack on c's loop; pushes the
+ * handle. */
+rill_handle *rl_schedule(lua_State *L, rl_ctx *c, int later, double when) {
   rl_handle *u;
   rl_box *b;
   rill_handle *h;
@@ -93,7 +92,7 @@ static rill_handle *rl_schedule(lua_State *L, int later, double when) {
 /* core.call_soon(fn) -> handle (rill.lua binds the arguments) */
 int rl_call_soon(lua_State *L) {
   lua_settop(L, 1);
-  rl_schedule(L, 0, 0);
+  rl_schedule(L, rl_need_ctx(L, "call_soon"), 0, 0);
   return 1;
 }
 
@@ -102,7 +101,7 @@ int rl_call_later(lua_State *L) {
   double d = luaL_checknumber(L, 1);
   if (isnan(d)) return luaL_argerror(L, 1, "delay is NaN");
   lua_settop(L, 2);
-  rl_schedule(L, 1, d);
+  rl_schedule(L, rl_need_ctx(L, "call_later"), 1, d);
   return 1;
 }
 
@@ -125,8 +124,7 @@ static int rl_call_handler(lua_State *L) {
   return 0;
 }
 
-static void rl_exception_handler(rill_loop *loop, const char *message, rill_future *future,
-                                 void *arg) {
+void rl_exception_handler(rill_loop *loop, const char *message, rill_future *future, void *arg) {
   rl_ctx *c = (rl_ctx *)arg;
   int nargs;
   lua_State *L = c->L;
@@ -230,7 +228,7 @@ int rl_dump_tasks(lua_State *L) {
 /* Ctrl+C in core.run is the core's (rill_loop_cancel_on_sigint) unless
  * SIGINT is ignored: it replaces the interpreter's handler (lua.c's only
  * acts at the next Lua instruction, after the poll) and restores it. */
-static int rl_sigint_armable(void) {
+int rl_sigint_armable(void) {
   struct sigaction sa;
   return sigaction(SIGINT, NULL, &sa) == 0 && sa.sa_handler != SIG_IGN;
 }
@@ -253,14 +251,7 @@ int rl_run(lua_State *L) {
     return lua_error(L);
   }
   if (!(loop = rill_loop_new())) return rl_raise_last(L);
-  ctx.loop = loop;
-  ctx.L = L;
-  ctx.handler_ref = LUA_NOREF;
-  ctx.err_idx = 0;
-  ctx.err_L = NULL;
-  ctx.id = ++rl_next_id;
-  ctx.attached = 0;
-  ctx.npool = 0;
+  rl_ctx_init(&ctx, loop, L, 0);
   /* the loop's context, on this C stack until the loop is freed below */
   if ((rc = rill_loop_set_binding(loop, &RL_TAG, &ctx, NULL)) < 0) {
     rill_loop_free(loop);
@@ -306,6 +297,18 @@ rl_ctx *rl_need_ctx(lua_State *L, const char *what) {
   rl_ctx *c = rl_ctx_current();
   if (!c) luaL_error(L, "rill.%s: no rill loop is running (call it inside rill.run)", what);
   return c;
+}
+
+/* Fills in a new context of loop, driven by L. */
+void rl_ctx_init(rl_ctx *c, rill_loop *loop, lua_State *L, int attached) {
+  c->loop = loop;
+  c->L = L;
+  c->handler_ref = LUA_NOREF;
+  c->err_idx = 0;
+  c->err_L = NULL;
+  c->id = ++rl_next_id;
+  c->attached = attached;
+  c->npool = 0;
 }
 
 /* Makes c (filled in) the context of its loop; raises on failure. */

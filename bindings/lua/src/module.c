@@ -7,6 +7,7 @@ const char RL_TIMEOUT_MT = 0;
 const char RL_GROUP_MT = 0;
 const char RL_ERR_MT = 0;
 const char RL_ATTACHED_MT = 0;
+const char RL_LOOP_MT = 0;
 const char RL_TAG = 0;
 const char RL_VALUES_TAG = 0;
 const char RL_ERROR_TAG = 0;
@@ -46,6 +47,7 @@ void rl_init(lua_State *L) {
   lua_setfield(L, -2, "__tostring");
   lua_pop(L, 1);
   rl_new_mt(L, &RL_ATTACHED_MT, rl_attached_gc, "rill.AttachedLoop");
+  rl_new_mt(L, &RL_LOOP_MT, rl_loop_gc, "rill.Loop");
   rl_new_mt(L, &RL_HANDLE_MT, rl_handle_gc, "rill.Handle");
   lua_rawgetp(L, LUA_REGISTRYINDEX, &RL_HANDLE_MT);
   lua_newtable(L);
@@ -59,4 +61,5 @@ void rl_init(lua_State *L) {
   lua_pop(L, 1);
   rl_sync_init(L);
   rl_io_init(L);
+  rl_task_init(); /* debug mode's report describes Lua tasks */
 }

@@ -25,8 +25,8 @@
  *    native kinds (so other languages read it); several results or any
  *    other value as a tagged pointer that only this module unwraps.
  *
- * One file per concern (errors, future, task, gather, group, loop, embed,
- * sync, io);
+ * One file per concern (errors, future, task, gather, group, loop, evloop,
+ * embed, sync, io);
  * the entry points (core.*) are registered by swig/lua.i with %native.
  */
 #ifndef RILL_LUA_H
@@ -121,6 +121,7 @@ RL_INTERNAL extern const char RL_TIMEOUT_MT;
 RL_INTERNAL extern const char RL_GROUP_MT;
 RL_INTERNAL extern const char RL_ERR_MT;      /* metatable of rill error tables */
 RL_INTERNAL extern const char RL_ATTACHED_MT; /* core.attach_loop's userdata */
+RL_INTERNAL extern const char RL_LOOP_MT;     /* core.loop_new's userdata (rill.new_loop) */
 RL_INTERNAL extern const char RL_TAG;         /* the binding's tag (loop state, owner) */
 RL_INTERNAL extern const char RL_VALUES_TAG;  /* rill_future_set_pointer tag: packed values */
 RL_INTERNAL extern const char RL_ERROR_TAG;   /* rill_future_fail payload tag: a Lua error value */
@@ -179,6 +180,9 @@ typedef struct rl_handle { rill_handle *h; } rl_handle;
 typedef struct rl_timeout { rill_timeout *t; } rl_timeout;
 typedef struct rl_group { rill_group *g; } rl_group;
 typedef struct rl_attached { rill_loop *loop; } rl_attached; /* core.attach_loop */
+/* A loop the Lua program owns (rill.new_loop): freed by __gc; its context
+ * is malloc'd and freed by the core when the loop closes. */
+typedef struct rl_owned { rill_loop *loop; } rl_owned;
 
 #ifdef RL_LUA51
 RL_INTERNAL extern lua_State *rl_main_state; /* the state that loaded the module */
@@ -225,6 +229,15 @@ static inline void *rl_testudata(lua_State *L, int idx, const char *key) {
   return p;
 }
 
+/* The loop of an attached loop or a loop object at idx, or NULL. */
+static inline rill_loop *rl_toloop(lua_State *L, int idx) {
+  rl_attached *a = (rl_attached *)rl_testudata(L, idx, &RL_ATTACHED_MT);
+  rl_owned *o;
+  if (a) return a->loop;
+  o = (rl_owned *)rl_testudata(L, idx, &RL_LOOP_MT);
+  return o ? o->loop : NULL;
+}
+
 static inline rill_future *rl_checkfut(lua_State *L, int idx) {
   rl_fut *u = (rl_fut *)rl_testudata(L, idx, &RL_FUT_MT);
   if (!u) rl_typeerror(L, idx, "rill task or future");
@@ -246,6 +259,7 @@ static inline rl_fut *rl_newfut(lua_State *L) {
 RL_INTERNAL void *rl_swig_pointer(lua_State *L, int idx, int is_loop);
 
 /* embed.c */
+RL_INTERNAL void rl_ctx_free(void *p);
 RL_INTERNAL int rl_attached_gc(lua_State *L);
 RL_INTERNAL int rl_attach_loop(lua_State *L);
 RL_INTERNAL int rl_spawn_on(lua_State *L);
@@ -320,11 +334,22 @@ RL_INTERNAL int rl_set_debug(lua_State *L);
 RL_INTERNAL int rl_dump_tasks(lua_State *L);
 RL_INTERNAL int rl_run(lua_State *L);
 RL_INTERNAL rl_ctx *rl_need_ctx(lua_State *L, const char *what);
+RL_INTERNAL void rl_ctx_init(rl_ctx *c, rill_loop *loop, lua_State *L, int attached);
 RL_INTERNAL void rl_ctx_attach(lua_State *L, rl_ctx *c, rill_free_fn free_ctx);
+RL_INTERNAL void rl_exception_handler(rill_loop *loop, const char *message, rill_future *future,
+                                      void *arg);
+RL_INTERNAL rill_handle *rl_schedule(lua_State *L, rl_ctx *c, int later, double when);
+RL_INTERNAL int rl_sigint_armable(void);
+
+/* evloop.c: the loop object (core.loop_*; the loop is the first argument,
+ * nil for the running loop) */
+RL_INTERNAL int rl_loop_gc(lua_State *L);
+RL_INTERNAL int rl_loops(lua_State *L);
 RL_INTERNAL void rl_ctx_clear(rl_ctx *c);
 RL_INTERNAL int rl_ctx_set_handler(lua_State *L, rl_ctx *c, int idx);
 
 /* task.c */
+RL_INTERNAL int rl_task_init(void);
 RL_INTERNAL rill_task *rl_spawn_at(lua_State *L, rill_loop *loop, int fidx, int nargs);
 RL_INTERNAL int rl_spawn(lua_State *L);
 RL_INTERNAL int rl_check_task(lua_State *L);

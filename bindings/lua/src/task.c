@@ -48,9 +48,10 @@ static int rl_task_prepare(rl_ctx *c, rill_task *t, rl_task *st) {
     for (i = 1; i <= n + 1; i++) lua_rawgeti(co, -i, i);
     lua_remove(co, -(n + 2));
   }
-  luaL_unref(L, LUA_REGISTRYINDEX, st->fn_ref);
+  /* fn_ref stays until the task is freed: debug mode's report names the
+   * function of a task that has finished (rl_task_describe) */
   luaL_unref(L, LUA_REGISTRYINDEX, st->arg_ref);
-  st->fn_ref = st->arg_ref = LUA_NOREF;
+  st->arg_ref = LUA_NOREF;
   return n;
 nomem:
   rill_future_fail(rill_task_future(t), RILL_ENOMEM, "out of memory starting a Lua task", NULL,
@@ -228,6 +229,157 @@ static void rl_step(rill_task *t, void *arg) {
     return;
   }
 }
+
+/* ---- debug mode's slow-step report (rill_step_set_describer) ----------
+ * What a Lua task runs and where, as asyncio's Task repr says it:
+ * "FUNC() running at FILE:LINE" while its coroutine is suspended (the line
+ * of the task's own function), "FUNC() done, defined at FILE:LINE" once it
+ * has finished. FUNC is the name the program gives the function: a global
+ * or a module's field (as Lua's tracebacks find them), else a local
+ * variable holding it in an active frame outside rill.lua (outermost
+ * first: a script's `local function worker`), else "<anonymous>". */
+
+typedef struct rl_describe_req {
+  rl_task *st;
+  int running;
+  char *buf;
+  size_t cap;
+} rl_describe_req;
+
+static int rl_from_rill_lua(const char *source) {
+  size_t n = source ? strlen(source) : 0;
+  return n >= 8 && strcmp(source + n - 8, "rill.lua") == 0 && (n == 8 || source[n - 9] == '/' || source[n - 9] == '@');
+}
+
+/* A local variable of T's frames holding the value at vidx of L. */
+static int rl_local_name(lua_State *T, lua_State *L, int vidx, char *out, size_t cap) {
+  lua_Debug ar;
+  int depth = 0, level, i;
+  const char *name;
+  while (lua_getstack(T, depth, &ar)) depth++;
+  for (level = depth - 1; level >= 0; level--) {
+    if (!lua_getstack(T, level, &ar) || !lua_getinfo(T, "S", &ar) || rl_from_rill_lua(ar.source)) continue;
+    for (i = 1; lua_checkstack(T, 2) && (name = lua_getlocal(T, &ar, i)) != NULL; i++) {
+      int hit;
+      lua_xmove(T, L, 1);
+      hit = name[0] != '(' && lua_rawequal(L, -1, vidx);
+      lua_pop(L, 1);
+      if (hit) {
+        snprintf(out, cap, "%s", name);
+        return 1;
+      }
+    }
+  }
+  return 0;
+}
+
+/* lua_pcall'ed: (fn) -> writes the function's name into the request's
+ * name buffer (light userdata 2, cap 64). */
+static int rl_function_name(lua_State *L) {
+  char *out = (char *)lua_touserdata(L, 2);
+  const size_t cap = 64;
+  lua_State *main_state = rl_main(L);
+  lua_settop(L, 1);
+  lua_getfield(L, LUA_REGISTRYINDEX, "_LOADED");
+  if (lua_istable(L, 2)) { /* globals first, then the modules' fields */
+    lua_getfield(L, 2, "_G");
+    if (lua_istable(L, 3)) {
+      lua_pushnil(L);
+      while (lua_next(L, 3)) {
+        if (lua_type(L, -2) == LUA_TSTRING && lua_rawequal(L, -1, 1)) {
+          snprintf(out, cap, "%s", lua_tostring(L, -2));
+          return 0;
+        }
+        lua_pop(L, 1);
+      }
+    }
+    lua_settop(L, 2);
+    lua_pushnil(L);
+    while (lua_next(L, 2)) { /* module name at 3, module at 4 */
+      if (lua_type(L, 3) == LUA_TSTRING && lua_istable(L, 4) && strcmp(lua_tostring(L, 3), "_G") != 0) {
+        lua_pushnil(L);
+        while (lua_next(L, 4)) {
+          if (lua_type(L, -2) == LUA_TSTRING && lua_rawequal(L, -1, 1)) {
+            snprintf(out, cap, "%s.%s", lua_tostring(L, 3), lua_tostring(L, -2));
+            return 0;
+          }
+          lua_pop(L, 1);
+        }
+      }
+      lua_settop(L, 3);
+    }
+  }
+  lua_settop(L, 1);
+  if (rl_local_name(main_state, L, 1, out, cap)) return 0;
+  if (L != main_state && rl_local_name(L, L, 1, out, cap)) return 0;
+  snprintf(out, cap, "<anonymous>");
+  return 0;
+}
+
+/* lua_pcall'ed: (request) -> fills in the request's text */
+static int rl_describe_in_lua(lua_State *L) {
+  rl_describe_req *r = (rl_describe_req *)lua_touserdata(L, 1);
+  rl_task *st = r->st;
+  char name[64], file[400];
+  lua_Debug ar;
+  int line = -1;
+  name[0] = file[0] = '\0';
+  if (r->running) { /* the task's own function: the deepest frame of its coroutine */
+    lua_State *co = st->co;
+    int depth = 0;
+    while (lua_getstack(co, depth, &ar)) depth++;
+    if (depth == 0 || !lua_getstack(co, depth - 1, &ar) || !lua_checkstack(co, 2)) return 0;
+    if (!lua_getinfo(co, "Slf", &ar)) return 0;
+    lua_xmove(co, L, 1);
+    line = ar.currentline;
+  } else { /* finished: the function kept by the task (alone, or first of {fn, args...}) */
+    if (st->fn_ref == LUA_NOREF || st->fn_ref == LUA_REFNIL) return 0;
+    lua_rawgeti(L, LUA_REGISTRYINDEX, st->fn_ref);
+    if (lua_istable(L, -1)) lua_rawgeti(L, -1, 1);
+    if (!lua_isfunction(L, -1)) return 0;
+    lua_pushvalue(L, -1);
+    if (!lua_getinfo(L, ">S", &ar)) return 0;
+    line = ar.linedefined;
+  }
+  snprintf(file, sizeof file, "%s", ar.source[0] == '@' || ar.source[0] == '=' ? ar.source + 1 : ar.short_src);
+  lua_pushcfunction(L, rl_function_name);
+  lua_pushvalue(L, -2);
+  lua_pushlightuserdata(L, name);
+  lua_call(L, 2, 0);
+  if (strcmp(ar.what, "C") == 0 || line <= 0)
+    snprintf(r->buf, r->cap, "%s() %s", name, r->running ? "running" : "done");
+  else if (r->running)
+    snprintf(r->buf, r->cap, "%s() running at %s:%d", name, file, line);
+  else
+    snprintf(r->buf, r->cap, "%s() done, defined at %s:%d", name, file, line);
+  return 0;
+}
+
+/* Called by the core on the loop's thread right after a slow step of a
+ * Lua task, inside the run that drives it (c->L is usable): everything
+ * that may fail runs under lua_pcall, and a failure gives no text. */
+static int rl_task_describe(rill_task *t, void *arg, char *buf, size_t cap) {
+  rl_task *st = (rl_task *)arg;
+  rl_describe_req r;
+  lua_State *L;
+  if (!st || !st->ctx || !st->started || !(L = st->ctx->L) || !lua_checkstack(L, 4)) return 0;
+  r.st = st;
+  r.running = rill_future_state(rill_task_future(t)) == RILL_PENDING && st->co &&
+              lua_status(st->co) == LUA_YIELD;
+  r.buf = buf;
+  r.cap = cap;
+  buf[0] = '\0';
+  lua_pushcfunction(L, rl_describe_in_lua);
+  lua_pushlightuserdata(L, &r);
+  if (lua_pcall(L, 1, 0, 0) != LUA_OK) {
+    lua_pop(L, 1);
+    buf[0] = '\0';
+    return 0;
+  }
+  return buf[0] != '\0';
+}
+
+int rl_task_init(void) { return rill_step_set_describer(rl_step, rl_task_describe); }
 
 /* Creates a task running the function at fidx with the nargs values after
  * it; pushes its rill.Future. */

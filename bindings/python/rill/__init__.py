@@ -69,14 +69,16 @@ _WAIT_MODES = {
 
 
 _COROUTINE_TYPES = (types.CoroutineType, _rill._Sleep, _rill._SyncWait, _rill._IOWait)
+from asyncio.coroutines import iscoroutine as _asyncio_iscoroutine  # noqa: E402
 
 
 def iscoroutine(obj):
-    """True for coroutine objects (as asyncio.iscoroutine)."""
+    """True for coroutine objects (as asyncio.iscoroutine of this Python:
+    3.11's also takes a plain generator, which a task drives with yield from)."""
     if type(obj) in _COROUTINE_TYPES:
         return True
     if isinstance(obj, types.GeneratorType):
-        return bool(obj.gi_code.co_flags & 0x100)  # CO_ITERABLE_COROUTINE
+        return bool(obj.gi_code.co_flags & 0x100) or _asyncio_iscoroutine(obj)
     return isinstance(obj, collections.abc.Coroutine)
 
 
@@ -103,16 +105,26 @@ _rill._set_helpers(iscoroutine, _wrap_awaitable, _default_exception_handler)
 
 
 from ._loopio import LoopIOMixin  # noqa: E402
+from ._transports import TransportsMixin  # noqa: E402
 
 
-class EventLoop(LoopIOMixin, _rill.LoopBase, _asyncio_events.AbstractEventLoop):
+class EventLoop(TransportsMixin, LoopIOMixin, _rill.LoopBase, _asyncio_events.AbstractEventLoop):
     """A rill event loop with asyncio's loop API (the C part is LoopBase).
     An asyncio.AbstractEventLoop (asyncio.set_event_loop and asyncio.Runner
-    check it): what rill does not have yet is AbstractEventLoop's
-    NotImplementedError."""
+    check it). Transports and protocols are asyncio's own, on rill's fd
+    watchers (_transports.py)."""
 
     def __init__(self):
         self._exception_handler = None
+        # asyncio.BaseEventLoop's attribute, read by code written for asyncio
+        # (CPython's test helpers, libraries shutting the executor down): the
+        # concurrent.futures executor set by set_default_executor, else None
+        # (run_in_executor(None, ...) uses the core's thread pool, which
+        # close() stops).
+        self._default_executor = None
+        # asyncio.current_task() inside a rill task is that task (asyncio's
+        # timeout and TaskGroup need it), on every loop, rill.run's included.
+        self._set_asyncio_tasks(True)
 
     def __repr__(self):
         return (f"<rill.EventLoop running={self.is_running()} "

@@ -5,10 +5,8 @@ add_reader/add_writer are the core's persistent fd watchers
 wait with the core's rill_fd_wait when it would block (as asyncio's
 selector loop does), getaddrinfo/getnameinfo and run_in_executor(None, ...)
 run on the core's thread pool (as rill.to_thread), add_signal_handler is
-the core's per-loop signal watcher. What asyncio's loop has and this one
-does not yet (transports, protocols, create_connection, create_server,
-SSL, datagram endpoints, pipes, subprocess_exec/shell) raises
-NotImplementedError naming what to use instead.
+the core's per-loop signal watcher. Transports, protocols, servers, SSL,
+datagram endpoints, pipes and subprocesses are in _transports.py.
 """
 import concurrent.futures
 import functools
@@ -98,15 +96,6 @@ def _adopt_foreign(fut):
 _rill._set_foreign_helper(_adopt_foreign)
 
 
-def _not_implemented(name, instead):
-    def method(self, *args, **kwargs):
-        raise NotImplementedError(
-            f"rill.EventLoop.{name}() is not implemented yet (transports and protocols are "
-            f"not part of rill's Python loop); use {instead}")
-    method.__name__ = name
-    return method
-
-
 class LoopIOMixin:
     """The I/O half of rill.EventLoop's asyncio API."""
 
@@ -119,23 +108,27 @@ class LoopIOMixin:
         """Calls callback(*args) whenever fd is readable, until remove_reader."""
         self._check_closed()
         _check_callback(callback, "add_reader")
+        self._ensure_fd_no_transport(fd)
         _rill._fd_add(self, _fileobj_to_fd(fd), False, callback, args)
 
     def remove_reader(self, fd):
         """True if a reader of fd was registered (and is now removed)."""
         if self.is_closed():
             return False
+        self._ensure_fd_no_transport(fd)
         return _rill._fd_remove(self, _fileobj_to_fd(fd), False)
 
     def add_writer(self, fd, callback, *args):
         """Calls callback(*args) whenever fd is writable, until remove_writer."""
         self._check_closed()
         _check_callback(callback, "add_writer")
+        self._ensure_fd_no_transport(fd)
         _rill._fd_add(self, _fileobj_to_fd(fd), True, callback, args)
 
     def remove_writer(self, fd):
         if self.is_closed():
             return False
+        self._ensure_fd_no_transport(fd)
         return _rill._fd_remove(self, _fileobj_to_fd(fd), True)
 
     async def _wait_fd(self, sock, events):
@@ -144,6 +137,7 @@ class LoopIOMixin:
     # ----------------------------------------------------------- sock_* calls
     async def sock_recv(self, sock, n):
         _check_nonblocking(sock)
+        self._ensure_fd_no_transport(sock)
         while True:
             try:
                 return sock.recv(n)
@@ -153,6 +147,7 @@ class LoopIOMixin:
 
     async def sock_recv_into(self, sock, buf):
         _check_nonblocking(sock)
+        self._ensure_fd_no_transport(sock)
         while True:
             try:
                 return sock.recv_into(buf)
@@ -162,6 +157,7 @@ class LoopIOMixin:
 
     async def sock_recvfrom(self, sock, bufsize):
         _check_nonblocking(sock)
+        self._ensure_fd_no_transport(sock)
         while True:
             try:
                 return sock.recvfrom(bufsize)
@@ -171,6 +167,7 @@ class LoopIOMixin:
 
     async def sock_sendall(self, sock, data):
         _check_nonblocking(sock)
+        self._ensure_fd_no_transport(sock)
         view = memoryview(data).cast("B")
         total = len(view)
         sent = 0
@@ -184,6 +181,7 @@ class LoopIOMixin:
 
     async def sock_sendto(self, sock, data, address):
         _check_nonblocking(sock)
+        self._ensure_fd_no_transport(sock)
         while True:
             try:
                 return sock.sendto(data, address)
@@ -193,6 +191,7 @@ class LoopIOMixin:
 
     async def sock_connect(self, sock, address):
         _check_nonblocking(sock)
+        self._ensure_fd_no_transport(sock)
         if sock.family in (socket.AF_INET, socket.AF_INET6):
             host, port = address[:2]
             infos = await self.getaddrinfo(host, port, family=sock.family,
@@ -213,6 +212,7 @@ class LoopIOMixin:
 
     async def sock_accept(self, sock):
         _check_nonblocking(sock)
+        self._ensure_fd_no_transport(sock)
         while True:
             try:
                 conn, address = sock.accept()
@@ -286,25 +286,3 @@ class LoopIOMixin:
             raise TypeError(f"sig must be an int, not {sig!r}")
         if sig not in signal.valid_signals():
             raise ValueError(f"sig {sig} out of range(1, {signal.NSIG})")
-
-    # ------------------------------------------------------- not there yet
-    create_connection = _not_implemented(
-        "create_connection", "rill.open_connection (streams)")
-    create_server = _not_implemented("create_server", "rill.start_server (streams)")
-    create_unix_connection = _not_implemented(
-        "create_unix_connection", "rill.open_unix_connection (streams)")
-    create_unix_server = _not_implemented(
-        "create_unix_server", "rill.start_unix_server (streams)")
-    create_datagram_endpoint = _not_implemented(
-        "create_datagram_endpoint", "sock_recvfrom/sock_sendto on a non-blocking socket")
-    connect_accepted_socket = _not_implemented(
-        "connect_accepted_socket", "sock_recv/sock_sendall")
-    connect_read_pipe = _not_implemented("connect_read_pipe", "add_reader")
-    connect_write_pipe = _not_implemented("connect_write_pipe", "add_writer")
-    subprocess_exec = _not_implemented(
-        "subprocess_exec", "rill.create_subprocess_exec")
-    subprocess_shell = _not_implemented(
-        "subprocess_shell", "rill.create_subprocess_shell")
-    start_tls = _not_implemented("start_tls", "nothing yet: SSL is not supported")
-    sendfile = _not_implemented("sendfile", "sock_sendall")
-    sock_sendfile = _not_implemented("sock_sendfile", "sock_sendall")

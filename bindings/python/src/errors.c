@@ -196,8 +196,10 @@ void core_exc_handler(rill_loop *rl, const char *message, rill_future *fut, void
 void report_callback_error(PyLoop *loop, PyObject *what, PyObject *handle) {
   PyObject *exc = fetch_exc();
   if (!exc) return;
-  if (!PyObject_TypeCheck(exc, (PyTypeObject *)PyExc_Exception) &&
-      !PyObject_TypeCheck(exc, (PyTypeObject *)CancelledError)) {
+  /* asyncio re-raises these two only; any other BaseException is stored
+   * in the task or reported, like an Exception */
+  if (PyObject_TypeCheck(exc, (PyTypeObject *)PyExc_KeyboardInterrupt) ||
+      PyObject_TypeCheck(exc, (PyTypeObject *)PyExc_SystemExit)) {
     if (!loop->fatal) {
       loop->fatal = exc;
       exc = NULL;

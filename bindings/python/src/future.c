@@ -558,7 +558,19 @@ static PyObject *future_get_log_destroy(PyFuture *self, void *closure) {
   Py_RETURN_FALSE;
 }
 
+/* Python 3.11's asyncio.gather(..., return_exceptions=True) reads a
+ * cancelled child's message here (3.12 calls _make_cancelled_error). */
+static PyObject *future_get_cancel_message(PyFuture *self, void *closure) {
+  (void)closure;
+  const char *msg = self->fut && rill_future_state(self->fut) == RILL_CANCELLED
+                        ? rill_future_error_message(self->fut)
+                        : NULL;
+  if (!msg) Py_RETURN_NONE;
+  return PyUnicode_FromString(msg);
+}
+
 static PyGetSetDef future_getset[] = {
+    {"_cancel_message", (getter)future_get_cancel_message, NULL, NULL, NULL},
     {"_log_destroy_pending", (getter)future_get_log_destroy, (setter)future_set_blocking, NULL, NULL},
     {"_state", (getter)future_state_str, NULL, NULL, NULL},
     {"_asyncio_future_blocking", (getter)future_get_blocking, (setter)future_set_blocking, NULL, NULL},

@@ -25,6 +25,7 @@ PyObject *resume_marker; /* sent into a coroutine resumed after sleep */
 PyObject *sleep0;        /* the shared sleep(0) awaitable */
 PyObject *helper_iscoroutine, *helper_wrap_awaitable, *helper_default_handler;
 PyObject *str_throw, *str_call_exception_handler;
+PyObject *asyncio_current_tasks;
 
 static PyMethodDef module_functions[] = {
     {"_attach_loop", (PyCFunction)mod_attach_loop, METH_VARARGS, NULL},
@@ -88,6 +89,15 @@ int rillpy_init(PyObject *m) {
         PyExc_Exception, NULL);
     if (!QueueShutDown) return -1;
   }
+  /* The dict asyncio.current_task() reads (the C one when _asyncio is
+   * there): a rill task's step on a loop made for asyncio enters itself in
+   * it (task.c). */
+  exc_mod = PyImport_ImportModule("asyncio.tasks");
+  if (!exc_mod) return -1;
+  asyncio_current_tasks = PyObject_GetAttrString(exc_mod, "_current_tasks");
+  Py_DECREF(exc_mod);
+  if (!asyncio_current_tasks) return -1;
+  if (!PyDict_Check(asyncio_current_tasks)) Py_CLEAR(asyncio_current_tasks);
   if (rillpy_errors_init(m) < 0) return -1;
   if (rillpy_task_init() < 0) return -1;
   str_throw = PyUnicode_InternFromString("throw");

@@ -27,6 +27,7 @@ extern PyObject *resume_marker; /* sent into a coroutine resumed after sleep */
 extern PyObject *sleep0;        /* the shared sleep(0) awaitable */
 extern PyObject *helper_iscoroutine, *helper_wrap_awaitable, *helper_default_handler;
 extern PyObject *helper_adopt_foreign; /* loopio.c */
+extern PyObject *asyncio_current_tasks; /* asyncio.tasks._current_tasks (task.c) */
 extern PyObject *str_throw, *str_call_exception_handler;
 
 /* ------------------------------------------------------------------ */
@@ -78,6 +79,7 @@ struct PyLoop {
   PyTask *tasks;    /* pending Python tasks (borrowed: each owns itself) */
   int stopping, in_dealloc;
   int borrowed;     /* attached to a host's rill_loop (_attach_loop): never closed or freed here */
+  int asyncio_tasks; /* steps enter their task in asyncio.tasks._current_tasks (task.c) */
   PyObject *weakreflist;
 };
 
