@@ -29,8 +29,13 @@ if(RILL_TESTS AND RILL_VALGRIND_TESTS)
              COMMAND ${_rb_vg} ${RILL_RUBY_EXECUTABLE} -W0 test_scheduler.rb
                      -n "/pipe|timeout_interrupts|timeout_that|echo|mutex|queue_shared|fiber_schedule|standalone|cancel_reaches|gc_stress|address_resolve|threadsafe|call_at/"
              WORKING_DIRECTORY ${_rb_dir} ${RILL_HEAVY})
+    # the explicit loop: runs, close, loops collected (or kept) without close, exit
+    add_test(NAME ruby_valgrind.loop
+             COMMAND ${_rb_vg} ${RILL_RUBY_EXECUTABLE} -W0 test_loop.rb
+                     -n "/collected|dropped|compact|close|exit|closed|interrupt|describer|debug|scheduler|next/"
+             WORKING_DIRECTORY ${_rb_dir} ${RILL_HEAVY})
     set_tests_properties(ruby_valgrind.hostile ruby_valgrind.combinators ruby_valgrind.sync
-      ruby_valgrind.scheduler PROPERTIES
+      ruby_valgrind.scheduler ruby_valgrind.loop PROPERTIES
       ENVIRONMENT "RUBYLIB=${RILL_RUBY_LIBDIR_BUILD}" LABELS "ruby;valgrind;heavy" TIMEOUT 300)
   endif()
 endif()
