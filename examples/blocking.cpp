@@ -28,7 +28,7 @@ rill::task<> threaded_worker() {
 }
 
 static rill::task<> gather_a_and_b(rill::task<> (*worker_of_a)()) {
-  rill_loop_set_slow_duration(rill::current_loop(), 0.5); // report steps longer than 0.5 s
+  rill::set_slow_callback_duration(0.5); // report steps longer than 0.5 s
   auto a = rill::spawn(worker_of_a());
   auto b = rill::spawn(sleeping_worker());
   a.set_name("A");

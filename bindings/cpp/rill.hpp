@@ -916,6 +916,12 @@ class loop {
   void stop() noexcept { rill_loop_stop(l_); }
   double time() const noexcept { return rill_loop_time(l_); }
   void close() { detail::check(rill_loop_close(l_)); }
+  // Debug mode (asyncio's set_debug): slow steps are reported, with the
+  // task's name and where its coroutine runs; the threshold is asyncio's
+  // slow_callback_duration (0.1 s by default).
+  void set_debug(bool on) { detail::check(rill_loop_set_debug(l_, on ? 1 : 0)); }
+  bool get_debug() const noexcept { return rill_loop_get_debug(l_) == 1; }
+  void set_slow_callback_duration(double seconds) { detail::check(rill_loop_set_slow_duration(l_, seconds)); }
 
   // Starts t on this loop (asyncio's create_task) and hands it back.
   template <class T> task<T> spawn(task<T> t) {
@@ -935,6 +941,14 @@ class loop {
 
 // The loop running on this thread, or nullptr (borrowed).
 inline rill_loop *current_loop() noexcept { return rill_loop_current(); }
+
+// The running loop's slow_callback_duration (debug mode's report threshold;
+// rill::loop::set_slow_callback_duration for a loop object).
+inline void set_slow_callback_duration(double seconds) {
+  rill_loop *l = rill_loop_current();
+  if (!l) throw error(RILL_ESTATE, "rill::set_slow_callback_duration() needs a running loop");
+  detail::check(rill_loop_set_slow_duration(l, seconds));
+}
 
 // asyncio.create_task: starts t on the running loop and hands it back.
 template <class T> task<T> spawn(task<T> t) {

@@ -741,8 +741,12 @@ TEST(Debug, ASlowStepIsReportedWithTheCoroutineAndTheLineItWaitsAt) {
   rill_loop_set_exception_handler(
       loop, [](rill_loop *, const char *m, rill_future *, void *) { reports.emplace_back(m); },
       nullptr, nullptr);
-  ASSERT_EQ(rill_loop_set_debug(loop, 1), RILL_OK);
-  ASSERT_EQ(rill_loop_set_slow_duration(loop, 0.05), RILL_OK);
+  EXPECT_FALSE(loop.get_debug());
+  loop.set_debug(true);
+  EXPECT_TRUE(loop.get_debug());
+  loop.set_slow_callback_duration(0.05);
+  EXPECT_THROW(loop.set_slow_callback_duration(-1), rill::error);
+  EXPECT_THROW(rill::set_slow_callback_duration(0.05), rill::error); // no running loop
   auto a = loop.spawn(slow_then_waits());
   a.set_name("A");
   loop.run_until_complete(a);
