@@ -122,9 +122,6 @@ class EventLoop(TransportsMixin, LoopIOMixin, _rill.LoopBase, _asyncio_events.Ab
         # (run_in_executor(None, ...) uses the core's thread pool, which
         # close() stops).
         self._default_executor = None
-        # asyncio.current_task() inside a rill task is that task (asyncio's
-        # timeout and TaskGroup need it), on every loop, rill.run's included.
-        self._set_asyncio_tasks(True)
 
     def __repr__(self):
         return (f"<rill.EventLoop running={self.is_running()} "

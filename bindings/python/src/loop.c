@@ -420,14 +420,6 @@ PyObject *loop_get_debug(PyLoop *self, PyObject *unused) {
   return PyBool_FromLong(rc);
 }
 
-/* _set_asyncio_tasks(flag): whether task steps enter asyncio.current_task() (task.c). */
-static PyObject *loop_set_asyncio_tasks(PyLoop *self, PyObject *v) {
-  int b = PyObject_IsTrue(v);
-  if (b < 0) return NULL;
-  self->asyncio_tasks = b;
-  Py_RETURN_NONE;
-}
-
 PyObject *loop_set_slow(PyLoop *self, PyObject *v) {
   double d = PyFloat_AsDouble(v);
   if (d == -1.0 && PyErr_Occurred()) return NULL;
@@ -473,7 +465,6 @@ static PyMethodDef loop_methods[] = {
     {"set_debug", (PyCFunction)loop_set_debug, METH_O, NULL},
     {"get_debug", (PyCFunction)loop_get_debug, METH_NOARGS, NULL},
     {"_set_slow_callback_duration", (PyCFunction)loop_set_slow, METH_O, NULL},
-    {"_set_asyncio_tasks", (PyCFunction)loop_set_asyncio_tasks, METH_O, NULL},
     {"dump_tasks", (PyCFunction)loop_dump_tasks, METH_NOARGS, NULL},
     {"_report", (PyCFunction)loop_report, METH_O, NULL},
     {NULL, NULL, 0, NULL}};

@@ -79,7 +79,6 @@ struct PyLoop {
   PyTask *tasks;    /* pending Python tasks (borrowed: each owns itself) */
   int stopping, in_dealloc;
   int borrowed;     /* attached to a host's rill_loop (_attach_loop): never closed or freed here */
-  int asyncio_tasks; /* steps enter their task in asyncio.tasks._current_tasks (task.c) */
   PyObject *weakreflist;
 };
 

@@ -231,12 +231,12 @@ void task_handle_error(PyTask *t, rill_task *rt) {
 }
 
 /* asyncio.current_task() (and so asyncio.timeout, asyncio.TaskGroup) reads
- * asyncio's {loop: task} dict, asyncio.tasks._current_tasks: on a loop made
- * for asyncio (loop->asyncio_tasks) a step enters its task there and leaves
- * it after, as asyncio's own step does with _enter_task/_leave_task; the
- * outer entry comes back when steps nest. The two dict writes cost about
- * 30 ns a step, 40 % of a bare step; every rill loop pays them, rill.run's
- * too (libraries written for asyncio ask asyncio.current_task()). */
+ * asyncio's {loop: task} dict, asyncio.tasks._current_tasks: on every rill
+ * loop (rill.run's, EventLoop, a host's attached loop) a step enters its
+ * task there and leaves it after, as asyncio's own step does with
+ * _enter_task/_leave_task; the outer entry comes back when steps nest. The
+ * two dict writes cost about 30 ns a step, 40 % of a bare step (libraries
+ * written for asyncio ask asyncio.current_task()). */
 static void asyncio_enter(PyTask *t) {
   if (PyDict_SetItem(asyncio_current_tasks, (PyObject *)t->base.loop, (PyObject *)t) < 0)
     PyErr_Clear();
@@ -269,7 +269,7 @@ void task_step(rill_task *rt, void *arg) {
     task_handle_error(t, rt);
     return;
   }
-  int in_asyncio = t->base.loop->asyncio_tasks && asyncio_current_tasks;
+  int in_asyncio = asyncio_current_tasks != NULL;
   if (in_asyncio) asyncio_enter(t);
   if (rill_task_cancel_requested(rt) == 1) {
     Py_CLEAR(t->pending_exc);
