@@ -19,6 +19,7 @@ RILL_PACKAGES+=(libpython3.11-testsuite python3-uvloop)
 # Real asyncio libraries run on rill's loop by /usr/bin/python3
 # (tests/python/test_real_libraries.py, ctest python-debian.*).
 RILL_PACKAGES+=(python3-aiohttp python3-httpx python3-websockets python3-anyio)
+RILL_PACKAGES+=(openssl) # test_transports.py makes its TLS certificate with openssl req
 
 rill_install_missing() {
   local missing=()
