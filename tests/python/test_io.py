@@ -675,6 +675,36 @@ class ToThread(unittest.TestCase):
         self.assertLess(time.monotonic() - t0, 5)
         self.assertTrue(finished.wait(5))
 
+    def test_loops_ending_every_way_after_jobs_stop_their_threads(self):
+        # rill's pool threads keep a Python thread state between jobs; a loop
+        # that ends (asyncio.run's shutdown, close, or dropped unclosed) must
+        # stop its threads without waiting for the GIL its closer holds.
+        def threads():
+            return len(os.listdir("/proc/self/task"))
+
+        async def jobs():
+            got = await aio.gather(*[aio.to_thread(pow, i, 2) for i in range(16)])
+            self.assertEqual(got, [i * i for i in range(16)])
+
+        before = threads()
+        for i in range(12):
+            how = i % 3
+            if how == 0:
+                aio.run(jobs())
+            else:
+                loop = aio.new_event_loop()
+                loop.run_until_complete(jobs())
+                if how == 1:
+                    loop.close()
+                else:
+                    del loop  # dropped unclosed: its pool stops in dealloc
+                    gc.collect()
+        for _ in range(200):  # asyncio's executor threads wind down after the loop
+            if threads() <= before:
+                break
+            time.sleep(0.01)
+        self.assertLessEqual(threads(), before)
+
 
 class Subprocess(unittest.TestCase):
     def setUp(self):

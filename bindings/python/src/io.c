@@ -12,6 +12,7 @@
 #include "rillpy_int.h"
 
 #include <errno.h>
+#include <pthread.h>
 #include <signal.h>
 
 PyTypeObject StreamType, ListenerType, ProcessType, IOWaitType;
@@ -739,11 +740,76 @@ PyTypeObject ListenerType = {
 /* ------------------------------------------------------------------ */
 /* to_thread: fn() on the core's pool, the GIL taken to call it          */
 
+/* A pool thread keeps its Python thread state from one job to the next:
+ * PyGILState_Ensure/Release alone would create and destroy one per job
+ * (most of a to_thread round trip). The first job takes one extra
+ * PyGILState_Ensure that is never released, so the state's counter stays
+ * above zero between jobs. A thread's exit (the pool stops at loop close or
+ * shutdown) must not take the GIL: the closing thread may hold it (a C host
+ * closing the loop, rill_loop_shutdown). So the exit only queues the state;
+ * rillpy_reap_pool_tstates, called with the GIL after a loop closes or
+ * shuts down, deletes the queued ones, and the interpreter frees any left
+ * at finalization. */
+#if PY_VERSION_HEX >= 0x030D0000
+#define rillpy_finalizing() Py_IsFinalizing()
+#else
+#define rillpy_finalizing() _Py_IsFinalizing()
+#endif
+static pthread_key_t pool_tstate_key;
+static pthread_once_t pool_tstate_once = PTHREAD_ONCE_INIT;
+static pthread_mutex_t dead_tstates_lock = PTHREAD_MUTEX_INITIALIZER;
+static PyThreadState **dead_tstates;
+static size_t dead_tstates_len, dead_tstates_cap;
+
+static void pool_tstate_exit(void *ts) {
+  pthread_mutex_lock(&dead_tstates_lock);
+  if (dead_tstates_len == dead_tstates_cap) {
+    size_t cap = dead_tstates_cap ? dead_tstates_cap * 2 : 16;
+    PyThreadState **grown = realloc(dead_tstates, cap * sizeof *grown);
+    if (grown) {
+      dead_tstates = grown;
+      dead_tstates_cap = cap;
+    }
+  }
+  /* Out of memory: left to the interpreter's finalization. */
+  if (dead_tstates_len < dead_tstates_cap) dead_tstates[dead_tstates_len++] = ts;
+  pthread_mutex_unlock(&dead_tstates_lock);
+}
+
+void rillpy_reap_pool_tstates(void) {
+  if (!dead_tstates_len) return; /* a racy peek: a state queued meanwhile waits for the next reap */
+  pthread_mutex_lock(&dead_tstates_lock);
+  PyThreadState **list = dead_tstates;
+  size_t n = dead_tstates_len;
+  dead_tstates = NULL;
+  dead_tstates_len = dead_tstates_cap = 0;
+  pthread_mutex_unlock(&dead_tstates_lock);
+  for (size_t i = 0; i < n; i++) {
+    PyThreadState_Clear(list[i]);
+    PyThreadState_Delete(list[i]);
+  }
+  free(list);
+}
+
+static void pool_tstate_key_make(void) { (void)pthread_key_create(&pool_tstate_key, pool_tstate_exit); }
+
+static void pool_tstate_keep(void) {
+  (void)pthread_once(&pool_tstate_once, pool_tstate_key_make);
+  if (pthread_getspecific(pool_tstate_key)) return;
+  (void)PyGILState_Ensure(); /* released by nobody: the count that keeps it */
+  if (pthread_setspecific(pool_tstate_key, PyThreadState_Get()) != 0) {
+    PyGILState_Release(PyGILState_UNLOCKED); /* cannot keep it: per-job states */
+    return;
+  }
+  (void)PyEval_SaveThread();
+}
+
 static void thread_work(rill_work *work, void *arg) {
-  if (!Py_IsInitialized()) {
+  if (!Py_IsInitialized() || rillpy_finalizing()) {
     rill_work_fail(work, RILL_ECLOSED, "the interpreter is finalizing", NULL, NULL, NULL);
     return;
   }
+  pool_tstate_keep();
   PyGILState_STATE gs = PyGILState_Ensure();
   PyObject *r = PyObject_CallNoArgs((PyObject *)arg);
   if (r) {

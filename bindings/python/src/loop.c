@@ -197,6 +197,7 @@ void loop_dealloc(PyLoop *self) {
   if (self->loop && !self->borrowed) {
     rill_loop_free(self->loop);
     self->loop = NULL;
+    rillpy_reap_pool_tstates();
   }
   Py_CLEAR(self->fatal);
   Py_TYPE(self)->tp_free((PyObject *)self);
@@ -314,6 +315,7 @@ PyObject *loop_shutdown(PyLoop *self, PyObject *unused) {
   running_loop = self;
   int rc = rill_loop_shutdown(self->loop);
   gil_take();
+  rillpy_reap_pool_tstates(); /* the pool's threads have stopped */
   running_loop = NULL;
   if (self->fatal) {
     PyObject *e = self->fatal;
@@ -346,6 +348,7 @@ PyObject *loop_close(PyLoop *self, PyObject *unused) {
     if (!released_ts && PyGILState_Check()) released_ts = PyEval_SaveThread();
     int rc = rill_loop_close(self->loop);
     gil_take();
+    rillpy_reap_pool_tstates();
       if (rc < 0 && rc != RILL_ECLOSED) return rillpy_raise_code(rc);
   }
   Py_RETURN_NONE;

@@ -150,6 +150,7 @@ void core_exc_handler (rill_loop *rl, const char *message, rill_future *fut, voi
 void report_callback_error (PyLoop *loop, PyObject *what, PyObject *handle);
 void run_callback (PyLoop *loop, PyObject *cb, PyObject *args, PyObject *ctx, PyObject *handle);
 int set_value (rill_future *f, PyObject *v, PyObject **core_obj);
+void rillpy_reap_pool_tstates(void); /* io.c: deletes exited pool threads' states (GIL held) */
 PyObject *outcome_value (rill_future *f);
 PyObject *outcome_exc (rill_future *f);
 PyObject *future_value (PyFuture *self);
