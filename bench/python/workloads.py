@@ -151,12 +151,22 @@ def _rill():
     return AsyncioLike(rill, getattr(rill, "__version__", "?"))
 
 
+def _rill_loop():
+    # Unmodified asyncio code (asyncio.run, asyncio.sleep, asyncio.gather,
+    # asyncio.Queue) after rill.install(): rill's loop under asyncio's API.
+    import asyncio
+
+    rill = importlib.import_module("rill")
+    return AsyncioLike(asyncio, getattr(rill, "__version__", "?"), setup=rill.install)
+
+
 # One entry per implementation; bench/run names them by these keys.
 IMPLS = {
     "asyncio": _asyncio,
     "uvloop": _uvloop,
     "gevent": Gevent,
     "rill": _rill,
+    "rill-loop": _rill_loop,
 }
 
 
