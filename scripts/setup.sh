@@ -18,7 +18,7 @@ RILL_PACKAGES+=(libuv1-dev libasio-dev wrk) # bench peers: W4 echo, W5 threads, 
 RILL_PACKAGES+=(libpython3.11-testsuite python3-uvloop)
 # Real asyncio libraries run on rill's loop by /usr/bin/python3
 # (tests/python/test_real_libraries.py, ctest python-debian.*).
-RILL_PACKAGES+=(python3-aiohttp python3-httpx python3-websockets python3-anyio)
+RILL_PACKAGES+=(python3-aiohttp python3-httpx python3-websockets python3-anyio python3-pytest-asyncio)
 RILL_PACKAGES+=(openssl) # test_transports.py makes its TLS certificate with openssl req
 
 rill_install_missing() {

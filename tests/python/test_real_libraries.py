@@ -1,11 +1,12 @@
 """Unmodified asyncio libraries on rill's loop (issue 12): after
 rill.install(), an aiohttp server answers aiohttp's and httpx's clients, a
 websockets server echoes, and anyio (asyncio backend) runs a task group with
-a memory object stream and a TCP listener. Network on 127.0.0.1 only, each
-test bounded in time.
+a memory object stream and a TCP listener, and pytest-asyncio runs a small
+suite of ordinary async tests (pytest_suite/) on rill's loop. Network on
+127.0.0.1 only, each test bounded in time.
 
 The libraries are Debian packages (python3-aiohttp, python3-httpx,
-python3-websockets, python3-anyio), importable by Debian's /usr/bin/python3:
+python3-websockets, python3-anyio, python3-pytest-asyncio), importable by Debian's /usr/bin/python3:
 ctest runs this module with that interpreter and the binding built for it
 (python-debian.test_real_libraries); a library that cannot be imported
 skips its test. With RILL_TEST_IMPL=asyncio the same tests run on asyncio's
@@ -13,6 +14,8 @@ own loop.
 """
 import asyncio
 import importlib.util
+import os
+import subprocess
 import sys
 import unittest
 
@@ -163,6 +166,27 @@ class RealLibraries(unittest.TestCase):
         self.assertEqual(got, list(range(10)))
         self.assertEqual(replies, [b"TCP", b"ANYIO"])
         self.assertTrue(cancelled)
+
+
+    @needs("pytest", "pytest_asyncio")
+    def test_pytest_asyncio_suite(self):
+        # pytest in a child process (its own policy, its own loops): the
+        # suite's conftest installs rill's policy unless RILL_TEST_IMPL=asyncio.
+        suite = os.path.join(os.path.dirname(os.path.abspath(__file__)), "pytest_suite")
+        env = dict(os.environ, RILL_TEST_IMPL="rill" if IS_RILL else "asyncio")
+
+        def pytest(*args, **extra_env):
+            r = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider",
+                                suite, *args], env={**env, **extra_env}, capture_output=True,
+                               text=True, timeout=120)
+            return r.returncode, (r.stdout.strip().splitlines() or [""])[-1]
+
+        code, last = pytest()
+        self.assertEqual(code, 0, last)
+        self.assertRegex(last, r"^6 passed")
+        code, last = pytest("-k", "failing", RILL_PYTEST_FAIL="1")
+        self.assertEqual(code, 1, last)
+        self.assertRegex(last, r"^1 failed, 5 deselected")
 
 
 if __name__ == "__main__":
