@@ -72,6 +72,21 @@ class TestFibers < Minitest::Test
     Thread.current[:root] = nil
   end
 
+  # The reset itself failing (a frozen Thread: Thread#[]= raises) fails
+  # the task, and its fiber is dropped rather than reused with the value.
+  def test_fiber_whose_locals_cannot_be_reset_is_not_reused
+    r = Thread.new do
+      Rill.run do
+        f = nil
+        a = Rill.spawn { Thread.current[:x] = 1; f = Fiber.current; Thread.current.freeze; :v }
+        e = (a.value rescue $!)
+        fb, x = Rill.spawn { [Fiber.current, Thread.current[:x]] }.value
+        [e.class, f.equal?(fb), x]
+      end
+    end.value
+    assert_equal [FrozenError, false, nil], r
+  end
+
   def test_task_after_a_failed_or_cancelled_task_is_fresh
     Rill.run do
       f1 = nil

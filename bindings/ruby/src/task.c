@@ -101,18 +101,24 @@ static VALUE rr_call_block(VALUE p) {
  * task that just ended: deleted, so that the next task on the same fiber
  * starts with none, as on a fresh Fiber. Thread#keys and Thread#[]= read
  * and write the current fiber's storage; the root fiber's and the
- * thread's own variables (thread_variable_set) are not touched. */
-static VALUE rr_clear_fiber_locals(VALUE unused) {
-  (void)unused;
+ * thread's own variables (thread_variable_set) are not touched. Runs as
+ * the ensure of the task's block, inside its rb_protect: an exception
+ * here (an interrupt delivered now) fails the task as one raised by the
+ * block would, it is never swallowed. */
+static VALUE rr_clear_fiber_locals(VALUE p) {
+  rtask *rt = (rtask *)p;
   VALUE th = rb_thread_current();
   VALUE keys = rb_funcall(th, rb_intern("keys"), 0);
-  if (!RB_TYPE_P(keys, T_ARRAY)) return Qnil;
-  for (long i = 0; i < RARRAY_LEN(keys); i++) {
-    VALUE k = RARRAY_AREF(keys, i);
-    if (SYMBOL_P(k)) rb_thread_local_aset(th, rb_sym2id(k), Qnil); /* nil deletes */
-  }
+  if (RB_TYPE_P(keys, T_ARRAY))
+    for (long i = 0; i < RARRAY_LEN(keys); i++) {
+      VALUE k = RARRAY_AREF(keys, i);
+      if (SYMBOL_P(k)) rb_thread_local_aset(th, rb_sym2id(k), Qnil); /* nil deletes */
+    }
+  rt->locals_cleared = 1;
   return Qnil;
 }
+
+static VALUE rr_run_block(VALUE p) { return rb_ensure(rr_call_block, p, rr_clear_fiber_locals, p); }
 
 /* The body of every task fiber: runs tasks one after the other, parking
  * (yielding to the step) between two. A fiber is reused only after its
@@ -129,14 +135,13 @@ static VALUE fiber_body(RB_BLOCK_CALL_FUNC_ARGLIST(yielded, cbarg)) {
     rtask *rt = (rtask *)rill_task_arg(t);
     int state = 0;
     rt->ran = 1;
-    volatile VALUE v = rb_protect(rr_call_block, (VALUE)rt, &state);
+    rt->locals_cleared = 0;
+    volatile VALUE v = rb_protect(rr_run_block, (VALUE)rt, &state);
     rr_complete(rt, state, v);
     v = Qnil;
-    rb_protect(rr_clear_fiber_locals, Qnil, &state);
-    if (state) { /* (a frozen Thread): this fiber is not reused */
-      rb_set_errinfo(Qnil);
-      rt->drop_fiber = 1;
-    }
+    /* the reset did not finish (a frozen Thread, an interrupt): this
+     * fiber is not reused */
+    if (!rt->locals_cleared) rt->drop_fiber = 1;
     rt->finished = 1;
     rt = NULL;
     rb_fiber_yield(0, NULL); /* parked until the next task starts on it */
