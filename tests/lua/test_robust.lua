@@ -215,4 +215,100 @@ T.case("sigint_interrupts_run_within_50ms", function()
   T.ok(t_end - sent < 0.05, ("%.3f s after SIGINT"):format(t_end - sent))
 end)
 
+-- Pooled coroutines (task.c): a task that ended normally gives its
+-- coroutine to the next task's first step; one that failed or was
+-- cancelled does not, and a reused coroutine looks fresh to the next task.
+T.case("coroutine_reused_only_after_a_normal_end", function()
+  rill.run(function()
+    local function running() return (coroutine.running()) end
+    local co1 = rill.spawn(running):wait()
+    T.eq(rill.spawn(running):wait(), co1, "a finished task's coroutine runs the next task")
+    T.eq(coroutine.status(co1), "dead", "pooled: empty, as a finished coroutine")
+    -- an error: its coroutine is dropped, dead
+    local failed
+    local t = rill.spawn(function() failed = coroutine.running(); error("boom") end)
+    T.matches(T.raises(t.wait, t), "boom")
+    T.eq(failed, co1, "the failing task ran on the pooled coroutine")
+    T.eq(coroutine.status(failed), "dead")
+    local co2 = rill.spawn(running):wait()
+    T.ok(co2 ~= failed, "a failed task's coroutine is not reused")
+    -- cancelled while suspended: dropped too
+    local cancelled
+    t = rill.spawn(function() cancelled = coroutine.running(); rill.sleep(10) end)
+    rill.sleep(0)
+    T.eq(cancelled, co2)
+    t:cancel()
+    T.ok(rill.is_cancelled(T.raises(t.wait, t)))
+    T.ok(rill.spawn(running):wait() ~= cancelled, "a cancelled task's coroutine is not reused")
+    -- a bad yield fails the task: dropped
+    local bad
+    t = rill.spawn(function() bad = coroutine.running(); coroutine.yield() end)
+    T.matches(T.raises(t.wait, t), "bad yield")
+    T.ok(rill.spawn(running):wait() ~= bad, "a bad-yield task's coroutine is not reused")
+  end)
+end)
+
+T.case("reused_coroutine_looks_fresh", function()
+  rill.run(function()
+    -- the previous task's results and arguments do not leak into the
+    -- next one's varargs
+    local co = rill.spawn(function(...)
+      T.eq(select("#", ...), 3)
+      return coroutine.running(), 1, 2, 3
+    end, "a", "b", "c"):wait()
+    local n, co2 = rill.spawn(function(...) return select("#", ...), (coroutine.running()) end):wait()
+    T.eq(co2, co, "reused")
+    T.eq(n, 0, "no argument left over from the previous task")
+    local a, b = rill.spawn(function(x, y) return x, y end, nil, false):wait()
+    T.eq(a, nil)
+    T.eq(b, false)
+    -- after a task that failed and one that was cancelled, the next task
+    -- runs, sleeps, is cancelled and returns as a fresh one does
+    local f = rill.spawn(function() error("x") end)
+    T.matches(T.raises(f.wait, f), "x")
+    local s = rill.spawn(function() rill.sleep(10) end)
+    rill.sleep(0)
+    s:cancel()
+    pcall(s.wait, s)
+    local t = rill.spawn(function(x) rill.sleep(0.001); return x * 2, coroutine.running() end, 21)
+    local v, tco = t:wait()
+    T.eq(v, 42)
+    T.eq(coroutine.status(tco), "dead")
+    local c = rill.spawn(function() local ok, e = pcall(rill.sleep, 10); return rill.is_cancelled(e) end)
+    rill.sleep(0)
+    c:cancel()
+    T.eq(c:wait(), true, "a task catching its cancel ends normally")
+    -- and a task's error on a reused coroutine says where it was raised
+    T.eq(rill.spawn(function() return (coroutine.running()) end):wait() ~= nil, true)
+    f = rill.spawn(function() error("where") end)
+    local msg = T.raises(f.wait, f)
+    T.ok(tostring(msg):match("test_robust%.lua:%d+: where"), tostring(msg))
+  end)
+end)
+
+T.case("reused_coroutine_drops_the_previous_hook", function()
+  if jit then return end -- LuaJIT's hooks are global to the state
+  rill.run(function()
+    local co1 = rill.spawn(function()
+      debug.sethook(function() end, "l")
+      return (coroutine.running())
+    end):wait()
+    local co2, hook = rill.spawn(function() return (coroutine.running()), (debug.gethook()) end):wait()
+    T.eq(co2, co1, "reused")
+    T.eq(hook, nil, "no hook from the previous task")
+  end)
+end)
+
+T.case("coroutine_pool_dies_with_the_run", function()
+  local weak = setmetatable({}, { __mode = "k" })
+  rill.run(function()
+    local ts = {}
+    for i = 1, 300 do ts[i] = rill.spawn(function() weak[coroutine.running()] = true; rill.sleep(0) end) end
+    rill.gather_list(ts)
+    T.ok(next(weak) ~= nil)
+  end)
+  collectgarbage(); collectgarbage()
+  T.eq(next(weak), nil, "no pooled coroutine outlives rill.run")
+end)
+
 T.main(...)

@@ -28,6 +28,14 @@ static int rl_task_prepare(rl_ctx *c, rill_task *t, rl_task *st) {
     c->npool--;
     st->co = c->pool[c->npool].co;
     st->co_ref = c->pool[c->npool].ref;
+#if LUA_VERSION_NUM >= 502
+    /* as a fresh thread (lua_newthread copies the creator's hook): a hook
+     * that the previous task set with debug.sethook does not carry over.
+     * (LuaJIT's hooks are global to the state: nothing to reset.) */
+    if (lua_gethook(st->co) != lua_gethook(L) || lua_gethookmask(st->co) != lua_gethookmask(L) ||
+        lua_gethookcount(st->co) != lua_gethookcount(L))
+      lua_sethook(st->co, lua_gethook(L), lua_gethookmask(L), lua_gethookcount(L));
+#endif
   } else {
     if (!lua_checkstack(L, 3)) goto nomem;
     lua_pushcfunction(L, rl_new_thread);
@@ -59,14 +67,17 @@ nomem:
   return -1;
 }
 
-/* After a normal end: the coroutine (empty again) goes back to the pool. */
+/* After a normal end the coroutine is empty and back at its base level
+ * (status LUA_OK), which every supported Lua (5.3, 5.4, LuaJIT) can start
+ * again with a new function: it goes back to the pool, so the next task's
+ * first step reuses it instead of allocating a fresh thread and stack.
+ * Only normal ends recycle: a coroutine that ended in an error, a bad
+ * yield, or is abandoned by a cancel is dropped (its stack is unwound
+ * state nobody should resume). The pool is bounded (RL_POOL_MAX) and dies
+ * with the run's context (rl_ctx_close). */
 static void rl_task_recycle(rl_ctx *c, rl_task *st) {
   lua_settop(st->co, 0);
-#if LUA_VERSION_NUM >= 504
   if (c->npool < RL_POOL_MAX && lua_status(st->co) == LUA_OK) {
-#else
-  if (0) {
-#endif
     c->pool[c->npool].co = st->co;
     c->pool[c->npool].ref = st->co_ref;
     c->npool++;

@@ -72,6 +72,8 @@ typedef struct rtask {
   unsigned queued : 1;   /* waiting for a fiber slot */
   unsigned failed : 1;   /* result is an exception */
   unsigned ran : 1;      /* the fiber body started */
+  unsigned drop_fiber : 1; /* finished, but its fiber must not be reused */
+  unsigned locals_cleared : 1; /* the fiber-locals reset ran to its end */
   struct rtask *prev, *next;   /* pending list */
   struct rtask *qprev, *qnext; /* slot queue */
   rill_future *slot;           /* the future a queued task waits on */

@@ -97,8 +97,33 @@ static VALUE rr_call_block(VALUE p) {
   return rb_proc_call_with_block(rt->block, 0, NULL, Qnil);
 }
 
+/* Fiber-local variables (Thread.current[:x] on a task's fiber) of the
+ * task that just ended: deleted, so that the next task on the same fiber
+ * starts with none, as on a fresh Fiber. Thread#keys and Thread#[]= read
+ * and write the current fiber's storage; the root fiber's and the
+ * thread's own variables (thread_variable_set) are not touched. Runs as
+ * the ensure of the task's block, inside its rb_protect: an exception
+ * here (an interrupt delivered now) fails the task as one raised by the
+ * block would, it is never swallowed. */
+static VALUE rr_clear_fiber_locals(VALUE p) {
+  rtask *rt = (rtask *)p;
+  VALUE th = rb_thread_current();
+  VALUE keys = rb_funcall(th, rb_intern("keys"), 0);
+  if (RB_TYPE_P(keys, T_ARRAY))
+    for (long i = 0; i < RARRAY_LEN(keys); i++) {
+      VALUE k = RARRAY_AREF(keys, i);
+      if (SYMBOL_P(k)) rb_thread_local_aset(th, rb_sym2id(k), Qnil); /* nil deletes */
+    }
+  rt->locals_cleared = 1;
+  return Qnil;
+}
+
+static VALUE rr_run_block(VALUE p) { return rb_ensure(rr_call_block, p, rr_clear_fiber_locals, p); }
+
 /* The body of every task fiber: runs tasks one after the other, parking
- * (yielding to the step) between two. */
+ * (yielding to the step) between two. A fiber is reused only after its
+ * body caught the task's end (value, exception, cancel): the rescue is
+ * rb_protect, so the fiber's own frames are back at this loop. */
 static VALUE fiber_body(RB_BLOCK_CALL_FUNC_ARGLIST(yielded, cbarg)) {
   (void)yielded;
   (void)cbarg;
@@ -110,9 +135,13 @@ static VALUE fiber_body(RB_BLOCK_CALL_FUNC_ARGLIST(yielded, cbarg)) {
     rtask *rt = (rtask *)rill_task_arg(t);
     int state = 0;
     rt->ran = 1;
-    volatile VALUE v = rb_protect(rr_call_block, (VALUE)rt, &state);
+    rt->locals_cleared = 0;
+    volatile VALUE v = rb_protect(rr_run_block, (VALUE)rt, &state);
     rr_complete(rt, state, v);
     v = Qnil;
+    /* the reset did not finish (a frozen Thread, an interrupt): this
+     * fiber is not reused */
+    if (!rt->locals_cleared) rt->drop_fiber = 1;
     rt->finished = 1;
     rt = NULL;
     rb_fiber_yield(0, NULL); /* parked until the next task starts on it */
@@ -196,6 +225,7 @@ static void ruby_step(rill_task *t, void *arg) {
     }
   }
   if (rt->finished) {
+    if (rt->drop_fiber) rt->fiber = Qnil; /* abandoned, parked at its yield */
     /* debug mode's report (task_describe) may still ask where the block
      * was defined; ruby_task_done drops it right after */
     if (rill_loop_get_debug(rill_future_loop(rill_task_future(t))) != 1) rt->block = Qnil;
