@@ -62,7 +62,7 @@ static int take_shared_stack(rill_loop *loop, rill__coro *co) {
     char *sp = owner->ctx.sp;
     size_t len = (size_t)(top - sp);
     if (len > owner->saved_cap) {
-      size_t cap = (len + 255) & ~(size_t)255;
+      size_t cap = (len + 63) & ~(size_t)63;
       char *buf = realloc(owner->saved, cap);
       if (!buf) return rill__fail(RILL_ENOMEM, "out of memory saving a coroutine's stack");
       owner->saved = buf;
