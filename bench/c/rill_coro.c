@@ -1,8 +1,20 @@
 /* rill_coro.c - W1/W2/W3 with rill's stackful C coroutines: rill_run,
  * rill_spawn, rill_yield / rill_sleep, rill_gather + rill_await.
+ * Built twice: bench_rill_coro (a stack per coroutine, impl=rill-c-coro)
+ * and, with BENCH_COPY_STACK, bench_rill_coro_copy (the workers are
+ * copy-stack coroutines, rill_spawn_v2 with RILL_SPAWN_COPY_STACK,
+ * impl=rill-c-copy; main stays a rill_run coroutine).
  * See bench_common.h for the command line and the RESULT line. */
 #define _POSIX_C_SOURCE 200809L /* clock_gettime */
 #include "bench_rill.h"
+
+#ifdef BENCH_COPY_STACK
+#define BENCH_SPAWN(loop, fn, arg) rill_spawn_v2(loop, fn, arg, RILL_SPAWN_COPY_STACK)
+#define BENCH_IMPL "rill-c-copy"
+#else
+#define BENCH_SPAWN(loop, fn, arg) rill_spawn(loop, fn, arg)
+#define BENCH_IMPL "rill-c-coro"
+#endif
 
 typedef struct worker {
   bench_state *state;
@@ -52,7 +64,7 @@ static int bench_main(void *arg) {
   for (long i = 0; i < n; i++) {
     workers[i].state = s;
     workers[i].index = i;
-    tasks[i] = rill_spawn(loop, fn, &workers[i]);
+    tasks[i] = BENCH_SPAWN(loop, fn, &workers[i]);
     if (!tasks[i]) bench_fail("rill_spawn #%ld: %s", i, rill_last_error_message());
     futs[i] = rill_task_future(tasks[i]);
   }
@@ -78,6 +90,6 @@ int main(int argc, char **argv) {
   if (!s.verified) bench_fail("main coroutine did not finish its checks");
   char extra[128];
   bench_extra(&s, extra, sizeof extra);
-  bench_print_result(&p, "rill-c-coro", rill_version_string(), wall, extra);
+  bench_print_result(&p, BENCH_IMPL, rill_version_string(), wall, extra);
   return 0;
 }

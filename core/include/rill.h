@@ -852,6 +852,32 @@ RILL_API double rill_loop_backend_timeout(rill_loop *loop);
 RILL_API rill_task *rill_task_new_v2(rill_loop *loop, rill_step_fn step, void *arg,
                                      rill_free_fn free_arg, unsigned flags);
 
+/* rill_spawn_v2 flags.
+ *
+ * RILL_SPAWN_COPY_STACK: a copy-stack coroutine (after libaco's shared
+ * stacks). Every copy-stack coroutine of a loop runs on one stack of the
+ * loop's stack size; when it suspends and another one runs, the part of
+ * the stack it used is copied to a heap buffer of its own and copied back
+ * before it resumes. A suspended copy-stack coroutine costs the bytes its
+ * frames used (typically a few hundred) instead of the 4 KiB pages of its
+ * own stack it touched (at least two), and all of them share one hot
+ * stack; each switch between two of them copies both frames (the deeper
+ * the stack at the suspension, the dearer). The trade-off: while it is
+ * suspended, its stack is not where its locals live, so a pointer into
+ * its stack (the address of a local, a buffer on the stack) handed to
+ * anything that uses it while the coroutine is suspended (another task, a
+ * callback, a thread, a future's value) reads or writes another
+ * coroutine's frames. Pass such data in heap memory instead. Everything
+ * else behaves as rill_spawn: await, sleep, cancel, debug mode, overflow
+ * checks (the stack size is the loop's, rill_loop_set_stack_size). Where
+ * the context switch cannot copy frames (the ucontext fallback: TSan
+ * builds, architectures without an assembly switch), the coroutine runs on
+ * a stack of its own instead, which keeps the same promises. */
+#define RILL_SPAWN_COPY_STACK 1u
+/* rill_spawn with flags (RILL_SPAWN_*); flags 0 is rill_spawn. NULL with
+ * RILL_EINVAL on unknown flags or a NULL fn. */
+RILL_API rill_task *rill_spawn_v2(rill_loop *loop, rill_coro_fn fn, void *arg, unsigned flags);
+
 /* Debug mode's slow-step report for a binding's tasks. A binding runs
  * every task of its language through one step function (rill_task_new);
  * describe(task, arg, buf, cap) is asked, for a task whose step is step,

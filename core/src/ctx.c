@@ -41,6 +41,10 @@
 #if __has_include(<valgrind/valgrind.h>)
 #include <valgrind/valgrind.h>
 #define RILL_CTX_VALGRIND 1
+#if __has_include(<valgrind/memcheck.h>)
+#include <valgrind/memcheck.h>
+#define RILL_CTX_MEMCHECK 1
+#endif
 #endif
 #endif
 
@@ -302,4 +306,25 @@ void rill__ctx_switch_final(rill__ctx *from, rill__ctx *to) {
   hook_leave(from, to, 1);
 #endif
   backend_switch_final(from, to);
+}
+
+int rill__ctx_can_copy(void) {
+#ifdef RILL_CTX_UCONTEXT
+  return 0;
+#else
+  return 1;
+#endif
+}
+
+void rill__ctx_copy_prepare(void *p, size_t n, int destination) {
+#ifdef RILL_CTX_ASAN
+  __asan_unpoison_memory_region(p, n);
+#endif
+#ifdef RILL_CTX_MEMCHECK
+  if (destination)
+    VALGRIND_MAKE_MEM_UNDEFINED(p, n);
+#endif
+  (void)p;
+  (void)n;
+  (void)destination;
 }

@@ -60,4 +60,14 @@ void rill__ctx_switch(rill__ctx *from, rill__ctx *to);
  * ASan its fake stack can go). */
 void rill__ctx_switch_final(rill__ctx *from, rill__ctx *to);
 
+/* Copy-stack coroutines (coro.c): 1 if a suspended context's state lies
+ * wholly in [sp, stack top), so its frames can be copied out and back (the
+ * assembly backends); 0 with ucontext, whose saved registers sit below the
+ * frame address it records. */
+int rill__ctx_can_copy(void);
+/* Before copying frames into [p, p + n) of a coroutine stack, or out of it:
+ * clears ASan's poison of the frames that were there (their redzones), and
+ * for a destination tells valgrind the bytes are addressable. */
+void rill__ctx_copy_prepare(void *p, size_t n, int destination);
+
 #endif

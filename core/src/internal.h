@@ -113,6 +113,10 @@ struct rill_loop {
 
   rill__stack_pool *stacks;
   size_t stack_size;
+  /* 1.1 copy-stack coroutines (coro.c): the one stack they run on, and the
+   * coroutine whose frames it holds now (NULL: none). */
+  void *shared_stack;
+  struct rill__coro *shared_owner;
   rill__arena *arena;
 
   /* 1.1: I/O, threads, signals, processes */

@@ -256,8 +256,10 @@ int rill_loop_close(rill_loop *loop) {
   free(loop->heap);
   loop->heap = NULL;
   loop->heap_cap = 0;
-  if (loop->stacks) rill__stack_pool_free(loop->stacks);
+  if (loop->stacks) rill__stack_pool_free(loop->stacks); /* the shared stack too */
   loop->stacks = NULL;
+  loop->shared_stack = NULL;
+  loop->shared_owner = NULL;
   if (loop->exc_free) loop->exc_free(loop->exc_arg);
   loop->exc_fn = NULL;
   loop->exc_free = NULL;
