@@ -63,10 +63,7 @@ class _SocketTransport(_rill._socket_transport_base(_aio_transports._FlowControl
     asyncio's SSLProtocol over a plain transport)."""
 
     _start_tls_compatible = True
-    # loop.sendfile writes the file through the transport (asyncio's
-    # fallback): the native path needs the selector transport's buffer.
-    _sendfile_compatible = _constants._SendfileMode.FALLBACK
-    _empty_waiter = None
+    _sendfile_compatible = _constants._SendfileMode.TRY_NATIVE
     _sock = None
     _server = None
 
@@ -125,7 +122,36 @@ class _SocketTransport(_rill._socket_transport_base(_aio_transports._FlowControl
             })
         self._force_close(exc)
 
+    # asyncio's native sendfile (selector_events._sendfile_native) waits
+    # for an empty write buffer, then sends from the socket itself; write()
+    # raises meanwhile.
+    def _make_empty_waiter(self):
+        if self._empty_waiter is not None:
+            raise RuntimeError("Empty waiter is already set")
+        self._empty_waiter = waiter = self._loop.create_future()
+        if not self.get_write_buffer_size():
+            waiter.set_result(None)
+        else:
+            self._flushed().add_done_callback(self._on_flushed)
+        return waiter
+
+    def _on_flushed(self, f):
+        self._restore_watermarks()
+        waiter = self._empty_waiter
+        if waiter is None or waiter.done():
+            return
+        if f.cancelled() or f.exception() is not None:
+            waiter.set_exception(ConnectionError("Connection is closed by peer"))
+        else:
+            waiter.set_result(None)
+
+    def _reset_empty_waiter(self):
+        self._empty_waiter = None
+
     def _call_connection_lost(self, exc):
+        waiter = self._empty_waiter
+        if waiter is not None and not waiter.done():
+            waiter.set_exception(ConnectionError("Connection is closed by peer"))
         try:
             protocol = self._protocol
             if protocol is not None:

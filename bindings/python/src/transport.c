@@ -27,6 +27,7 @@ typedef struct {
   PyObject *protocol;   /* NULL after connection_lost */
   PyObject *lost_exc;   /* connection_lost's exception when forced (_force_close) */
   PyObject *ctx;        /* the context the protocol's callbacks run in */
+  PyObject *empty_waiter; /* asyncio's _empty_waiter (native sendfile) */
   Py_ssize_t high, low; /* write watermarks (the core's are the same) */
   int conn_lost, fd;
   unsigned char buffered, closing, eof, paused, protocol_paused, started, lost;
@@ -36,7 +37,7 @@ static PyTypeObject *TransportBase;
 static Py_ssize_t core_off;
 static PyObject *buffered_cls, *logger;
 static PyObject *s_data_received, *s_eof_received, *s_get_buffer, *s_buffer_updated,
-    *s_pause_writing, *s_resume_writing, *s_fatal_error, *s_call_connection_lost, *s_minus1;
+    *s_pause_writing, *s_resume_writing, *s_fatal_error, *s_call_connection_lost, *s_minus1, *s_join;
 
 #define CORE(o) ((TrCore *)((char *)(o) + core_off))
 
@@ -85,7 +86,9 @@ static void protocol_failed(PyObject *self, const char *message) {
     else PyErr_WriteUnraisable(self);
     return;
   }
-  PyObject *r = PyObject_CallMethod(self, "_fatal_error", "Os", exc, message);
+  PyObject *msg = PyUnicode_FromString(message);
+  PyObject *r = msg ? PyObject_CallMethodObjArgs(self, s_fatal_error, exc, msg, NULL) : NULL;
+  Py_XDECREF(msg);
   Py_DECREF(exc);
   if (!r) report_callback_error(t->loop, self, NULL);
   Py_XDECREF(r);
@@ -367,6 +370,8 @@ static PyObject *logger_warning(const char *msg) {
 static PyObject *write_bytes(PyObject *self, const char *p, Py_ssize_t n) {
   TrCore *t = CORE(self);
   if (t->eof) return PyErr_Format(PyExc_RuntimeError, "Cannot call write() after write_eof()");
+  if (t->empty_waiter && t->empty_waiter != Py_None)
+    return PyErr_Format(PyExc_RuntimeError, "unable to write; sendfile is in progress");
   if (!n) Py_RETURN_NONE;
   if (t->conn_lost || !t->s) {
     if (t->conn_lost >= 5) { /* asyncio's LOG_THRESHOLD_FOR_CONNLOST_WRITES */
@@ -380,8 +385,12 @@ static PyObject *write_bytes(PyObject *self, const char *p, Py_ssize_t n) {
   int rc = rill_stream_write(t->s, p, (size_t)n);
   if (rc < 0) {
     /* closing with a buffer (asyncio would still queue: the core no longer
-     * takes writes), or the stream failed: connection_lost(exc) follows */
-    if (rc != RILL_ENOTCONN) t->conn_lost++;
+     * takes writes), or the stream failed (asyncio's _fatal_error:
+     * closing, connection_lost(exc) follows) */
+    if (rc != RILL_ENOTCONN || rill_stream_is_closing(t->s) != 0) {
+      t->conn_lost++;
+      t->closing = 1;
+    }
     Py_RETURN_NONE;
   }
   if (maybe_pause(self) < 0) return NULL;
@@ -402,7 +411,7 @@ static PyObject *tr_write(PyObject *self, PyObject *data) {
 
 static PyObject *tr_writelines(PyObject *self, PyObject *lines) {
   PyObject *empty = PyBytes_FromStringAndSize(NULL, 0);
-  PyObject *joined = empty ? PyObject_CallMethod(empty, "join", "O", lines) : NULL;
+  PyObject *joined = empty ? PyObject_CallMethodOneArg(empty, s_join, lines) : NULL;
   Py_XDECREF(empty);
   if (!joined) return NULL;
   PyObject *r = tr_write(self, joined);
@@ -457,7 +466,9 @@ static PyObject *tr_abort(PyObject *self, PyObject *unused) {
 
 static PyObject *tr_is_closing(PyObject *self, PyObject *unused) {
   (void)unused;
-  return PyBool_FromLong(CORE(self)->closing);
+  TrCore *t = CORE(self);
+  /* the core closes a failed stream at once; connection_lost follows */
+  return PyBool_FromLong(t->closing || (t->s && rill_stream_is_closing(t->s) == 1));
 }
 
 static PyObject *tr_is_reading(PyObject *self, PyObject *unused) {
@@ -553,7 +564,28 @@ static PyObject *tr_maybe_resume(PyObject *self, PyObject *unused) {
   Py_RETURN_NONE;
 }
 
+/* _flushed(): a rill.Future done once the write buffer is empty (the
+ * core's drain with a low watermark of 0 until _restore_watermarks) */
+static PyObject *tr_flushed(PyObject *self, PyObject *unused) {
+  (void)unused;
+  TrCore *t = CORE(self);
+  if (!t->s || !t->loop) return PyErr_Format(PyExc_ConnectionError, "Connection is closed by peer");
+  rill_stream_set_write_watermarks(t->s, (size_t)t->high, 0);
+  rill_future *f = rill_stream_drain(t->s);
+  if (!f) return raise_last();
+  return (PyObject *)future_wrap(t->loop, f, FK_PLAIN);
+}
+
+static PyObject *tr_restore_watermarks(PyObject *self, PyObject *unused) {
+  (void)unused;
+  TrCore *t = CORE(self);
+  if (t->s) rill_stream_set_write_watermarks(t->s, (size_t)t->high, (size_t)t->low);
+  Py_RETURN_NONE;
+}
+
 static PyMethodDef tr_methods[] = {
+    {"_flushed", tr_flushed, METH_NOARGS, NULL},
+    {"_restore_watermarks", tr_restore_watermarks, METH_NOARGS, NULL},
     {"_start", tr_start, METH_VARARGS, NULL},
     {"_detach", tr_detach, METH_NOARGS, NULL},
     {"_force_close", tr_force_close, METH_O, NULL},
@@ -608,7 +640,22 @@ static int set_protocol_paused(PyObject *self, PyObject *v, void *c) {
   return 0;
 }
 
+static PyObject *get_empty_waiter(PyObject *self, void *c) {
+  (void)c;
+  PyObject *w = CORE(self)->empty_waiter;
+  if (!w) Py_RETURN_NONE;
+  Py_INCREF(w);
+  return w;
+}
+static int set_empty_waiter(PyObject *self, PyObject *v, void *c) {
+  (void)c;
+  Py_XINCREF(v);
+  Py_XSETREF(CORE(self)->empty_waiter, v == Py_None ? (Py_XDECREF(v), NULL) : v);
+  return 0;
+}
+
 static PyGetSetDef tr_getset[] = {
+    {"_empty_waiter", get_empty_waiter, set_empty_waiter, NULL, NULL},
     {"_loop", get_loop, NULL, NULL, NULL},
     {"_protocol", get_protocol, NULL, NULL, NULL},
     {"_closing", get_flag, NULL, NULL, (void *)0},
@@ -635,6 +682,7 @@ static int tr_traverse(PyObject *self, visitproc visit, void *arg) {
   Py_VISIT(t->protocol);
   Py_VISIT(t->lost_exc);
   Py_VISIT(t->ctx);
+  Py_VISIT(t->empty_waiter);
   return 0;
 }
 
@@ -646,6 +694,7 @@ static int tr_clear(PyObject *self) {
   Py_CLEAR(t->protocol);
   Py_CLEAR(t->lost_exc);
   Py_CLEAR(t->ctx);
+  Py_CLEAR(t->empty_waiter);
   /* the loop stays while the stream does (the stream's loop) */
   if (!t->s) Py_CLEAR(t->loop);
   return 0;
@@ -689,9 +738,10 @@ static PyObject *mod_socket_transport_base(PyObject *mod, PyObject *args) {
   s_fatal_error = PyUnicode_InternFromString("_fatal_error");
   s_call_connection_lost = PyUnicode_InternFromString("_call_connection_lost");
   s_minus1 = PyLong_FromLong(-1);
+  s_join = PyUnicode_InternFromString("join");
   if (!s_data_received || !s_eof_received || !s_get_buffer || !s_buffer_updated ||
       !s_pause_writing || !s_resume_writing || !s_fatal_error || !s_call_connection_lost ||
-      !s_minus1)
+      !s_minus1 || !s_join)
     return NULL;
   PyType_Slot slots[] = {{Py_tp_dealloc, tr_dealloc},   {Py_tp_traverse, tr_traverse},
                          {Py_tp_clear, tr_clear},       {Py_tp_methods, tr_methods},
