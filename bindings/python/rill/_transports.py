@@ -23,6 +23,7 @@ from asyncio import base_events as _base
 from asyncio import constants as _constants
 from asyncio import futures as _futures
 from asyncio import protocols as _protocols
+from asyncio import sslproto as _sslproto
 from asyncio import transports as _aio_transports
 from asyncio import trsock as _trsock
 from asyncio import selector_events as _sel
@@ -191,7 +192,7 @@ class TransportsMixin:
         "sock_sendfile", "_sock_sendfile_fallback", "_check_sendfile_params"))
     locals().update(_borrow(
         _sel.BaseSelectorEventLoop,
-        "_make_ssl_transport", "_make_datagram_transport",
+         "_make_datagram_transport",
         "_start_serving", "_accept_connection", "_accept_connection2",
         "_ensure_fd_no_transport", "_sendfile_native"))
     locals().update(_borrow(
@@ -206,6 +207,21 @@ class TransportsMixin:
         if _c_transport_fits(sock):
             return _SocketTransport(self, sock, protocol, waiter, extra, server)
         return _sel._SelectorSocketTransport(self, sock, protocol, waiter, extra, server)
+
+    def _make_ssl_transport(self, rawsock, protocol, sslcontext, waiter=None, *,
+                            server_side=False, server_hostname=None, extra=None, server=None,
+                            ssl_handshake_timeout=_constants.SSL_HANDSHAKE_TIMEOUT,
+                            ssl_shutdown_timeout=_constants.SSL_SHUTDOWN_TIMEOUT):
+        # asyncio's: its SSLProtocol over a plain transport (rill's when it fits)
+        ssl_protocol = _sslproto.SSLProtocol(
+            self, protocol, sslcontext, waiter, server_side, server_hostname,
+            ssl_handshake_timeout=ssl_handshake_timeout,
+            ssl_shutdown_timeout=ssl_shutdown_timeout)
+        if _c_transport_fits(rawsock):
+            _SocketTransport(self, rawsock, ssl_protocol, extra=extra, server=server)
+        else:
+            _sel._SelectorSocketTransport(self, rawsock, ssl_protocol, extra=extra, server=server)
+        return ssl_protocol._app_transport
 
     @property
     def _transports(self):

@@ -433,15 +433,57 @@ static PyObject *tr_can_write_eof(PyObject *self, PyObject *unused) {
   Py_RETURN_TRUE;
 }
 
+static void release_stream(void *arg) { rill_stream_release(arg); }
+
+/* The buffer was flushed after close(): close, unless resume_writing
+ * wrote more meanwhile (asyncio closes once its buffer is empty). */
+static void flushed_close(rill_future *f, void *arg) {
+  (void)f;
+  rill_stream *s = arg;
+  if (rill_stream_is_closing(s) != 0) return;
+  if (rill_stream_write_buffered(s) > 0) {
+    rill_future *again = rill_stream_drain(s);
+    if (again && rill_future_on_done(again, flushed_close, rill_stream_retain(s), release_stream) == 0) {
+      rill_future_release(again);
+      return;
+    }
+    if (again) {
+      rill_stream_release(s);
+      rill_future_release(again);
+    }
+  }
+  rill_stream_close(s);
+}
+
+/* asyncio's close(): reading stops; with a write buffer, writes are still
+ * taken until it is flushed (asyncio's SSLProtocol writes after its
+ * transport's close), so the core's close waits for an empty buffer (the
+ * core's drain with a low watermark of 0); then connection_lost(None). */
 static PyObject *tr_close(PyObject *self, PyObject *unused) {
   (void)unused;
   TrCore *t = CORE(self);
   if (t->closing) Py_RETURN_NONE;
+  /* asyncio resumes the protocol as soon as the buffer drains; the core's
+   * event may still be queued: resume first (it may write more) */
+  if (t->protocol_paused) maybe_resume(self);
+  if (t->closing) Py_RETURN_NONE;
   t->closing = 1;
-  if (t->s) {
-    if (!buffered_size(t)) t->conn_lost++;
-    rill_stream_close(t->s); /* flushes, then connection_lost(None) */
+  rill_stream *s = t->s;
+  if (!s) Py_RETURN_NONE;
+  if (!buffered_size(t)) {
+    t->conn_lost++;
+    rill_stream_close(s);
+    Py_RETURN_NONE;
   }
+  rill_stream_pause_reading(s);
+  rill_stream_set_write_watermarks(s, (size_t)t->high, 0);
+  rill_future *f = rill_stream_drain(s);
+  rill_stream_retain(s);
+  if (!f || rill_future_on_done(f, flushed_close, s, release_stream) < 0) {
+    rill_stream_release(s);
+    rill_stream_close(s); /* no memory: close now, flushing what is buffered */
+  }
+  if (f) rill_future_release(f);
   Py_RETURN_NONE;
 }
 
