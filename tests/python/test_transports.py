@@ -686,6 +686,64 @@ class Transports(LoopCase):
         self.assertIsNone(ref())
         self.close_server(server)
 
+    def test_close_with_a_buffer_still_sends_what_is_written_before_the_flush(self):
+        got = []
+
+        class Sink(Collect):
+            def connection_made(self, transport):
+                super().connection_made(transport)
+                transport.pause_reading()  # the client's buffer fills
+
+        sinks = []
+
+        def sink():
+            sinks.append(Sink(self.loop))
+            return sinks[-1]
+
+        server, port = self.serve(sink)
+        tr, pr = self.connect(port)
+        tr.set_write_buffer_limits(high=1 << 30)
+        chunk = b"c" * 65536
+        total = 0
+        for _ in range(256):
+            tr.write(chunk)
+            total += len(chunk)
+            if tr.get_write_buffer_size():
+                break
+        self.assertGreater(tr.get_write_buffer_size(), 0)
+        tr.close()
+        self.assertTrue(tr.is_closing())
+        tr.write(b"tail")  # buffered still: asyncio sends it before closing
+        total += 4
+
+        async def main():
+            while not sinks or not hasattr(sinks[0], "transport"):
+                await asyncio.sleep(0.01)
+            sinks[0].transport.resume_reading()
+            self.assertIsNone(await pr.done)
+            await sinks[0].done
+            got.append(bytes(sinks[0].data))
+
+        self.run_bounded(main())
+        self.assertEqual(len(got[0]), total)
+        self.assertTrue(got[0].endswith(b"ctail"))
+        self.close_server(server)
+
+    def test_an_unclosed_transport_warns_and_closes_its_socket(self):
+        import gc
+
+        server, port = self.serve()
+        tr, pr = self.connect(port)
+        sock = tr.get_extra_info("socket")
+        fd = sock.fileno()
+        self.assertGreaterEqual(fd, 0)
+        self.close_server(server)
+        self.loop.close()
+        with self.assertWarnsRegex(ResourceWarning, "unclosed transport"):
+            del tr, pr
+            gc.collect()
+        self.assertEqual(sock.fileno(), -1)
+
     def test_add_reader_refuses_an_fd_a_transport_uses(self):
         server, port = self.serve()
 
