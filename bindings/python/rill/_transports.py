@@ -9,9 +9,12 @@ driven by rill's fd watchers instead of a selector: the loop's _add_reader/
 _add_writer are the core's persistent watchers (rill_fd_add_reader/_writer).
 So these behave as asyncio's do, transports are asyncio.Transport
 instances, SSL is asyncio's sslproto over them, subprocesses use the
-policy's child watcher. It is the correct path, not the fast one: a rill
-stream (rill.open_connection, rill.start_server) skips the Python transport
-layer.
+policy's child watcher.
+
+The socket transport of TCP and Unix stream sockets (plain, or under
+asyncio's SSLProtocol) is _SocketTransport below: asyncio's
+_SelectorSocketTransport's behaviour in C (src/transport.c) on the core's
+stream. RILL_PY_TRANSPORT=asyncio uses asyncio's own transport instead.
 """
 import os
 import selectors
