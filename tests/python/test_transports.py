@@ -744,6 +744,52 @@ class Transports(LoopCase):
             gc.collect()
         self.assertEqual(sock.fileno(), -1)
 
+    def test_lowering_the_high_watermark_pauses_and_the_drain_resumes(self):
+        events = []
+
+        class Sink(asyncio.Protocol):
+            def connection_made(self, transport):
+                self.transport = transport
+                transport.pause_reading()
+
+        sinks = []
+
+        def sink():
+            sinks.append(Sink())
+            return sinks[-1]
+
+        class Writer(Collect):
+            def pause_writing(self):
+                events.append("pause")
+
+            def resume_writing(self):
+                events.append("resume")
+
+        server, port = self.serve(sink)
+        tr, pr = self.connect(port, lambda: Writer(self.loop))
+        tr.set_write_buffer_limits(high=1 << 30)
+        chunk = b"v" * 65536
+        for _ in range(256):
+            tr.write(chunk)
+            if tr.get_write_buffer_size():
+                break
+        self.assertEqual(events, [])
+        tr.set_write_buffer_limits(high=1, low=0)  # below what is buffered
+        self.assertEqual(events, ["pause"])
+
+        async def main():
+            while not sinks or not hasattr(sinks[0], "transport"):
+                await asyncio.sleep(0.01)
+            sinks[0].transport.resume_reading()
+            while events != ["pause", "resume"]:
+                await asyncio.sleep(0.01)
+            self.assertEqual(tr.get_write_buffer_size(), 0)
+            tr.close()
+            await pr.done
+
+        self.run_bounded(main())
+        self.close_server(server)
+
     def test_add_reader_refuses_an_fd_a_transport_uses(self):
         server, port = self.serve()
 

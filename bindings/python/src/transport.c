@@ -548,6 +548,18 @@ static PyObject *tr_get_write_buffer_limits(PyObject *self, PyObject *unused) {
   return Py_BuildValue("(nn)", t->low, t->high);
 }
 
+/* A drain done once the buffer is at the low watermark: resume_writing
+ * for a pause the core's own watermark check did not see. */
+static void resume_done(rill_future *f, void *arg) {
+  (void)f;
+  PyGILState_STATE gs;
+  int ensured = gil_enter(&gs);
+  PyObject *self = arg;
+  TrCore *t = CORE(self);
+  if (t->s && !t->conn_lost) maybe_resume(self);
+  if (ensured) PyGILState_Release(gs);
+}
+
 /* set_write_buffer_limits(high=None, low=None), asyncio's checks */
 static PyObject *tr_set_write_buffer_limits(PyObject *self, PyObject *args, PyObject *kw) {
   static char *names[] = {"high", "low", NULL};
@@ -577,7 +589,15 @@ static PyObject *tr_set_write_buffer_limits(PyObject *self, PyObject *args, PyOb
   t->high = high;
   t->low = low;
   if (t->s) rill_stream_set_write_watermarks(t->s, (size_t)high, (size_t)low);
+  int was_paused = t->protocol_paused;
   if (maybe_pause(self) < 0) return NULL;
+  if (!was_paused && t->protocol_paused && t->s) {
+    /* paused here, not by a write: the core posts no resume event for it */
+    rill_future *f = rill_stream_drain(t->s);
+    Py_INCREF(self);
+    if (!f || rill_future_on_done(f, resume_done, self, decref_any) < 0) Py_DECREF(self);
+    if (f) rill_future_release(f);
+  }
   Py_RETURN_NONE;
 }
 
