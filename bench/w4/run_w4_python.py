@@ -14,6 +14,10 @@ process over the client's run / requests: what the loop costs, far less
 sensitive than req/s to other load on a shared machine), each with rill
 streams' ratio to uvloop streams (the goal: >= 1.3x), and asyncio's streams
 and protocol on rill's loop (--rill) against theirs on uvloop (>= 1.3x, >= 1x).
+
+W4PY_BORROWED=1 adds two rows: asyncio's streams and protocol on rill's loop
+with asyncio's own selector transport (RILL_PY_TRANSPORT=asyncio) instead of
+rill's C transport, to compare the two in one run.
 """
 import os
 import statistics
@@ -34,10 +38,16 @@ SERVERS = [  # (row, echo_server.py flags)
     ("rill loop, asyncio streams", ["--streams", "--rill"]),
     ("rill loop, asyncio protocol", ["--protocol", "--rill"]),
 ]
+BORROWED = [  # W4PY_BORROWED=1: asyncio's transport on rill's loop
+    ("rill loop, asyncio streams, borrowed transport", ["--streams", "--rill"]),
+    ("rill loop, asyncio protocol, borrowed transport", ["--protocol", "--rill"]),
+]
 # (rill row, uvloop row, goal): the ratios printed under each table.
 GOALS = [("rill streams", "uvloop streams", 1.3),
          ("rill loop, asyncio streams", "uvloop streams", 1.3),
-         ("rill loop, asyncio protocol", "uvloop protocol", 1.0)]
+         ("rill loop, asyncio protocol", "uvloop protocol", 1.0),
+         ("rill loop, asyncio streams, borrowed transport", "uvloop streams", 1.3),
+         ("rill loop, asyncio protocol, borrowed transport", "uvloop protocol", 1.0)]
 CELLS = [(10, 1024), (100, 1024), (10, 65536)]
 
 
@@ -48,7 +58,9 @@ def _cpu(pid):
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def run_cell(build, port, flags, conns, size, secs, env):
+def run_cell(build, port, flags, conns, size, secs, env, name=""):
+    if "borrowed transport" in name:
+        env = dict(env, RILL_PY_TRANSPORT="asyncio")
     out = open(f"/tmp/rill-w4py-{os.getpid()}.out", "w+")
     server = subprocess.Popen(["taskset", "-c", "1", PYTHON, str(ROOT / "examples" / "echo_server.py"),
                                str(port)] + flags, stdout=out, stderr=subprocess.STDOUT, env=env)
@@ -87,7 +99,8 @@ def main(argv):
     env = dict(os.environ)
     env["PYTHONPATH"] = os.pathsep.join(
         [str(build / "bindings" / "python")] + ([env["PYTHONPATH"]] if env.get("PYTHONPATH") else []))
-    servers = [s for s in SERVERS if "--uvloop" not in s[1] or subprocess.run(
+    rows = SERVERS + (BORROWED if os.environ.get("W4PY_BORROWED") == "1" else [])
+    servers = [s for s in rows if "--uvloop" not in s[1] or subprocess.run(
         [PYTHON, "-c", "import uvloop"], capture_output=True).returncode == 0]
     port = int(os.environ.get("W4_PORT", "17600"))
     results = {}
@@ -96,7 +109,7 @@ def main(argv):
             k = rep % len(servers)
             for name, flags in servers[k:] + servers[:k]:
                 port += 1
-                v = run_cell(build, port, flags, conns, size, secs, env)
+                v = run_cell(build, port, flags, conns, size, secs, env, name)
                 results.setdefault((name, conns, size), []).append(v)
     head = " | ".join(f"{c} x {s // 1024} KiB" for c, s in CELLS)
     for index, what, fmt, better in ((0, "req/s", "{:.0f}", lambda a, b: a / b),
@@ -112,7 +125,7 @@ def main(argv):
                 cells.append(fmt.format(med[(name, conns, size)]) if vals else "fail")
             print(f"| {name} | " + " | ".join(cells) + " |")
         for mine, peer, goal in GOALS:
-            if not any(name == peer for name, _ in servers):
+            if not any(name == peer for name, _ in servers) or not any(name == mine for name, _ in servers):
                 continue
             ratios = []
             for conns, size in CELLS:

@@ -176,6 +176,93 @@ async def io_round(n):
     return n
 
 
+async def transport_round(n):
+    """asyncio's protocols and streams on the loop's socket transports
+    (rill's in C): echo, BufferedProtocol, half-close, abort, a protocol
+    that raises."""
+    import asyncio
+
+    loop = aio.get_running_loop()
+
+    open_transports = set()
+
+    class Echo(asyncio.Protocol):
+        def connection_made(self, transport):
+            self.transport = transport
+            open_transports.add(transport)
+
+        def data_received(self, data):
+            self.transport.write(data)
+
+        def connection_lost(self, exc):
+            open_transports.discard(self.transport)
+
+    class Client(asyncio.Protocol):
+        def __init__(self):
+            self.got = bytearray()
+            self.done = loop.create_future()
+            self.data = loop.create_future()
+
+        def connection_made(self, transport):
+            self.transport = transport
+
+        def data_received(self, data):
+            self.got += data
+            if not self.data.done():
+                self.data.set_result(None)
+
+        def eof_received(self):
+            return True
+
+        def connection_lost(self, exc):
+            self.done.set_result(exc)
+
+    class Buffered(asyncio.BufferedProtocol):
+        def __init__(self):
+            self.buf = bytearray(16)
+            self.done = loop.create_future()
+
+        def get_buffer(self, sizehint):
+            return self.buf
+
+        def buffer_updated(self, nbytes):
+            raise ValueError("raised by buffer_updated")  # closes with this error
+
+        def connection_lost(self, exc):
+            self.done.set_result(exc)
+
+    loop.set_exception_handler(lambda loop, ctx: None)
+    srv = await loop.create_server(Echo, "127.0.0.1", 0)
+    port = srv.sockets[0].getsockname()[1]
+    for i in range(n):
+        tr, pr = await loop.create_connection(Client, "127.0.0.1", port)
+        tr.write(b"ping %d" % i)
+        await pr.data
+        tr.write_eof()
+        tr.close()
+        assert await pr.done is None
+        tr, pr = await loop.create_connection(Buffered, "127.0.0.1", port)
+        tr.write(b"x" * 40)
+        assert isinstance(await pr.done, ValueError)
+        tr, pr = await loop.create_connection(Client, "127.0.0.1", port)
+        tr.write(b"y" * 300000)
+        tr.abort()
+        await pr.done
+        r, w = await asyncio.open_connection("127.0.0.1", port)
+        w.write(b"line\n")
+        assert await r.readline() == b"line\n"
+        w.close()
+        await w.wait_closed()
+    srv.close()
+    await srv.wait_closed()
+    for tr in list(open_transports):  # the server's side of the last ones
+        tr.close()
+    while open_transports:
+        await asyncio.sleep(0)
+    loop.set_exception_handler(None)
+    return n
+
+
 @rill_only  # asyncio itself grows a few hundred objects per round (caches)
 class Leaks(unittest.TestCase):
     def measure(self, fn):
@@ -213,6 +300,9 @@ class Leaks(unittest.TestCase):
 
     def test_500_connections_do_not_leak(self):
         self.measure(lambda: run(io_round(500)))
+
+    def test_300_rounds_of_transport_connections_do_not_leak(self):
+        self.measure(lambda: run(transport_round(300)))
 
     def test_many_run_calls_do_not_leak(self):
         async def main():

@@ -422,6 +422,374 @@ class Transports(LoopCase):
                 coro.send(None)
             coro.close()
 
+    def connect(self, port, factory=None):
+        return self.run_bounded(self.loop.create_connection(
+            factory or (lambda: Collect(self.loop)), "127.0.0.1", port))
+
+    def test_socket_transport_faces_what_asyncio_gives(self):
+        server, port = self.serve()
+        tr, pr = self.connect(port)
+        self.assertIsInstance(tr, asyncio.Transport)
+        sock = tr.get_extra_info("socket")
+        self.assertEqual(sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY) != 0, True)
+        self.assertEqual(tr.get_extra_info("sockname"), sock.getsockname())
+        self.assertEqual(tr.get_extra_info("peername")[1], port)
+        self.assertIsNone(tr.get_extra_info("nothing"))
+        self.assertIs(tr.get_protocol(), pr)
+        self.assertTrue(tr.can_write_eof())
+        self.assertTrue(tr.is_reading())
+        tr.pause_reading()
+        self.assertFalse(tr.is_reading())
+        tr.resume_reading()
+        self.assertTrue(tr.is_reading())
+        self.assertEqual(tr.get_write_buffer_limits(), (16384, 65536))
+        tr.set_write_buffer_limits(high=400)
+        self.assertEqual(tr.get_write_buffer_limits(), (100, 400))
+        tr.set_write_buffer_limits(low=100)
+        self.assertEqual(tr.get_write_buffer_limits(), (100, 400))
+        with self.assertRaises(ValueError):
+            tr.set_write_buffer_limits(high=100, low=200)
+        self.assertEqual(tr.get_write_buffer_size(), 0)
+        with self.assertRaisesRegex(TypeError, "bytes-like"):
+            tr.write("text")
+        with self.assertRaisesRegex(TypeError, "bytes-like"):
+            tr.write(12)
+        tr.write(bytearray(b"ab"))
+        tr.write(memoryview(b"cd"))
+        tr.write(b"")
+        other = Collect(self.loop)
+        tr.set_protocol(other)
+        self.assertIs(tr.get_protocol(), other)
+        tr.set_protocol(pr)
+
+        async def main():
+            while len(pr.data) < 4:
+                await asyncio.sleep(0.01)
+            self.assertFalse(tr.is_closing())
+            tr.close()
+            self.assertTrue(tr.is_closing())
+            self.assertFalse(tr.is_reading())
+            tr.write(b"dropped")  # after close: dropped, as asyncio does
+            self.assertIsNone(await pr.done)
+            self.assertEqual(tr.get_write_buffer_size(), 0)
+            tr.write(b"dropped too")
+            tr.close()  # again: nothing
+
+        self.run_bounded(main())
+        self.assertEqual(bytes(pr.data), b"abcd")
+        self.close_server(server)
+
+    def test_half_close_keeps_the_write_side_when_eof_received_is_true(self):
+        lost = []
+
+        class HalfServer(asyncio.Protocol):
+            def connection_made(self, transport):
+                self.transport = transport
+                self.got = bytearray()
+
+            def data_received(self, data):
+                self.got += data
+
+            def eof_received(self):
+                self.transport.write(b"got " + bytes(self.got))
+                self.transport.close()
+                return True
+
+            def connection_lost(self, exc):
+                lost.append(exc)
+
+        server, port = self.serve(HalfServer)
+        tr, pr = self.connect(port)
+
+        async def main():
+            tr.write(b"question")
+            tr.write_eof()
+            with self.assertRaisesRegex(RuntimeError, "write_eof"):
+                tr.write(b"more")
+            tr.write_eof()  # again: nothing
+            self.assertIsNone(await pr.done)
+            while not lost:
+                await asyncio.sleep(0.01)
+
+        self.run_bounded(main())
+        self.assertEqual(bytes(pr.data), b"got question")
+        self.assertTrue(pr.eof)
+        self.assertEqual(lost, [None])
+        self.close_server(server)
+
+    def test_eof_received_false_closes_the_transport(self):
+        lost = []
+
+        class Closer(Collect):
+            def connection_lost(self, exc):
+                lost.append((exc, self.transport.is_closing()))
+
+        server, port = self.serve(lambda: Closer(self.loop))
+        tr, pr = self.connect(port)
+
+        async def main():
+            tr.write_eof()  # the server's eof_received returns None: it closes
+            self.assertIsNone(await pr.done)
+            while not lost:
+                await asyncio.sleep(0.01)
+
+        self.run_bounded(main())
+        self.assertTrue(pr.eof)
+        self.assertEqual(lost, [(None, True)])
+        self.close_server(server)
+
+    def test_data_received_raising_closes_with_its_exception(self):
+        errors = []
+        self.loop.set_exception_handler(lambda loop, ctx: errors.append(ctx))
+
+        class Boom(Collect):
+            def data_received(self, data):
+                raise ZeroDivisionError("boom")
+
+        server, port = self.serve()
+        tr, pr = self.connect(port, lambda: Boom(self.loop))
+        tr.write(b"x")
+        exc = self.run_bounded(pr.done)
+        self.assertIsInstance(exc, ZeroDivisionError)
+        self.assertTrue(tr.is_closing())
+        self.assertEqual(len(errors), 1)
+        self.assertIn("data_received", errors[0]["message"])
+        self.assertIs(errors[0]["exception"], exc)
+        self.assertIs(errors[0]["protocol"], pr)
+        self.close_server(server)
+
+    def test_peer_reset_gives_connection_reset_error(self):
+        server, port = self.serve()
+        srv = socket.socket()
+        srv.bind(("127.0.0.1", 0))
+        srv.listen(1)
+        self.socks.append(srv)
+
+        async def main():
+            tr, pr = await self.loop.create_connection(lambda: Collect(self.loop), *srv.getsockname())
+            peer, _ = srv.accept()
+            peer.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, b"\x01\x00\x00\x00\x00\x00\x00\x00")
+            peer.close()  # linger 0: RST
+            return await pr.done
+
+        exc = self.run_bounded(main())
+        self.assertIsInstance(exc, ConnectionResetError)
+        self.close_server(server)
+
+    def test_abort_drops_the_buffer_and_loses_the_connection(self):
+        class Sink(asyncio.Protocol):
+            def connection_made(self, transport):
+                transport.pause_reading()
+
+        server, port = self.serve(Sink)
+        tr, pr = self.connect(port)
+        tr.set_write_buffer_limits(high=1 << 30)
+        chunk = b"y" * 65536
+        for _ in range(256):
+            tr.write(chunk)
+            if tr.get_write_buffer_size():
+                break
+        self.assertGreater(tr.get_write_buffer_size(), 0)
+        tr.abort()
+        self.assertTrue(tr.is_closing())
+        self.assertIsNone(self.run_bounded(pr.done))
+        self.assertEqual(tr.get_write_buffer_size(), 0)
+        tr.abort()  # again: nothing
+        self.close_server(server)
+
+    def test_buffered_protocol_small_buffer_and_bad_buffer(self):
+        server, port = self.serve()
+
+        class Small(asyncio.BufferedProtocol):
+            def __init__(self, loop, size):
+                self.buf = bytearray(size)
+                self.got = bytearray()
+                self.done = loop.create_future()
+                self.eof = False
+
+            def connection_made(self, transport):
+                self.transport = transport
+
+            def get_buffer(self, sizehint):
+                return self.buf
+
+            def buffer_updated(self, nbytes):
+                self.got += self.buf[:nbytes]
+
+            def connection_lost(self, exc):
+                self.done.set_result(exc)
+
+        payload = bytes(range(256)) * 40
+        tr, pr = self.connect(port, lambda: Small(self.loop, 7))
+
+        async def main():
+            tr.write(payload)
+            while len(pr.got) < len(payload):
+                await asyncio.sleep(0.01)
+            tr.close()
+            return await pr.done
+
+        self.assertIsNone(self.run_bounded(main()))
+        self.assertEqual(bytes(pr.got), payload)
+        errors = []
+        self.loop.set_exception_handler(lambda loop, ctx: errors.append(ctx))
+        tr, pr = self.connect(port, lambda: Small(self.loop, 0))  # an empty buffer
+        tr.write(b"z")
+        exc = self.run_bounded(pr.done)
+        self.assertIsInstance(exc, RuntimeError)
+        self.assertIn("get_buffer", errors[0]["message"])
+        self.close_server(server)
+
+    def test_pause_writing_is_called_inside_write(self):
+        events = []
+
+        class Sink(asyncio.Protocol):
+            def connection_made(self, transport):
+                transport.pause_reading()
+
+        class Writer(Collect):
+            def pause_writing(self):
+                events.append(("pause", self.transport.get_write_buffer_size()))
+
+            def resume_writing(self):
+                events.append(("resume", self.transport.get_write_buffer_size()))
+
+        server, port = self.serve(Sink)
+        tr, pr = self.connect(port, lambda: Writer(self.loop))
+        tr.set_write_buffer_limits(high=100000, low=50000)
+        chunk = b"w" * 65536
+        for _ in range(256):
+            tr.write(chunk)
+            if events:
+                break
+        self.assertEqual(len(events), 1)
+        self.assertEqual(events[0][0], "pause")
+        self.assertGreater(events[0][1], 100000)
+        tr.write(chunk)  # still paused: no second call
+        self.assertEqual(len(events), 1)
+        tr.abort()
+        self.run_bounded(pr.done)
+        self.close_server(server)
+
+    def test_transport_of_a_lost_connection_releases_its_protocol(self):
+        import gc
+        import weakref
+
+        server, port = self.serve()
+        tr, pr = self.connect(port)
+        ref = weakref.ref(pr)
+        tr.close()
+        self.run_bounded(pr.done)
+        self.assertIsNone(tr.get_protocol())
+        del pr
+        gc.collect()
+        self.assertIsNone(ref())
+        self.close_server(server)
+
+    def test_close_with_a_buffer_still_sends_what_is_written_before_the_flush(self):
+        got = []
+
+        class Sink(Collect):
+            def connection_made(self, transport):
+                super().connection_made(transport)
+                transport.pause_reading()  # the client's buffer fills
+
+        sinks = []
+
+        def sink():
+            sinks.append(Sink(self.loop))
+            return sinks[-1]
+
+        server, port = self.serve(sink)
+        tr, pr = self.connect(port)
+        tr.set_write_buffer_limits(high=1 << 30)
+        chunk = b"c" * 65536
+        total = 0
+        for _ in range(256):
+            tr.write(chunk)
+            total += len(chunk)
+            if tr.get_write_buffer_size():
+                break
+        self.assertGreater(tr.get_write_buffer_size(), 0)
+        tr.close()
+        self.assertTrue(tr.is_closing())
+        tr.write(b"tail")  # buffered still: asyncio sends it before closing
+        total += 4
+
+        async def main():
+            while not sinks or not hasattr(sinks[0], "transport"):
+                await asyncio.sleep(0.01)
+            sinks[0].transport.resume_reading()
+            self.assertIsNone(await pr.done)
+            await sinks[0].done
+            got.append(bytes(sinks[0].data))
+
+        self.run_bounded(main())
+        self.assertEqual(len(got[0]), total)
+        self.assertTrue(got[0].endswith(b"ctail"))
+        self.close_server(server)
+
+    def test_an_unclosed_transport_warns_and_closes_its_socket(self):
+        import gc
+
+        server, port = self.serve()
+        tr, pr = self.connect(port)
+        sock = tr.get_extra_info("socket")
+        fd = sock.fileno()
+        self.assertGreaterEqual(fd, 0)
+        self.close_server(server)
+        self.loop.close()
+        with self.assertWarnsRegex(ResourceWarning, "unclosed transport"):
+            del tr, pr
+            gc.collect()
+        self.assertEqual(sock.fileno(), -1)
+
+    def test_lowering_the_high_watermark_pauses_and_the_drain_resumes(self):
+        events = []
+
+        class Sink(asyncio.Protocol):
+            def connection_made(self, transport):
+                self.transport = transport
+                transport.pause_reading()
+
+        sinks = []
+
+        def sink():
+            sinks.append(Sink())
+            return sinks[-1]
+
+        class Writer(Collect):
+            def pause_writing(self):
+                events.append("pause")
+
+            def resume_writing(self):
+                events.append("resume")
+
+        server, port = self.serve(sink)
+        tr, pr = self.connect(port, lambda: Writer(self.loop))
+        tr.set_write_buffer_limits(high=1 << 30)
+        chunk = b"v" * 65536
+        for _ in range(256):
+            tr.write(chunk)
+            if tr.get_write_buffer_size():
+                break
+        self.assertEqual(events, [])
+        tr.set_write_buffer_limits(high=1, low=0)  # below what is buffered
+        self.assertEqual(events, ["pause"])
+
+        async def main():
+            while not sinks or not hasattr(sinks[0], "transport"):
+                await asyncio.sleep(0.01)
+            sinks[0].transport.resume_reading()
+            while events != ["pause", "resume"]:
+                await asyncio.sleep(0.01)
+            self.assertEqual(tr.get_write_buffer_size(), 0)
+            tr.close()
+            await pr.done
+
+        self.run_bounded(main())
+        self.close_server(server)
+
     def test_add_reader_refuses_an_fd_a_transport_uses(self):
         server, port = self.serve()
 

@@ -110,7 +110,7 @@ int rillpy_init(PyObject *m) {
       add_type(m, &HandleType, "Handle") < 0 || add_type(m, &SleepType, "_Sleep") < 0 ||
       add_type(m, &LoopType, "LoopBase") < 0 || add_type(m, &TimeoutType, "_TimeoutScope") < 0 ||
       add_type(m, &GroupType, "_Group") < 0 || rillpy_sync_init(m) < 0 ||
-      rillpy_io_init(m) < 0)
+      rillpy_io_init(m) < 0 || rillpy_transport_init(m) < 0)
     return -1;
   PySleep *s = PyObject_New(PySleep, &SleepType);
   if (!s) return -1;

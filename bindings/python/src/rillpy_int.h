@@ -290,4 +290,8 @@ PyObject *mod_wrap_queue(PyObject *mod, PyObject *args);
  * _run_in_thread, _spawn ... (rill/streams.py gives them asyncio's faces). */
 int rillpy_io_init(PyObject *module);
 
+/* transport.c: _socket_transport_base (asyncio's socket transport on the
+ * core's streams; rill/_transports.py subclasses it). */
+int rillpy_transport_init(PyObject *module);
+
 #endif
