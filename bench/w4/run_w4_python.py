@@ -97,8 +97,12 @@ def main(argv):
     secs = float(argv[2]) if len(argv) > 2 else 5
     reps = int(argv[3]) if len(argv) > 3 else 3
     env = dict(os.environ)
+    # The binding built for Debian's interpreter (RILL_PYTHON_DEBIAN) when the
+    # tree has one; else the tree's own (bench/run's build-bench is built for
+    # /usr/bin/python3).
     env["PYTHONPATH"] = os.pathsep.join(
-        [str(build / "bindings" / "python")] + ([env["PYTHONPATH"]] if env.get("PYTHONPATH") else []))
+        [str(build / "bindings" / "python" / "debian"), str(build / "bindings" / "python")]
+        + ([env["PYTHONPATH"]] if env.get("PYTHONPATH") else []))
     rows = SERVERS + (BORROWED if os.environ.get("W4PY_BORROWED") == "1" else [])
     servers = [s for s in rows if "--uvloop" not in s[1] or subprocess.run(
         [PYTHON, "-c", "import uvloop"], capture_output=True).returncode == 0]
