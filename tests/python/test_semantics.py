@@ -739,6 +739,135 @@ class Cancellation(unittest.TestCase):
         run(main())
         self.assertEqual(seen, [("m1",), ("m1",)])
 
+    def test_cancel_message_object_round_trips(self):
+        # asyncio keeps the msg object itself: cancel(5) gives args (5,),
+        # not ("5",), to the task's code and its awaiter, and a future's
+        # result() and exception(); a message whose str() raises is kept
+        # all the same. (A task's later result() calls differ: 3.11's
+        # asyncio drops the message after the first.)
+        class Unprintable:
+            def __str__(self):
+                raise ValueError("no str")
+
+        seen = []
+
+        async def child():
+            try:
+                await aio.sleep(10)
+            except aio.CancelledError as e:
+                seen.append(e.args)
+                raise
+
+        async def main():
+            out = []
+            for msg in (5, ["a list"], Unprintable()):
+                t = aio.create_task(child())
+                await aio.sleep(0)
+                t.cancel(msg)
+                try:
+                    await t
+                except aio.CancelledError as e:
+                    out.append(e.args[0] is msg and seen[-1][0] is msg)
+                f = aio.get_running_loop().create_future()
+                f.cancel(msg=msg)
+                for get in (f.result, f.exception):
+                    try:
+                        get()
+                    except aio.CancelledError as e:
+                        out.append(e.args[0] is msg)
+            return out
+
+        self.assertEqual(run(main()), [True] * 9)
+
+    def test_cancel_message_object_reaches_the_innermost_await(self):
+        # outer awaits mid awaits a future: outer.cancel(obj) reaches the
+        # future, and every level sees CancelledError(obj)
+        obj = object()
+        seen = []
+
+        async def level(name, aw):
+            try:
+                return await aw
+            except aio.CancelledError as e:
+                seen.append((name, e.args[0] is obj))
+                raise
+
+        async def main():
+            f = aio.get_running_loop().create_future()
+            mid = aio.create_task(level("mid", f))
+            outer = aio.create_task(level("outer", mid))
+            await aio.sleep(0)
+            await aio.sleep(0)
+            outer.cancel(obj)
+            try:
+                await outer
+            except aio.CancelledError as e:
+                seen.append(("main", e.args[0] is obj))
+            return f.cancelled(), mid.cancelled()
+
+        self.assertEqual(run(main()), (True, True))
+        self.assertEqual(seen, [("mid", True), ("outer", True), ("main", True)])
+
+    def test_cancel_message_object_through_gather(self):
+        obj = ("a", "tuple")
+        seen = []
+
+        async def child():
+            try:
+                await aio.sleep(10)
+            except aio.CancelledError as e:
+                seen.append(e.args[0] is obj)
+                raise
+
+        async def main():
+            g = aio.gather(child(), child())
+            await aio.sleep(0)
+            self.assertTrue(g.cancel(msg=obj))
+            try:
+                await g
+            except aio.CancelledError as e:
+                return e.args[0] is obj
+
+        self.assertTrue(run(main()))
+        self.assertEqual(seen, [True, True])
+
+    def test_cancel_with_bad_arguments_raises_type_error(self):
+        async def main():
+            t = aio.create_task(aio.sleep(10))
+            f = aio.get_running_loop().create_future()
+            errors = 0
+            for call in (lambda: t.cancel("a", "b"), lambda: t.cancel(message="a"),
+                         lambda: f.cancel("a", "b"), lambda: f.cancel(message="a")):
+                try:
+                    call()
+                except TypeError:
+                    errors += 1
+            t.cancel()
+            return errors, t.cancelling(), f.cancelled()
+
+        self.assertEqual(run(main()), (4, 1, False))
+
+    def test_cancelled_task_traceback_shows_the_interrupted_await(self):
+        # the awaiter gets the CancelledError the task's coroutine raised,
+        # its traceback through the await that the cancel interrupted
+        import traceback
+
+        async def inner():
+            await aio.sleep(10)  # the interrupted await
+
+        async def main():
+            t = aio.create_task(inner())
+            await aio.sleep(0)
+            t.cancel()
+            try:
+                await t
+            except aio.CancelledError as e:
+                return "".join(traceback.format_exception(e))
+
+        tb = run(main())
+        self.assertIn("await aio.sleep(10)  # the interrupted await", tb)
+        self.assertIn("await t", tb)
+
     def test_caught_cancel_finishes_normally(self):
         async def child():
             try:
