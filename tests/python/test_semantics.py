@@ -396,6 +396,56 @@ class Loop(unittest.TestCase):
         self.assertEqual(len([m for m in seen if m.startswith("Executing <Task B (entry: ") and where in m]), 1, seen)
 
 
+class TaskFactory(unittest.TestCase):
+    def test_create_task_and_run_until_complete_use_the_factory(self):
+        made = []
+
+        def factory(loop, coro, **kw):
+            t = aio.Task(coro, loop=loop, **kw)
+            made.append((t, kw))
+            return t
+
+        async def one():
+            return 1
+
+        loop = aio.new_event_loop()
+        try:
+            self.assertIsNone(loop.get_task_factory())
+            loop.set_task_factory(factory)
+            self.assertIs(loop.get_task_factory(), factory)
+            self.assertEqual(loop.run_until_complete(one()), 1)
+            ctx = contextvars.copy_context()
+            t = loop.create_task(one(), name="named", context=ctx)
+            self.assertEqual(loop.run_until_complete(t), 1)
+            self.assertEqual(t.get_name(), "named")
+            self.assertEqual([kw for _, kw in made], [{}, {"context": ctx}])
+            self.assertIs(made[1][0], t)
+            loop.set_task_factory(None)
+            loop.run_until_complete(one())
+            self.assertEqual(len(made), 2)
+        finally:
+            loop.close()
+
+    def test_bad_factory_and_factory_errors(self):
+        def broken(loop, coro):
+            coro.close()
+            raise NameError("factory failed")
+
+        async def one():
+            return 1
+
+        loop = aio.new_event_loop()
+        try:
+            with self.assertRaises(TypeError):
+                loop.set_task_factory(5)
+            self.assertIsNone(loop.get_task_factory())
+            loop.set_task_factory(broken)
+            with self.assertRaises(NameError):
+                loop.create_task(one())
+        finally:
+            loop.close()
+
+
 class FutureTests(unittest.TestCase):
     """C. Future"""
 

@@ -76,6 +76,7 @@ struct PyLoop {
   PyObject_HEAD
   rill_loop *loop;
   PyObject *fatal;  /* KeyboardInterrupt / SystemExit to re-raise from the driver */
+  PyObject *task_factory; /* set_task_factory's callable, or NULL */
   PyTask *tasks;    /* pending Python tasks (borrowed: each owns itself) */
   int stopping, in_dealloc;
   int borrowed;     /* attached to a host's rill_loop (_attach_loop): never closed or freed here */
