@@ -918,6 +918,39 @@ class Cancellation(unittest.TestCase):
         self.assertIn("await aio.sleep(10)  # the interrupted await", tb)
         self.assertIn("await t", tb)
 
+    def test_cancelled_task_lets_go_of_its_traceback_once_read(self):
+        # asyncio gives a task's CancelledError back once: the traceback
+        # (frames and their locals) then dies with its reader, without
+        # waiting for the garbage collector, though the task lives on
+        import weakref
+
+        class Big:
+            pass
+
+        async def inner(refs):
+            big = Big()
+            refs.append(weakref.ref(big))
+            await aio.sleep(10)
+
+        async def main():
+            refs = []
+            t = aio.create_task(inner(refs))
+            await aio.sleep(0)
+            t.cancel()
+            try:
+                await t
+            except aio.CancelledError:
+                pass
+            return refs[0], t
+
+        gc.disable()
+        try:
+            ref, task = run(main())
+            self.assertTrue(task.cancelled())
+            self.assertIsNone(ref())
+        finally:
+            gc.enable()
+
     def test_caught_cancel_finishes_normally(self):
         async def child():
             try:

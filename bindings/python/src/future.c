@@ -67,17 +67,8 @@ PyObject *outcome_value(rill_future *f) {
 /* The exception of a FAILED or CANCELLED future (new reference): the same
  * object that was raised in the task, or one made from the code. */
 PyObject *outcome_exc(rill_future *f) {
+  if (rill_future_state(f) == RILL_CANCELLED) return make_cancelled(rill_future_error_message(f));
   PyObject *payload = rill_future_error_payload(f, PYTAG);
-  if (rill_future_state(f) == RILL_CANCELLED) {
-    /* A Python task's coroutine ended with a CancelledError: that very
-     * exception (its args, its traceback through the await that was
-     * interrupted), as asyncio's Task gives it back. */
-    if (payload && PyObject_TypeCheck(payload, (PyTypeObject *)CancelledError)) {
-      Py_INCREF(payload);
-      return payload;
-    }
-    return make_cancelled(rill_future_error_message(f));
-  }
   if (payload) {
     Py_INCREF(payload);
     return payload;
@@ -89,10 +80,22 @@ PyObject *outcome_exc(rill_future *f) {
  * outcome_exc's, with the object given to cancel(msg) when the core has
  * only its text. */
 PyObject *future_exc(PyFuture *self) {
-  if (self->cancel_msg && rill_future_state(self->fut) == RILL_CANCELLED) {
-    PyObject *payload = rill_future_error_payload(self->fut, PYTAG);
-    if (!payload || !PyObject_TypeCheck(payload, (PyTypeObject *)CancelledError))
-      return make_cancelled_obj(self->cancel_msg, NULL);
+  if (rill_future_state(self->fut) == RILL_CANCELLED) {
+    if (Task_Check(self) && ((PyTask *)self)->cancelled_exc) {
+      /* the CancelledError the task's coroutine raised (its args, its
+       * traceback through the interrupted await), once; its message
+       * object stays for later readers */
+      PyTask *t = (PyTask *)self;
+      PyObject *exc = t->cancelled_exc;
+      t->cancelled_exc = NULL;
+      PyObject *a = ((PyBaseExceptionObject *)exc)->args;
+      if (!self->cancel_msg && a && PyTuple_GET_SIZE(a) > 0) {
+        self->cancel_msg = PyTuple_GET_ITEM(a, 0);
+        Py_INCREF(self->cancel_msg);
+      }
+      return exc;
+    }
+    if (self->cancel_msg) return make_cancelled_obj(self->cancel_msg, NULL);
   }
   return outcome_exc(self->fut);
 }
@@ -451,10 +454,7 @@ int fail_with(rill_future *f, PyObject *exc, PyObject **core_obj) {
       if (s) m = PyUnicode_AsUTF8(s);
       if (!m) PyErr_Clear();
     }
-    /* The exception itself goes with it (outcome_exc gives it back). */
-    Py_INCREF(exc);
-    int rc = rill_future_fail(f, RILL_ECANCELLED, m, exc, decref_any, PYTAG);
-    if (rc == 0) *core_obj = exc;
+    int rc = rill_future_fail(f, RILL_ECANCELLED, m, NULL, NULL, NULL);
     Py_XDECREF(s);
     return rc;
   }
@@ -630,10 +630,10 @@ static PyObject *future_get_cancel_message(PyFuture *self, void *closure) {
     Py_INCREF(self->cancel_msg);
     return self->cancel_msg;
   }
-  if (self->fut && rill_future_state(self->fut) == RILL_CANCELLED) {
+  if (self->fut && rill_future_state(self->fut) == RILL_CANCELLED && Task_Check(self)) {
     /* a task whose coroutine raised CancelledError(obj): obj */
-    PyObject *p = rill_future_error_payload(self->fut, PYTAG);
-    if (p && PyObject_TypeCheck(p, (PyTypeObject *)CancelledError)) {
+    PyObject *p = ((PyTask *)self)->cancelled_exc;
+    if (p) {
       PyObject *a = ((PyBaseExceptionObject *)p)->args;
       PyObject *r = a && PyTuple_GET_SIZE(a) > 0 ? PyTuple_GET_ITEM(a, 0) : Py_None;
       Py_INCREF(r);

@@ -106,6 +106,10 @@ struct PyTask {
   rill_task *task;
   PyObject *coro, *ctx, *pending_exc;
   PyFuture *waiter; /* the rill.Future the coroutine awaits (asyncio's _fut_waiter), while it waits */
+  /* The CancelledError the coroutine ended with (asyncio's _cancelled_exc):
+   * given back once, as asyncio does, so its traceback (frames, their
+   * locals, often this task) does not outlive its first reader. */
+  PyObject *cancelled_exc;
   PyTask *prev, *next;
   unsigned char in_list, send_marker, ctx_untracked, stepped;
 };

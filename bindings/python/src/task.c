@@ -221,6 +221,10 @@ void task_handle_error(PyTask *t, rill_task *rt) {
   PyObject *core_obj = NULL;
   int rc = fail_with(rill_task_future(rt), exc, &core_obj);
   if (rc == 0) t->base.core_obj = core_obj;
+  if (rc == 0 && rill_future_state(rill_task_future(rt)) == RILL_CANCELLED) {
+    Py_INCREF(exc);
+    Py_XSETREF(t->cancelled_exc, exc);
+  }
   PyErr_Clear();
   /* asyncio re-raises these two only; any other BaseException is stored
    * in the task or reported, like an Exception */
@@ -424,6 +428,7 @@ PyObject *task_create(PyLoop *loop, PyObject *coro, PyObject *name, PyObject *ct
   t->coro = coro;
   t->pending_exc = NULL;
   t->waiter = NULL;
+  t->cancelled_exc = NULL;
   t->prev = t->next = NULL;
   t->in_list = 0;
   t->send_marker = 0;
@@ -499,6 +504,7 @@ int task_traverse(PyTask *self, visitproc visit, void *arg) {
   Py_VISIT(self->ctx);
   Py_VISIT(self->pending_exc);
   Py_VISIT(self->waiter);
+  Py_VISIT(self->cancelled_exc);
   return future_traverse(&self->base, visit, arg);
 }
 
@@ -509,6 +515,7 @@ int task_clear(PyTask *self) {
   Py_CLEAR(self->ctx);
   Py_CLEAR(self->pending_exc);
   Py_CLEAR(self->waiter);
+  Py_CLEAR(self->cancelled_exc);
   return future_clear_refs(&self->base);
 }
 
@@ -523,6 +530,7 @@ void task_dealloc(PyTask *self) {
   Py_CLEAR(self->ctx);
   Py_CLEAR(self->pending_exc);
   Py_CLEAR(self->waiter);
+  Py_CLEAR(self->cancelled_exc);
   Py_CLEAR(self->base.callbacks);
   Py_CLEAR(self->base.cancel_msg);
   rill_task *rt = self->task;
