@@ -240,6 +240,29 @@ class Sockets(LoopCase):
 
         self.run_bounded(main())
 
+    def test_sock_recvfrom_into_waits_and_fills_the_buffer(self):
+        loop = self.loop
+        a, b = socket.socketpair(socket.AF_UNIX, socket.SOCK_DGRAM)
+        self.socks += [a, b]
+        a.setblocking(False)
+        b.setblocking(False)
+
+        async def main():
+            buf = bytearray(10)
+            reading = loop.create_task(loop.sock_recvfrom_into(b, buf, 4))
+            await aio.sleep(0.01)
+            self.assertFalse(reading.done())  # nothing sent yet: it waits
+            a.send(b"hello")
+            n, _ = await reading
+            self.assertEqual((n, bytes(buf[:n])), (4, b"hell"))  # nbytes bounds it
+            a.send(b"whole")
+            n, _ = await loop.sock_recvfrom_into(b, buf)  # nbytes 0: len(buf)
+            self.assertEqual(bytes(buf[:n]), b"whole")
+            with self.assertRaises(ValueError):  # nbytes past the buffer
+                await loop.sock_recvfrom_into(b, buf, 20)
+
+        self.run_bounded(main())
+
     def test_listening_socket_accept_connect(self):
         loop = self.loop
         srv = self.listener()

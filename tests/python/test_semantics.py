@@ -396,6 +396,56 @@ class Loop(unittest.TestCase):
         self.assertEqual(len([m for m in seen if m.startswith("Executing <Task B (entry: ") and where in m]), 1, seen)
 
 
+class TaskFactory(unittest.TestCase):
+    def test_create_task_and_run_until_complete_use_the_factory(self):
+        made = []
+
+        def factory(loop, coro, **kw):
+            t = aio.Task(coro, loop=loop, **kw)
+            made.append((t, kw))
+            return t
+
+        async def one():
+            return 1
+
+        loop = aio.new_event_loop()
+        try:
+            self.assertIsNone(loop.get_task_factory())
+            loop.set_task_factory(factory)
+            self.assertIs(loop.get_task_factory(), factory)
+            self.assertEqual(loop.run_until_complete(one()), 1)
+            ctx = contextvars.copy_context()
+            t = loop.create_task(one(), name="named", context=ctx)
+            self.assertEqual(loop.run_until_complete(t), 1)
+            self.assertEqual(t.get_name(), "named")
+            self.assertEqual([kw for _, kw in made], [{}, {"context": ctx}])
+            self.assertIs(made[1][0], t)
+            loop.set_task_factory(None)
+            loop.run_until_complete(one())
+            self.assertEqual(len(made), 2)
+        finally:
+            loop.close()
+
+    def test_bad_factory_and_factory_errors(self):
+        def broken(loop, coro):
+            coro.close()
+            raise NameError("factory failed")
+
+        async def one():
+            return 1
+
+        loop = aio.new_event_loop()
+        try:
+            with self.assertRaises(TypeError):
+                loop.set_task_factory(5)
+            self.assertIsNone(loop.get_task_factory())
+            loop.set_task_factory(broken)
+            with self.assertRaises(NameError):
+                loop.create_task(one())
+        finally:
+            loop.close()
+
+
 class FutureTests(unittest.TestCase):
     """C. Future"""
 
@@ -738,6 +788,168 @@ class Cancellation(unittest.TestCase):
 
         run(main())
         self.assertEqual(seen, [("m1",), ("m1",)])
+
+    def test_cancel_message_object_round_trips(self):
+        # asyncio keeps the msg object itself: cancel(5) gives args (5,),
+        # not ("5",), to the task's code and its awaiter, and a future's
+        # result() and exception(); a message whose str() raises is kept
+        # all the same. (A task's later result() calls differ: 3.11's
+        # asyncio drops the message after the first.)
+        class Unprintable:
+            def __str__(self):
+                raise ValueError("no str")
+
+        seen = []
+
+        async def child():
+            try:
+                await aio.sleep(10)
+            except aio.CancelledError as e:
+                seen.append(e.args)
+                raise
+
+        async def main():
+            out = []
+            for msg in (5, ["a list"], Unprintable()):
+                t = aio.create_task(child())
+                await aio.sleep(0)
+                t.cancel(msg)
+                try:
+                    await t
+                except aio.CancelledError as e:
+                    out.append(e.args[0] is msg and seen[-1][0] is msg)
+                f = aio.get_running_loop().create_future()
+                f.cancel(msg=msg)
+                for get in (f.result, f.exception):
+                    try:
+                        get()
+                    except aio.CancelledError as e:
+                        out.append(e.args[0] is msg)
+            return out
+
+        self.assertEqual(run(main()), [True] * 9)
+
+    def test_cancel_message_object_reaches_the_innermost_await(self):
+        # outer awaits mid awaits a future: outer.cancel(obj) reaches the
+        # future, and every level sees CancelledError(obj)
+        obj = object()
+        seen = []
+
+        async def level(name, aw):
+            try:
+                return await aw
+            except aio.CancelledError as e:
+                seen.append((name, e.args[0] is obj))
+                raise
+
+        async def main():
+            f = aio.get_running_loop().create_future()
+            mid = aio.create_task(level("mid", f))
+            outer = aio.create_task(level("outer", mid))
+            await aio.sleep(0)
+            await aio.sleep(0)
+            outer.cancel(obj)
+            try:
+                await outer
+            except aio.CancelledError as e:
+                seen.append(("main", e.args[0] is obj))
+            return f.cancelled(), mid.cancelled()
+
+        self.assertEqual(run(main()), (True, True))
+        self.assertEqual(seen, [("mid", True), ("outer", True), ("main", True)])
+
+    def test_cancel_message_object_through_gather(self):
+        obj = ("a", "tuple")
+        seen = []
+
+        async def child():
+            try:
+                await aio.sleep(10)
+            except aio.CancelledError as e:
+                seen.append(e.args[0] is obj)
+                raise
+
+        async def main():
+            g = aio.gather(child(), child())
+            await aio.sleep(0)
+            self.assertTrue(g.cancel(msg=obj))
+            try:
+                await g
+            except aio.CancelledError as e:
+                return e.args[0] is obj
+
+        self.assertTrue(run(main()))
+        self.assertEqual(seen, [True, True])
+
+    def test_cancel_with_bad_arguments_raises_type_error(self):
+        async def main():
+            t = aio.create_task(aio.sleep(10))
+            f = aio.get_running_loop().create_future()
+            errors = 0
+            for call in (lambda: t.cancel("a", "b"), lambda: t.cancel(message="a"),
+                         lambda: f.cancel("a", "b"), lambda: f.cancel(message="a")):
+                try:
+                    call()
+                except TypeError:
+                    errors += 1
+            t.cancel()
+            return errors, t.cancelling(), f.cancelled()
+
+        self.assertEqual(run(main()), (4, 1, False))
+
+    def test_cancelled_task_traceback_shows_the_interrupted_await(self):
+        # the awaiter gets the CancelledError the task's coroutine raised,
+        # its traceback through the await that the cancel interrupted
+        import traceback
+
+        async def inner():
+            await aio.sleep(10)  # the interrupted await
+
+        async def main():
+            t = aio.create_task(inner())
+            await aio.sleep(0)
+            t.cancel()
+            try:
+                await t
+            except aio.CancelledError as e:
+                return "".join(traceback.format_exception(e))
+
+        tb = run(main())
+        self.assertIn("await aio.sleep(10)  # the interrupted await", tb)
+        self.assertIn("await t", tb)
+
+    def test_cancelled_task_lets_go_of_its_traceback_once_read(self):
+        # asyncio gives a task's CancelledError back once: the traceback
+        # (frames and their locals) then dies with its reader, without
+        # waiting for the garbage collector, though the task lives on
+        import weakref
+
+        class Big:
+            pass
+
+        async def inner(refs):
+            big = Big()
+            refs.append(weakref.ref(big))
+            await aio.sleep(10)
+
+        async def main():
+            refs = []
+            t = aio.create_task(inner(refs))
+            await aio.sleep(0)
+            t.cancel()
+            try:
+                await t
+            except aio.CancelledError:
+                pass
+            return refs[0], t
+
+        gc.disable()
+        try:
+            ref, task = run(main())
+            self.assertTrue(task.cancelled())
+            self.assertIsNone(ref())
+        finally:
+            gc.enable()
 
     def test_caught_cancel_finishes_normally(self):
         async def child():

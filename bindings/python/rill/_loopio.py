@@ -165,6 +165,18 @@ class LoopIOMixin:
                 pass
             await self._wait_fd(sock, _READABLE)
 
+    async def sock_recvfrom_into(self, sock, buf, nbytes=0):
+        _check_nonblocking(sock)
+        self._ensure_fd_no_transport(sock)
+        if not nbytes:
+            nbytes = len(buf)
+        while True:
+            try:
+                return sock.recvfrom_into(buf, nbytes)
+            except (BlockingIOError, InterruptedError):
+                pass
+            await self._wait_fd(sock, _READABLE)
+
     async def sock_sendall(self, sock, data):
         _check_nonblocking(sock)
         self._ensure_fd_no_transport(sock)

@@ -136,6 +136,13 @@ PyObject *make_cancelled(const char *msg) {
   return PyObject_CallNoArgs(CancelledError);
 }
 
+/* CancelledError(msg_obj) for the object given to cancel(msg), else the
+ * one make_cancelled makes from the core's text. */
+PyObject *make_cancelled_obj(PyObject *msg_obj, const char *msg) {
+  if (msg_obj) return PyObject_CallOneArg(CancelledError, msg_obj);
+  return make_cancelled(msg);
+}
+
 /* ------------------------------------------------------------------ */
 /* Reporting to the loop's exception handler                            */
 

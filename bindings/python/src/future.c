@@ -76,6 +76,30 @@ PyObject *outcome_exc(rill_future *f) {
   return exc_for_code(rill_future_error(f), rill_future_error_message(f));
 }
 
+/* The exception of this FAILED or CANCELLED future (new reference):
+ * outcome_exc's, with the object given to cancel(msg) when the core has
+ * only its text. */
+PyObject *future_exc(PyFuture *self) {
+  if (rill_future_state(self->fut) == RILL_CANCELLED) {
+    if (Task_Check(self) && ((PyTask *)self)->cancelled_exc) {
+      /* the CancelledError the task's coroutine raised (its args, its
+       * traceback through the interrupted await), once; its message
+       * object stays for later readers */
+      PyTask *t = (PyTask *)self;
+      PyObject *exc = t->cancelled_exc;
+      t->cancelled_exc = NULL;
+      PyObject *a = ((PyBaseExceptionObject *)exc)->args;
+      if (!self->cancel_msg && a && PyTuple_GET_SIZE(a) > 0) {
+        self->cancel_msg = PyTuple_GET_ITEM(a, 0);
+        Py_INCREF(self->cancel_msg);
+      }
+      return exc;
+    }
+    if (self->cancel_msg) return make_cancelled_obj(self->cancel_msg, NULL);
+  }
+  return outcome_exc(self->fut);
+}
+
 PyObject *future_value(PyFuture *self) {
   if (self->kind == FK_PLAIN) return outcome_value(self->fut);
   size_t n = rill_gather_count(self->fut);
@@ -99,7 +123,7 @@ PyObject *future_result_or_raise(PyFuture *self) {
   case RILL_DONE: return future_value(self);
   case RILL_FAILED:
   case RILL_CANCELLED: {
-    PyObject *exc = outcome_exc(self->fut);
+    PyObject *exc = future_exc(self);
     if (exc) raise_exc(exc);
     return NULL;
   }
@@ -125,6 +149,7 @@ PyFuture *future_wrap(PyLoop *loop, rill_future *f, int kind) {
   self->loop = loop;
   self->callbacks = NULL;
   self->core_obj = NULL;
+  self->cancel_msg = NULL;
   self->weakreflist = NULL;
   self->kind = (unsigned char)kind;
   self->cb_registered = 0;
@@ -158,6 +183,7 @@ PyObject *future_new(PyTypeObject *type, PyObject *args, PyObject *kw) {
 int future_traverse(PyFuture *self, visitproc visit, void *arg) {
   Py_VISIT(self->loop);
   Py_VISIT(self->callbacks);
+  Py_VISIT(self->cancel_msg);
   /* The core holds one reference to core_obj on this future's behalf, so
    * a cycle through a result or an exception (exception -> traceback ->
    * frame -> task) is collectable. tp_finalize, which the collector runs
@@ -191,6 +217,7 @@ void future_finalize(PyFuture *self) {
 
 int future_clear_refs(PyFuture *self) {
   Py_CLEAR(self->callbacks);
+  Py_CLEAR(self->cancel_msg);
   return 0;
 }
 
@@ -198,6 +225,7 @@ void future_dealloc(PyFuture *self) {
   PyObject_GC_UnTrack(self);
   if (self->weakreflist) PyObject_ClearWeakRefs((PyObject *)self);
   Py_CLEAR(self->callbacks);
+  Py_CLEAR(self->cancel_msg);
   rill_future *f = self->fut;
   self->fut = NULL;
   rill_future_release(f);
@@ -305,7 +333,7 @@ PyObject *future_exception(PyFuture *self, PyObject *unused) {
   case RILL_DONE: Py_RETURN_NONE;
   case RILL_FAILED: return outcome_exc(self->fut);
   case RILL_CANCELLED: {
-    PyObject *exc = outcome_exc(self->fut);
+    PyObject *exc = future_exc(self);
     if (exc) raise_exc(exc);
     return NULL;
   }
@@ -324,8 +352,8 @@ PyObject *future_cancelled(PyFuture *self, PyObject *unused) {
   return PyBool_FromLong(rill_future_state(self->fut) == RILL_CANCELLED);
 }
 
-/* The optional msg of cancel(msg=None) as a str (new reference), Py_None
- * for none, NULL on error. */
+/* The optional msg of cancel(msg=None) as given (borrowed; Py_None for
+ * none), NULL on error. */
 PyObject *msg_arg(PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames) {
   PyObject *msg = Py_None;
   if (nargs > 1) goto bad;
@@ -336,27 +364,65 @@ PyObject *msg_arg(PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames) {
       goto bad;
     msg = args[nargs];
   }
-  if (msg == Py_None || PyUnicode_Check(msg)) {
-    Py_INCREF(msg);
-    return msg;
-  }
-  return PyObject_Str(msg);
+  return msg;
 bad:
   PyErr_SetString(PyExc_TypeError, "cancel() takes an optional msg");
   return NULL;
 }
 
+/* The core's text of a cancel message: str(msg) in *text (a new
+ * reference, NULL for None). -1 on error. */
+int msg_text(PyObject *msg, PyObject **text) {
+  *text = NULL;
+  if (msg == Py_None) return 0;
+  *text = PyObject_Str(msg);
+  if (!*text || !PyUnicode_AsUTF8(*text)) {
+    /* asyncio never asks str(msg): one that cannot say it is kept all
+     * the same, the core gets a stand-in text */
+    PyErr_Clear();
+    Py_XSETREF(*text, PyUnicode_FromFormat("<%s object>", Py_TYPE(msg)->tp_name));
+    if (!*text || !PyUnicode_AsUTF8(*text)) {
+      Py_CLEAR(*text);
+      return -1;
+    }
+  }
+  return 0;
+}
+
 PyObject *future_cancel(PyFuture *self, PyObject *const *args, Py_ssize_t nargs,
                                PyObject *kwnames) {
-  PyObject *m = msg_arg(args, nargs, kwnames);
-  const char *msg = m && m != Py_None ? PyUnicode_AsUTF8(m) : NULL;
-  if (!m || (m != Py_None && !msg)) {
-    Py_XDECREF(m);
-    return NULL;
+  PyObject *m = msg_arg(args, nargs, kwnames), *text;
+  if (!m || msg_text(m, &text) < 0) return NULL;
+  const char *txt = text ? PyUnicode_AsUTF8(text) : NULL;
+  int rc = rill_future_cancel_msg(self->fut, txt); /* copies */
+  if (rc < 0) {
+    Py_XDECREF(text);
+    return rillpy_raise_code(rc);
   }
-  int rc = rill_future_cancel_msg(self->fut, msg); /* copies msg */
-  Py_DECREF(m);
-  if (rc < 0) return rillpy_raise_code(rc);
+  if (rc == 1 && m != Py_None && !self->cancel_msg) {
+    Py_INCREF(m);
+    self->cancel_msg = m;
+    if (self->kind != FK_PLAIN) {
+      /* A gather passed the text on to its children: the object goes to
+       * the Python tasks among them still pending (alive: the loop owns
+       * them) that took this message, and on down what they await. */
+      size_t n = rill_gather_count(self->fut);
+      for (size_t i = 0; i < n; i++) {
+        rill_future *c = rill_gather_child(self->fut, i);
+        rill_task *rt = c && rill_future_state(c) == RILL_PENDING &&
+                                rill_future_owner(c) == PYTAG
+                            ? rill_task_from_future(c)
+                            : NULL;
+        PyTask *pt = rt ? rill_task_arg(rt) : NULL;
+        const char *cm = rt ? rill_task_cancel_message(rt) : NULL;
+        if (!pt || pt->base.cancel_msg || !cm || !txt || strcmp(cm, txt) != 0) continue;
+        Py_INCREF(m);
+        pt->base.cancel_msg = m;
+        cancel_msg_forward(pt);
+      }
+    }
+  }
+  Py_XDECREF(text);
   return PyBool_FromLong(rc);
 }
 
@@ -521,10 +587,8 @@ PyObject *future_address(PyFuture *self, PyObject *unused) {
 /* asyncio.gather's callback asks a cancelled child for its CancelledError. */
 static PyObject *future_make_cancelled_error(PyFuture *self, PyObject *unused) {
   (void)unused;
-  const char *msg = self->fut && rill_future_state(self->fut) == RILL_CANCELLED
-                        ? rill_future_error_message(self->fut)
-                        : NULL;
-  return make_cancelled(msg);
+  if (self->fut && rill_future_state(self->fut) == RILL_CANCELLED) return future_exc(self);
+  return make_cancelled(NULL);
 }
 
 static PyMethodDef future_methods[] = {
@@ -562,10 +626,24 @@ static PyObject *future_get_log_destroy(PyFuture *self, void *closure) {
  * cancelled child's message here (3.12 calls _make_cancelled_error). */
 static PyObject *future_get_cancel_message(PyFuture *self, void *closure) {
   (void)closure;
+  if (self->cancel_msg) {
+    Py_INCREF(self->cancel_msg);
+    return self->cancel_msg;
+  }
+  if (self->fut && rill_future_state(self->fut) == RILL_CANCELLED && Task_Check(self)) {
+    /* a task whose coroutine raised CancelledError(obj): obj */
+    PyObject *p = ((PyTask *)self)->cancelled_exc;
+    if (p) {
+      PyObject *a = ((PyBaseExceptionObject *)p)->args;
+      PyObject *r = a && PyTuple_GET_SIZE(a) > 0 ? PyTuple_GET_ITEM(a, 0) : Py_None;
+      Py_INCREF(r);
+      return r;
+    }
+  }
   const char *msg = self->fut && rill_future_state(self->fut) == RILL_CANCELLED
                         ? rill_future_error_message(self->fut)
                         : NULL;
-  if (!msg) Py_RETURN_NONE;
+  if (!msg || !msg[0]) Py_RETURN_NONE; /* the core's "" is no message */
   return PyUnicode_FromString(msg);
 }
 

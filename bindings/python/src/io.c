@@ -276,7 +276,9 @@ static PySendResult iowait_send(PyIOWait *w, PyObject *arg, PyObject **result) {
   } else {
     PyStream *st = w->owner && Py_TYPE(w->owner) == &StreamType ? (PyStream *)w->owner : NULL;
     Py_ssize_t expected = w->op == OP_EXACTLY ? w->n : -1;
-    PyObject *exc = io_exc(f, expected, st, w->op == OP_UNTIL ? w->arg : NULL);
+    PyObject *exc = state == RILL_CANCELLED && w->pf
+                        ? future_exc(w->pf) /* with the object given to cancel(msg) */
+                        : io_exc(f, expected, st, w->op == OP_UNTIL ? w->arg : NULL);
     if (exc) raise_exc(exc);
   }
   return *result ? PYGEN_RETURN : PYGEN_ERROR;

@@ -200,17 +200,20 @@ void loop_dealloc(PyLoop *self) {
     rillpy_reap_pool_tstates();
   }
   Py_CLEAR(self->fatal);
+  Py_CLEAR(self->task_factory);
   Py_TYPE(self)->tp_free((PyObject *)self);
 }
 
 int loop_traverse(PyLoop *self, visitproc visit, void *arg) {
   Py_VISIT(self->fatal);
+  Py_VISIT(self->task_factory);
   Py_VISIT(Py_TYPE(self));
   return 0;
 }
 
 int loop_clear(PyLoop *self) {
   Py_CLEAR(self->fatal);
+  Py_CLEAR(self->task_factory);
   return 0;
 }
 
@@ -392,7 +395,49 @@ PyObject *loop_create_task(PyLoop *self, PyObject *args, PyObject *kw) {
   static char *kwlist[] = {"coro", "name", "context", NULL};
   PyObject *coro, *name = Py_None, *ctx = Py_None;
   if (!PyArg_ParseTupleAndKeywords(args, kw, "O|$OO", kwlist, &coro, &name, &ctx)) return NULL;
-  return task_create(self, coro, name, ctx);
+  if (!self->task_factory) return task_create(self, coro, name, ctx);
+  /* asyncio's BaseEventLoop.create_task with a task factory:
+   * factory(loop, coro[, context=ctx]), then the name is set */
+  if (!self->loop || rill_loop_is_closed(self->loop) == 1) {
+    PyErr_SetString(PyExc_RuntimeError, "Event loop is closed");
+    return NULL;
+  }
+  PyObject *fargs = PyTuple_Pack(2, (PyObject *)self, coro);
+  if (!fargs) return NULL;
+  PyObject *fkw = NULL;
+  if (ctx != Py_None && !(fkw = Py_BuildValue("{sO}", "context", ctx))) {
+    Py_DECREF(fargs);
+    return NULL;
+  }
+  PyObject *factory = self->task_factory;
+  Py_INCREF(factory);
+  PyObject *t = PyObject_Call(factory, fargs, fkw);
+  Py_DECREF(factory);
+  Py_DECREF(fargs);
+  Py_XDECREF(fkw);
+  if (t && name != Py_None) {
+    PyObject *r = PyObject_CallMethod(t, "set_name", "O", name);
+    if (!r) Py_CLEAR(t);
+    Py_XDECREF(r);
+  }
+  return t;
+}
+
+static PyObject *loop_set_task_factory(PyLoop *self, PyObject *factory) {
+  if (factory != Py_None && !PyCallable_Check(factory)) {
+    PyErr_SetString(PyExc_TypeError, "task factory must be a callable or None");
+    return NULL;
+  }
+  Py_XINCREF(factory == Py_None ? NULL : factory);
+  Py_XSETREF(self->task_factory, factory == Py_None ? NULL : factory);
+  Py_RETURN_NONE;
+}
+
+static PyObject *loop_get_task_factory(PyLoop *self, PyObject *unused) {
+  (void)unused;
+  PyObject *f = self->task_factory ? self->task_factory : Py_None;
+  Py_INCREF(f);
+  return f;
 }
 
 PyObject *loop_tasks(PyLoop *self, PyObject *unused) {
@@ -464,6 +509,9 @@ static PyMethodDef loop_methods[] = {
     {"call_soon_threadsafe", FASTKW(loop_call_soon_threadsafe), NULL},
     {"create_future", (PyCFunction)loop_create_future, METH_NOARGS, NULL},
     {"create_task", (PyCFunction)(void (*)(void))loop_create_task, METH_VARARGS | METH_KEYWORDS, NULL},
+    {"set_task_factory", (PyCFunction)loop_set_task_factory, METH_O,
+     "asyncio's: create_task calls factory(loop, coro[, context=...]); None for rill.Task."},
+    {"get_task_factory", (PyCFunction)loop_get_task_factory, METH_NOARGS, NULL},
     {"_tasks", (PyCFunction)loop_tasks, METH_NOARGS, NULL},
     {"set_debug", (PyCFunction)loop_set_debug, METH_O, NULL},
     {"get_debug", (PyCFunction)loop_get_debug, METH_NOARGS, NULL},

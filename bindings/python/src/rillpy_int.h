@@ -76,6 +76,7 @@ struct PyLoop {
   PyObject_HEAD
   rill_loop *loop;
   PyObject *fatal;  /* KeyboardInterrupt / SystemExit to re-raise from the driver */
+  PyObject *task_factory; /* set_task_factory's callable, or NULL */
   PyTask *tasks;    /* pending Python tasks (borrowed: each owns itself) */
   int stopping, in_dealloc;
   int borrowed;     /* attached to a host's rill_loop (_attach_loop): never closed or freed here */
@@ -91,6 +92,11 @@ struct PyFuture {
   PyLoop *loop;
   PyObject *callbacks; /* list of (fn, context) or NULL */
   PyObject *core_obj;  /* borrowed: the value/payload we gave the core */
+  /* The msg object of cancel(msg) (owned; NULL: none, or cancelled by the
+   * core or from C): the core keeps the message as text, asyncio gives
+   * the object itself back in CancelledError's args (cancel(5) -> (5,)).
+   * Set only where the core took this very message (the first one). */
+  PyObject *cancel_msg;
   PyObject *weakreflist;
   unsigned char kind, cb_registered;
 };
@@ -99,6 +105,11 @@ struct PyTask {
   PyFuture base;
   rill_task *task;
   PyObject *coro, *ctx, *pending_exc;
+  PyFuture *waiter; /* the rill.Future the coroutine awaits (asyncio's _fut_waiter), while it waits */
+  /* The CancelledError the coroutine ended with (asyncio's _cancelled_exc):
+   * given back once, as asyncio does, so its traceback (frames, their
+   * locals, often this task) does not outlive its first reader. */
+  PyObject *cancelled_exc;
   PyTask *prev, *next;
   unsigned char in_list, send_marker, ctx_untracked, stepped;
 };
@@ -144,6 +155,9 @@ extern PyObject *rillpy_raise_code (int code);
 PyObject *raise_last (void);
 PyObject *fetch_exc (void);
 PyObject *make_cancelled (const char *msg);
+PyObject *make_cancelled_obj (PyObject *msg_obj, const char *msg);
+PyObject *future_exc (PyFuture *self);
+void cancel_msg_forward (PyTask *t);
 PyLoop *get_running (void);
 void call_handler (PyLoop *loop, PyObject *context);
 void core_exc_handler (rill_loop *rl, const char *message, rill_future *fut, void *arg);
@@ -169,6 +183,7 @@ PyObject *future_exception (PyFuture *self, PyObject *unused);
 PyObject *future_done (PyFuture *self, PyObject *unused);
 PyObject *future_cancelled (PyFuture *self, PyObject *unused);
 PyObject *msg_arg (PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames);
+int msg_text (PyObject *msg, PyObject **text);
 PyObject *future_cancel (PyFuture *self, PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames);
 PyObject *future_set_result (PyFuture *self, PyObject *value);
 int fail_with (rill_future *f, PyObject *exc, PyObject **core_obj);

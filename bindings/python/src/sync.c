@@ -199,7 +199,7 @@ static PySendResult syncwait_send(PySyncWait *w, PyObject *arg, PyObject **resul
       *result = outcome_value(f);
     }
   } else {
-    PyObject *exc = outcome_exc(f);
+    PyObject *exc = w->pf ? future_exc(w->pf) : outcome_exc(f);
     if (exc) raise_exc(exc);
   }
   return *result ? PYGEN_RETURN : PYGEN_ERROR;

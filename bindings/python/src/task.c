@@ -96,10 +96,13 @@ void task_free_arg(void *arg) {
   PyTask *t = arg;
   task_unlink(t);
   Py_CLEAR(t->pending_exc);
+  Py_CLEAR(t->waiter);
   if (!t->stepped && t->coro) { /* never started: close it, no "never awaited" warning */
     PyObject *et, *ev, *etb;
     PyErr_Fetch(&et, &ev, &etb);
-    PyObject *r = PyObject_CallMethod(t->coro, "close", NULL);
+    static PyObject *str_close;
+    if (!str_close) str_close = PyUnicode_InternFromString("close");
+    PyObject *r = str_close ? PyObject_CallMethodNoArgs(t->coro, str_close) : NULL;
     if (!r) PyErr_Clear();
     Py_XDECREF(r);
     PyErr_Restore(et, ev, etb);
@@ -152,6 +155,10 @@ void task_handle_yield(PyTask *t, rill_task *rt, PyObject *y) {
       rc = rill_task_yield(rt);
     } else {
       rc = rill_task_wait(rt, f->fut);
+      if (rc == 0) {
+        Py_INCREF(f);
+        Py_XSETREF(t->waiter, f);
+      }
       if (rc == RILL_EINVAL) {
         task_set_pending_exc(
             t, PyUnicode_FromFormat("Task got Future %R attached to a different loop", y));
@@ -168,7 +175,8 @@ void task_handle_yield(PyTask *t, rill_task *rt, PyObject *y) {
     PyObject *rf = PyObject_CallOneArg(helper_adopt_foreign, y);
     if (rf && Future_Check(rf)) {
       rc = rill_task_wait(rt, ((PyFuture *)rf)->fut);
-      Py_DECREF(rf);
+      if (rc == 0) Py_XSETREF(t->waiter, (PyFuture *)rf);
+      else Py_DECREF(rf);
     } else {
       Py_XDECREF(rf);
       if (rf) PyErr_SetString(PyExc_SystemError, "foreign future helper gave no rill.Future");
@@ -213,6 +221,10 @@ void task_handle_error(PyTask *t, rill_task *rt) {
   PyObject *core_obj = NULL;
   int rc = fail_with(rill_task_future(rt), exc, &core_obj);
   if (rc == 0) t->base.core_obj = core_obj;
+  if (rc == 0 && rill_future_state(rill_task_future(rt)) == RILL_CANCELLED) {
+    Py_INCREF(exc);
+    Py_XSETREF(t->cancelled_exc, exc);
+  }
   PyErr_Clear();
   /* asyncio re-raises these two only; any other BaseException is stored
    * in the task or reported, like an Exception */
@@ -257,6 +269,7 @@ void task_step(rill_task *rt, void *arg) {
   PyObject *res = NULL;
   PySendResult sr;
   t->stepped = 1;
+  Py_CLEAR(t->waiter); /* resumed: no longer waits */
   PyTask *outer = current_task;
   current_task = t;
   /* A loop driven by a host (an attached loop, rill._attach_loop): the
@@ -274,7 +287,7 @@ void task_step(rill_task *rt, void *arg) {
   if (rill_task_cancel_requested(rt) == 1) {
     Py_CLEAR(t->pending_exc);
     t->send_marker = 0;
-    PyObject *exc = make_cancelled(rill_task_cancel_message(rt));
+    PyObject *exc = make_cancelled_obj(t->base.cancel_msg, rill_task_cancel_message(rt));
     sr = exc ? coro_throw(t->coro, exc, &res) : PYGEN_ERROR;
     Py_XDECREF(exc);
   } else if (t->pending_exc) {
@@ -406,6 +419,7 @@ PyObject *task_create(PyLoop *loop, PyObject *coro, PyObject *name, PyObject *ct
   t->base.loop = loop;
   t->base.callbacks = NULL;
   t->base.core_obj = NULL;
+  t->base.cancel_msg = NULL;
   t->base.weakreflist = NULL;
   t->base.kind = FK_PLAIN;
   t->base.cb_registered = 0;
@@ -413,10 +427,13 @@ PyObject *task_create(PyLoop *loop, PyObject *coro, PyObject *name, PyObject *ct
   Py_INCREF(coro);
   t->coro = coro;
   t->pending_exc = NULL;
+  t->waiter = NULL;
+  t->cancelled_exc = NULL;
   t->prev = t->next = NULL;
   t->in_list = 0;
   t->send_marker = 0;
   t->ctx_untracked = 0;
+  t->stepped = 0; /* PyObject_GC_New does not zero: an unset flag skipped task_free_arg's close */
   if (ctx && ctx != Py_None) {
     Py_INCREF(ctx);
     t->ctx = ctx;
@@ -486,6 +503,8 @@ int task_traverse(PyTask *self, visitproc visit, void *arg) {
   Py_VISIT(self->coro);
   Py_VISIT(self->ctx);
   Py_VISIT(self->pending_exc);
+  Py_VISIT(self->waiter);
+  Py_VISIT(self->cancelled_exc);
   return future_traverse(&self->base, visit, arg);
 }
 
@@ -495,6 +514,8 @@ int task_clear(PyTask *self) {
   Py_CLEAR(self->coro);
   Py_CLEAR(self->ctx);
   Py_CLEAR(self->pending_exc);
+  Py_CLEAR(self->waiter);
+  Py_CLEAR(self->cancelled_exc);
   return future_clear_refs(&self->base);
 }
 
@@ -508,7 +529,10 @@ void task_dealloc(PyTask *self) {
   Py_CLEAR(self->coro);
   Py_CLEAR(self->ctx);
   Py_CLEAR(self->pending_exc);
+  Py_CLEAR(self->waiter);
+  Py_CLEAR(self->cancelled_exc);
   Py_CLEAR(self->base.callbacks);
+  Py_CLEAR(self->base.cancel_msg);
   rill_task *rt = self->task;
   self->task = NULL;
   self->base.fut = NULL;
@@ -517,17 +541,52 @@ void task_dealloc(PyTask *self) {
   Py_TYPE(self)->tp_free((PyObject *)self);
 }
 
+/* The core passed the task's cancel message on, as text, down the chain
+ * of what it awaits (the future it waits on, or a task, and what that one
+ * waits on ...): the object goes along where the core put this message. */
+void cancel_msg_forward(PyTask *t) {
+  PyObject *obj = t->base.cancel_msg;
+  const char *text = t->task ? rill_task_cancel_message(t->task) : NULL;
+  if (!obj || !text) return;
+  PyTask *cur = t;
+  for (int hops = 0; cur && hops < 10000; hops++) { /* bounded: a cycle stops at a set one */
+    PyFuture *w = cur->waiter;
+    if (!w || w->cancel_msg || !w->fut) return;
+    if (Task_Check(w)) {
+      PyTask *wt = (PyTask *)w;
+      const char *m = wt->task ? rill_task_cancel_message(wt->task) : NULL;
+      if (!m || strcmp(m, text) != 0) return;
+      Py_INCREF(obj);
+      w->cancel_msg = obj;
+      cur = wt;
+      continue;
+    }
+    if (rill_future_state(w->fut) == RILL_CANCELLED) {
+      const char *m = rill_future_error_message(w->fut);
+      if (m && strcmp(m, text) == 0) {
+        Py_INCREF(obj);
+        w->cancel_msg = obj;
+      }
+    }
+    return;
+  }
+}
+
 PyObject *task_cancel(PyTask *self, PyObject *const *args, Py_ssize_t nargs,
                              PyObject *kwnames) {
-  PyObject *m = msg_arg(args, nargs, kwnames);
-  const char *msg = m && m != Py_None ? PyUnicode_AsUTF8(m) : NULL;
-  if (!m || (m != Py_None && !msg)) {
-    Py_XDECREF(m);
-    return NULL;
-  }
-  int rc = rill_task_cancel(self->task, msg); /* copies msg */
-  Py_DECREF(m);
+  PyObject *m = msg_arg(args, nargs, kwnames), *text;
+  if (!m || msg_text(m, &text) < 0) return NULL;
+  int had_msg = rill_task_cancel_message(self->task) != NULL;
+  int rc = rill_task_cancel(self->task, text ? PyUnicode_AsUTF8(text) : NULL); /* copies */
+  Py_XDECREF(text);
   if (rc < 0) return rillpy_raise_code(rc);
+  /* The core keeps the first message: so does the object. */
+  if (rc == 1 && m != Py_None && !had_msg && !self->base.cancel_msg &&
+      rill_task_cancel_message(self->task)) {
+    Py_INCREF(m);
+    self->base.cancel_msg = m;
+  }
+  cancel_msg_forward(self);
   return PyBool_FromLong(rc);
 }
 
