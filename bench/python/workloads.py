@@ -160,6 +160,23 @@ def _rill_loop():
     return AsyncioLike(asyncio, getattr(rill, "__version__", "?"), setup=rill.install)
 
 
+def _rill_loop_asyncio_task():
+    # As rill-loop, with asyncio's own C Task (_asyncio.Task) as the loop's
+    # task factory: asyncio's task machinery driven by rill's loop.
+    import asyncio
+
+    rill = importlib.import_module("rill")
+
+    class Policy(rill.EventLoopPolicy):
+        def new_event_loop(self):
+            loop = super().new_event_loop()
+            loop.set_task_factory(lambda loop, coro, **kw: asyncio.Task(coro, loop=loop, **kw))
+            return loop
+
+    return AsyncioLike(asyncio, getattr(rill, "__version__", "?"),
+                       setup=lambda: asyncio.set_event_loop_policy(Policy()))
+
+
 # One entry per implementation; bench/run names them by these keys.
 IMPLS = {
     "asyncio": _asyncio,
@@ -167,6 +184,7 @@ IMPLS = {
     "gevent": Gevent,
     "rill": _rill,
     "rill-loop": _rill_loop,
+    "rill-loop-atask": _rill_loop_asyncio_task,
 }
 
 
