@@ -20,9 +20,9 @@ import statistics
 import subprocess
 import sys
 import time
-from pathlib import Path
 
-PYTHON = "/usr/bin/python3"
+from benchenv import DEFAULT_BUILD, PYTHON, importable, rill_env
+
 LOOPS = ["rill", "uvloop", "asyncio"]
 BODY = b"Hello, World!"
 
@@ -127,16 +127,13 @@ def main(argv):
     ap.add_argument("--reps", type=int, default=3)
     ap.add_argument("--secs", type=int, default=5)
     ap.add_argument("--conns", type=int, default=50)
-    ap.add_argument("--build-dir", default=str(Path(__file__).resolve().parents[2] / "build"))
+    ap.add_argument("--build-dir", default=DEFAULT_BUILD)
     a = ap.parse_args(argv)
-    env = dict(os.environ)
-    paths = [str(Path(a.build_dir) / "bindings" / "python" / "debian"),
-             str(Path(a.build_dir) / "bindings" / "python")]
-    env["PYTHONPATH"] = os.pathsep.join(p for p in paths + [env.get("PYTHONPATH", "")] if p)
+    env = rill_env(a.build_dir)
     loops = []
     for which in LOOPS:
         mods = {"asyncio": "aiohttp"}.get(which, f"aiohttp, {which}")
-        if subprocess.run([PYTHON, "-c", f"import {mods}"], env=env, capture_output=True).returncode:
+        if not importable(mods, env):
             print(f"  {which}: skipped (cannot import {mods} in {PYTHON})")
         else:
             loops.append(which)

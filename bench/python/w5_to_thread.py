@@ -17,14 +17,13 @@ the order rotated per repetition, with Debian's /usr/bin/python3 (uvloop's
 interpreter) and the rill binding of BUILD_DIR/bindings/python; it prints
 the median wall per job and the ratio uvloop / rill (the goal: >= 1x).
 """
-import os
 import statistics
 import subprocess
 import sys
 import time
-from pathlib import Path
 
-PYTHON = "/usr/bin/python3"
+from benchenv import DEFAULT_BUILD, PYTHON, importable, rill_env
+
 IMPLS = ["rill", "rill-loop", "uvloop", "asyncio"]
 
 
@@ -82,17 +81,13 @@ def driver(argv):
     ap = argparse.ArgumentParser()
     ap.add_argument("--reps", type=int, default=3)
     ap.add_argument("--jobs", type=int, default=20000)
-    ap.add_argument("--build-dir", default=str(Path(__file__).resolve().parents[2] / "build"))
+    ap.add_argument("--build-dir", default=DEFAULT_BUILD)
     a = ap.parse_args(argv)
-    env = dict(os.environ)
-    paths = [str(Path(a.build_dir) / "bindings" / "python" / "debian"),
-             str(Path(a.build_dir) / "bindings" / "python")]
-    env["PYTHONPATH"] = os.pathsep.join(p for p in paths + [env.get("PYTHONPATH", "")] if p)
+    env = rill_env(a.build_dir)
     impls = []
     for impl in IMPLS:
         mod = {"rill-loop": "rill"}.get(impl, impl)
-        r = subprocess.run([PYTHON, "-c", f"import {mod}"], env=env, capture_output=True)
-        if r.returncode:
+        if not importable(mod, env):
             print(f"  {impl}: skipped (cannot import {mod} in {PYTHON})")
         else:
             impls.append(impl)
