@@ -1122,6 +1122,15 @@ RILL_API int rill_stream_set_read_limit(rill_stream *stream, size_t limit);
  * sent as the fd allows. Never blocks. 0, RILL_ENOTCONN (closing/closed,
  * write EOF sent), the stream's failure code, RILL_EINVAL, RILL_ENOMEM. */
 RILL_API int rill_stream_write(rill_stream *stream, const void *data, size_t len);
+/* 1.1. Coalesced writes (off by default): rill_stream_write only buffers,
+ * and the writes made before the loop's next ready callbacks run go out in
+ * one send, as uvloop does per loop iteration (a response written as
+ * headers then body is one packet, one syscall). The bytes count in
+ * rill_stream_write_buffered until then (drain waits for them as for any
+ * buffered bytes); write_eof, close and turning coalescing off send them
+ * first, at once. 0;
+ * RILL_ENOTCONN on a closing or closed stream. */
+RILL_API int rill_stream_set_coalesce_writes(rill_stream *stream, int on);
 /* A future DONE once the write buffer is at or below the low watermark
  * (at once if it is); fails if the stream fails first. A reference. */
 RILL_API rill_future *rill_stream_drain(rill_stream *stream);

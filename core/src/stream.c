@@ -36,11 +36,13 @@ struct rill_stream {
   rill_loop *loop;
   int fd, kind;
   unsigned open : 1, closing : 1, eof_requested : 1, eof_sent : 1, eof_received : 1,
-      read_paused : 1, writing_paused : 1, read_queued : 1, lost_posted : 1;
+      read_paused : 1, writing_paused : 1, read_queued : 1, lost_posted : 1, coalesce : 1,
+      flush_queued : 1;
   int failed; /* the failure code, 0 if none */
   int sys_errno;
   ev_io rio, wio;
   rill__node read_node; /* callback face: read and deliver */
+  rill__node flush_node; /* coalesced writes: send what the iteration wrote */
   char *rbuf;
   size_t rcap, roff, rlen; /* unread bytes at rbuf + roff */
   size_t limit;
@@ -101,6 +103,7 @@ static void loop_closing(rill__io_obj *o) {
 static void read_ev(struct ev_loop *ev, ev_io *w, int revents);
 static void write_ev(struct ev_loop *ev, ev_io *w, int revents);
 static void read_node_run(rill__node *node, int discard);
+static void flush_node_run(rill__node *node, int discard);
 
 rill_stream *rill__stream_new(rill_loop *loop, int fd, rill_listener *listener) {
   rill_stream *s = calloc(1, sizeof *s);
@@ -129,6 +132,7 @@ rill_stream *rill__stream_new(rill_loop *loop, int fd, rill_listener *listener) 
   s->high = 65536;
   s->low = 16384;
   s->read_node.run = read_node_run;
+  s->flush_node.run = flush_node_run;
   if (s->kind == K_TCP) {
     int one = 1;
     setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
@@ -625,6 +629,34 @@ static void write_ev(struct ev_loop *ev, ev_io *w, int revents) {
   rill_stream_release(s);
 }
 
+/* Coalesced writes: what the callbacks before it wrote, in one send; the
+ * rest waits for the fd to be writable as any buffered write. */
+static void flush_node_run(rill__node *node, int discard) {
+  rill_stream *s = RILL__CONTAINER(node, rill_stream, flush_node);
+  s->flush_queued = 0;
+  if (!discard && s->open && s->wlen && !ev_is_active(&s->wio)) {
+    write_ev(s->loop->ev, &s->wio, EV_WRITE);
+    if (s->open && s->wlen) rill__io_start(s->loop, &s->wio);
+  }
+  rill_stream_release(s);
+}
+
+/* Coalesced bytes still waiting for their node go out now: write EOF and
+ * close keep their place after them without waiting an iteration. */
+static void flush_now(rill_stream *s) {
+  if (!s->coalesce || !s->wlen || ev_is_active(&s->wio)) return;
+  write_ev(s->loop->ev, &s->wio, EV_WRITE);
+  if (s->open && s->wlen) rill__io_start(s->loop, &s->wio);
+}
+
+int rill_stream_set_coalesce_writes(rill_stream *s, int on) {
+  int rc = check_open(s);
+  if (rc) return rc;
+  if (!on) flush_now(s);
+  if (s->open) s->coalesce = !!on;
+  return RILL_OK;
+}
+
 int rill_stream_write(rill_stream *s, const void *data, size_t len) {
   int rc = check_open(s);
   if (rc) return rc;
@@ -632,7 +664,7 @@ int rill_stream_write(rill_stream *s, const void *data, size_t len) {
   if (!data && len) return rill__fail(RILL_EINVAL, "data is NULL");
   if (!len) return RILL_OK;
   const char *p = data;
-  if (!s->wlen) {
+  if (!s->wlen && !s->coalesce) {
     ssize_t n;
     do n = raw_write(s, p, len);
     while (n < 0 && errno == EINTR);
@@ -667,7 +699,17 @@ int rill_stream_write(rill_stream *s, const void *data, size_t len) {
   }
   memcpy(s->wbuf + s->woff + s->wlen, p, len);
   s->wlen += len;
-  rill__io_start(s->loop, &s->wio);
+  if (s->coalesce && !ev_is_active(&s->wio)) {
+    /* Sent once, by a node after the callbacks already ready: every write
+     * until then joins the same send. */
+    if (!s->flush_queued) {
+      s->flush_queued = 1;
+      s->refs++;
+      rill__schedule(s->loop, &s->flush_node);
+    }
+  } else {
+    rill__io_start(s->loop, &s->wio);
+  }
   if (s->wlen > s->high && !s->writing_paused) {
     s->writing_paused = 1;
     post_event(s, RILL_STREAM_PAUSE_WRITING, 0);
@@ -718,6 +760,8 @@ int rill_stream_write_eof(rill_stream *s) {
   int rc = check_open(s);
   if (rc) return rc;
   if (s->eof_requested) return RILL_OK;
+  flush_now(s);
+  if (!s->open) return RILL_OK; /* the flush failed it; its event says why */
   s->eof_requested = 1;
   rill_stream_retain(s);
   if (!s->wlen) after_write(s);
@@ -761,6 +805,8 @@ static void finalize(rill_stream *s, int code, int err) {
 int rill_stream_close(rill_stream *s) {
   int rc = check_open(s);
   if (rc) return rc;
+  flush_now(s);
+  if (!s->open) return RILL_OK; /* the flush failed it; its event says why */
   s->closing = 1;
   update_reading(s);
   if (!s->wlen) finalize(s, 0, 0);

@@ -733,6 +733,86 @@ TEST_F(Stream, BadInput) {
   rill_stream_release(w);
 }
 
+// Coalesced writes: the writes before the next ready callbacks are one send;
+// until then they are buffered (the peer sees nothing), and write EOF, close
+// and abort keep their order with them.
+TEST_F(Stream, CoalescedWritesGoOutTogetherAfterTheReadyCallbacks) {
+  int fds[2];
+  ASSERT_EQ(socketpair(AF_UNIX, SOCK_STREAM, 0, fds), 0);
+  rill_stream *w = rill_stream_open_fd(loop, fds[0]);
+  ASSERT_NE(w, nullptr);
+  EXPECT_EQ(rill_stream_set_coalesce_writes(w, 1), RILL_OK);
+  auto peer_read = [&]() -> std::string {
+    char buf[256];
+    ssize_t n = recv(fds[1], buf, sizeof buf, MSG_DONTWAIT);
+    return n > 0 ? std::string(buf, (size_t)n) : n == 0 ? "<eof>" : "<none>";
+  };
+  EXPECT_EQ(RunMain([&]() -> int {
+              EXPECT_EQ(rill_stream_write(w, "head;", 5), RILL_OK);
+              EXPECT_EQ(rill_stream_write(w, "body", 4), RILL_OK);
+              EXPECT_EQ(rill_stream_write_buffered(w), 9);
+              EXPECT_EQ(peer_read(), "<none>");  // not sent yet
+              EXPECT_EQ(AwaitRc(rill_sleep_future(loop, 0)), RILL_OK);
+              EXPECT_EQ(rill_stream_write_buffered(w), 0);
+              EXPECT_EQ(peer_read(), "head;body");  // one send
+              // Off again: what waits goes out at once, and so does a write.
+              EXPECT_EQ(rill_stream_write(w, "wait", 4), RILL_OK);
+              EXPECT_EQ(rill_stream_set_coalesce_writes(w, 0), RILL_OK);
+              EXPECT_EQ(rill_stream_write_buffered(w), 0);
+              EXPECT_EQ(peer_read(), "wait");
+              EXPECT_EQ(rill_stream_write(w, "now", 3), RILL_OK);
+              EXPECT_EQ(rill_stream_write_buffered(w), 0);
+              EXPECT_EQ(peer_read(), "now");
+              // On: write EOF sends the coalesced bytes first, then shuts.
+              EXPECT_EQ(rill_stream_set_coalesce_writes(w, 1), RILL_OK);
+              EXPECT_EQ(rill_stream_write(w, "last", 4), RILL_OK);
+              EXPECT_EQ(rill_stream_write_eof(w), RILL_OK);  // sends them first, at once
+              EXPECT_EQ(rill_stream_write_buffered(w), 0);
+              EXPECT_EQ(peer_read(), "last");
+              EXPECT_EQ(peer_read(), "<eof>");
+              EXPECT_EQ(rill_stream_close(w), RILL_OK);
+              EXPECT_EQ(AwaitRc(rill_stream_wait_closed(w)), RILL_OK);
+              EXPECT_FAILS_WITH(rill_stream_set_coalesce_writes(w, 1), RILL_ENOTCONN);
+              return RILL_OK;
+            }),
+            RILL_OK);
+  rill_stream_release(w);
+  close(fds[1]);
+  EXPECT_FAILS_WITH(rill_stream_set_coalesce_writes(nullptr, 1), RILL_EINVAL);
+}
+
+TEST_F(Stream, CoalescedWritesPendingAtCloseOrAbort) {
+  int a[2], b[2];
+  ASSERT_EQ(socketpair(AF_UNIX, SOCK_STREAM, 0, a), 0);
+  ASSERT_EQ(socketpair(AF_UNIX, SOCK_STREAM, 0, b), 0);
+  rill_stream *closed = rill_stream_open_fd(loop, a[0]);
+  rill_stream *aborted = rill_stream_open_fd(loop, b[0]);
+  ASSERT_TRUE(closed && aborted);
+  rill_stream_set_coalesce_writes(closed, 1);
+  rill_stream_set_coalesce_writes(aborted, 1);
+  EXPECT_EQ(RunMain([&]() -> int {
+              rill_stream_write(closed, "kept", 4);
+              rill_stream_close(closed);  // sends what is buffered at once, then closes
+              EXPECT_EQ(rill_stream_is_closing(closed), 1);
+              EXPECT_EQ(rill_stream_write_buffered(closed), 0);
+              rill_stream_write(aborted, "dropped", 7);
+              rill_stream_abort(aborted);  // drops it; the queued send finds nothing
+              EXPECT_EQ(AwaitRc(rill_stream_wait_closed(closed)), RILL_OK);
+              AwaitRc(rill_stream_wait_closed(aborted));
+              return RILL_OK;
+            }),
+            RILL_OK);
+  char buf[16];
+  EXPECT_EQ(recv(a[1], buf, sizeof buf, 0), 4);
+  EXPECT_EQ(std::string(buf, 4), "kept");
+  EXPECT_EQ(recv(a[1], buf, sizeof buf, 0), 0);
+  EXPECT_LE(recv(b[1], buf, sizeof buf, 0), 0);  // EOF or reset, never the bytes
+  rill_stream_release(closed);
+  rill_stream_release(aborted);
+  close(a[1]);
+  close(b[1]);
+}
+
 TEST_F(Stream, LoopCloseAbortsOpenStreams) {
   int fds[2];
   ASSERT_EQ(pipe(fds), 0);

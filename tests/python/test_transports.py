@@ -705,11 +705,13 @@ class Transports(LoopCase):
         tr.set_write_buffer_limits(high=1 << 30)
         chunk = b"c" * 65536
         total = 0
+        # 16 MiB: more than loopback's socket buffers hold, so some of it is
+        # still the transport's at close (rill's transport coalesces a
+        # callback's writes, so its buffer is not empty after one write
+        # even when the kernel would take it: the size alone proves nothing).
         for _ in range(256):
             tr.write(chunk)
             total += len(chunk)
-            if tr.get_write_buffer_size():
-                break
         self.assertGreater(tr.get_write_buffer_size(), 0)
         tr.close()
         self.assertTrue(tr.is_closing())

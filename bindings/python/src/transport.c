@@ -337,6 +337,9 @@ static PyObject *tr_start(PyObject *self, PyObject *args) {
   t->high = 65536;
   t->low = 16384;
   rill_stream_set_write_watermarks(s, (size_t)t->high, (size_t)t->low);
+  /* A protocol's writes of one loop iteration go out in one send (aiohttp
+   * writes a response's headers and body apart), as uvloop's transports. */
+  rill_stream_set_coalesce_writes(s, 1);
   t->started = 1;
   Py_RETURN_NONE;
 }
@@ -470,6 +473,9 @@ static PyObject *tr_close(PyObject *self, PyObject *unused) {
   t->closing = 1;
   rill_stream *s = t->s;
   if (!s) Py_RETURN_NONE;
+  /* The bytes coalesced for this iteration's send go out now (asyncio's
+   * write sent them already), so a flushed transport closes at once. */
+  rill_stream_set_coalesce_writes(s, 0);
   if (!buffered_size(t)) {
     t->conn_lost++;
     rill_stream_close(s);
