@@ -1128,7 +1128,8 @@ RILL_API int rill_stream_write(rill_stream *stream, const void *data, size_t len
  * headers then body is one packet, one syscall). The bytes count in
  * rill_stream_write_buffered until then (drain waits for them as for any
  * buffered bytes); write_eof, close and turning coalescing off send them
- * first, at once. 0;
+ * first, at once, and so does a write that takes them past the high
+ * watermark (writing pauses only on what the fd refuses). 0;
  * RILL_ENOTCONN on a closing or closed stream. */
 RILL_API int rill_stream_set_coalesce_writes(rill_stream *stream, int on);
 /* A future DONE once the write buffer is at or below the low watermark

@@ -710,7 +710,12 @@ int rill_stream_write(rill_stream *s, const void *data, size_t len) {
   } else {
     rill__io_start(s->loop, &s->wio);
   }
-  if (s->wlen > s->high && !s->writing_paused) {
+  /* Past the high watermark a coalesced write waits for no one: it goes
+   * out now, and writing pauses only on what the fd refused, as without
+   * coalescing (a failure here is the stream's, reported as for any
+   * buffered write). */
+  if (s->coalesce && s->wlen > s->high) flush_now(s);
+  if (s->open && s->wlen > s->high && !s->writing_paused) {
     s->writing_paused = 1;
     post_event(s, RILL_STREAM_PAUSE_WRITING, 0);
   }
