@@ -165,7 +165,8 @@ static void coro_step(rill_task *t, void *arg) {
    * canary at the stack's low end when it ends or in debug mode (it is a
    * cold cache line per coroutine, too dear for every switch). */
   int overflow = co->ctx.sp && (char *)co->ctx.sp < (char *)co->stack + 4096;
-  if (co->finished || t->fut.loop->debug) overflow |= !rill__stack_ok(co->stack);
+  if (co->finished || t->fut.loop->debug)
+    overflow |= !rill__stack_ok(t->fut.loop->stacks, co->stack, t->fut.loop->debug);
   if (co->guarded) overflow |= !rill__stack_page_ok(co->stack);
   if (RILL__UNLIKELY(overflow)) {
     fprintf(stderr, "rill: stack overflow in coroutine task %s (stack size %zu bytes)\n",

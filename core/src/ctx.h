@@ -8,9 +8,9 @@
  * Stacks come from a pool of slabs (one mmap holds many stacks, lazily
  * committed, MAP_NORESERVE). There is no guard page per stack: with
  * vm.max_map_count at 65530 a PROT_NONE page per stack caps a process near
- * 32k coroutines. Overflow is caught by a canary at the low end of each
- * stack, checked whenever a coroutine switches out and when its stack is
- * returned. */
+ * 32k coroutines. Overflow is caught by the saved stack pointer at every
+ * switch out, and by a canary at the low end of each stack (64 bytes that
+ * must still be zero, so it costs no page) when a coroutine ends. */
 #ifndef RILL_CTX_H
 #define RILL_CTX_H
 
@@ -33,12 +33,13 @@ rill__stack_pool *rill__stack_pool_new(size_t stack_size);
 /* Unmaps every slab. All stacks must have been returned. */
 void rill__stack_pool_free(rill__stack_pool *pool);
 size_t rill__stack_pool_stack_size(const rill__stack_pool *pool);
-/* Lowest address of a free stack (canary written), NULL on ENOMEM. */
+/* Lowest address of a free stack, NULL on ENOMEM. */
 void *rill__stack_get(rill__stack_pool *pool);
 /* Returns a stack to the pool. */
 void rill__stack_put(rill__stack_pool *pool, void *stack_lo);
-/* 1 if the canary at the low end of the stack is intact. */
-int rill__stack_ok(const void *stack_lo);
+/* 1 if the canary (the lowest 64 bytes, zero) at the low end is intact.
+ * Unless always, read only when the frames went past the top page. */
+int rill__stack_ok(const rill__stack_pool *pool, const void *stack_lo, int always);
 /* Debug mode: the whole lowest page of the stack (past the canary) is
  * filled with a pattern, and checked at every switch out, so frames that
  * skip over the 64-byte canary are caught too. */

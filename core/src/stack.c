@@ -4,15 +4,26 @@
  * 16 MiB holds many stacks, so 100k coroutines cost a few hundred mmaps
  * (which the kernel merges into a handful of VMAs) instead of 100k, and
  * pages are committed only when a coroutine touches them. There is no guard
- * page (each would be a VMA of its own, and vm.max_map_count is 65530);
- * a canary at the low end of each stack catches overflow after the fact.
+ * page (each would be a VMA of its own, and vm.max_map_count is 65530).
  *
- * Free stacks form a LIFO list threaded through their lowest bytes (the
- * canary page, which is committed anyway), so the stack reused next is the
- * one whose pages are still hot. Once more than 16 MiB of stacks are free,
- * a returned stack that grew past its top page is trimmed back to its
- * canary and top pages (MADV_DONTNEED), so a burst of deep coroutines does
- * not pin its memory forever. Single-threaded by contract: no locks. */
+ * Overflow is caught after the fact by the stack's lowest 64 bytes, which
+ * must still be zero: a fresh mapping's page reads as zero without being
+ * committed, so a shallow coroutine costs one page (its top), not two (a
+ * written canary pattern at the low end cost a second page per coroutine).
+ * Even reading that page commits it, so when a coroutine ends the canary
+ * is read only if the lowest bytes of its top page are no longer zero (its
+ * frames went past that page); in debug mode, always. The trade-off:
+ * an overflow that writes only zeros over those 64 bytes goes unseen in
+ * normal mode; frames hold return addresses and saved registers, and
+ * debug mode still fills the whole lowest page with a pattern.
+ *
+ * Free stacks form a LIFO list threaded through their highest bytes (the
+ * top page, which every coroutine that ran has committed), so the stack
+ * reused next is the one whose pages are still hot. Once more than 16 MiB
+ * of stacks are free, a returned stack that grew past its top page is
+ * trimmed back to it (MADV_DONTNEED, which also zeroes the low end again),
+ * so a burst of deep coroutines does not pin its memory forever.
+ * Single-threaded by contract: no locks. */
 #include "ctx.h"
 
 #include <errno.h>
@@ -45,19 +56,13 @@ enum {
   WARM_BYTES = 16 << 20,
 };
 
-/* Distinct words, none zero or pointer-like, so a partial overwrite by a
- * frame (return addresses, saved registers, zeroed locals) shows. */
-static const uint64_t canary[CANARY_WORDS] = {
-    0x52494c4cc0ffee01u, 0xa5a55a5a3c3cc3c3u, 0x52494c4cc0ffee02u, 0x0f1e2d3c4b5a6978u,
-    0x52494c4cc0ffee03u, 0xf0e1d2c3b4a59687u, 0x52494c4cc0ffee04u, 0x5a5aa5a5c3c33c3cu,
-};
 
 struct rill__stack_pool {
   size_t stack_size;
   size_t page_size;
   size_t trim_after;   /* free stacks kept whole */
   size_t slab_bytes;   /* stacks_per_slab * stack_size */
-  void *free_head;     /* LIFO of free stacks, link stored at stack_lo */
+  void *free_head;     /* LIFO of free stacks, link stored in the top word */
   size_t free_count;
   char *carve_next;    /* untouched stacks left in the newest slab */
   char *carve_end;
@@ -66,9 +71,27 @@ struct rill__stack_pool {
   size_t slab_cap;
 };
 
-NO_ASAN static void *free_link(const void *stack_lo) { return *(void *const *)stack_lo; }
+/* A free stack's link: its highest word, in the top page (resident). */
+static void **link_of(const rill__stack_pool *pool, void *stack_lo) {
+  return (void **)((char *)stack_lo + pool->stack_size) - 1;
+}
 
-NO_ASAN static void set_free_link(void *stack_lo, void *next) { *(void **)stack_lo = next; }
+NO_ASAN static void *free_link(const rill__stack_pool *pool, void *stack_lo) {
+  void **w = link_of(pool, stack_lo);
+#ifdef RILL_STACK_VALGRIND
+  VALGRIND_MAKE_MEM_DEFINED(w, sizeof *w); /* written by set_free_link */
+#endif
+  return *w;
+}
+
+NO_ASAN static void set_free_link(const rill__stack_pool *pool, void *stack_lo, void *next) {
+  void **w = link_of(pool, stack_lo);
+#ifdef RILL_STACK_VALGRIND
+  /* Memcheck made the dead frames there no-access. */
+  VALGRIND_MAKE_MEM_UNDEFINED(w, sizeof *w);
+#endif
+  *w = next;
+}
 
 rill__stack_pool *rill__stack_pool_new(size_t stack_size) {
   long page = sysconf(_SC_PAGESIZE);
@@ -128,17 +151,11 @@ static int add_slab(rill__stack_pool *pool) {
   return 0;
 }
 
-NO_ASAN static void write_canary(void *stack_lo) {
-  uint64_t *w = stack_lo;
-  for (int i = 0; i < CANARY_WORDS; i++)
-    w[i] = canary[i];
-}
-
 void *rill__stack_get(rill__stack_pool *pool) {
   char *lo;
   if (pool->free_head) {
     lo = pool->free_head;
-    pool->free_head = free_link(lo);
+    pool->free_head = free_link(pool, lo);
     pool->free_count--;
   } else {
     if (pool->carve_next == pool->carve_end && add_slab(pool) != 0) {
@@ -148,7 +165,6 @@ void *rill__stack_get(rill__stack_pool *pool) {
     lo = pool->carve_next;
     pool->carve_next += pool->stack_size;
   }
-  write_canary(lo);
   return lo;
 }
 
@@ -177,20 +193,37 @@ void rill__stack_put(rill__stack_pool *pool, void *stack_lo) {
   if (pool->free_count >= pool->trim_after && pool->stack_size >= 3 * page) {
     char *top_page = lo + pool->stack_size - page;
     if (went_deep(top_page))
-      /* Keep the canary page (rewritten on the next get) and the top page. */
-      madvise(lo + page, (size_t)(top_page - lo) - page, MADV_DONTNEED);
+      /* Keep the top page; the low end reads as zero again. */
+      madvise(lo, (size_t)(top_page - lo), MADV_DONTNEED);
   }
-  set_free_link(lo, pool->free_head);
+  set_free_link(pool, lo, pool->free_head);
   pool->free_head = lo;
   pool->free_count++;
 }
 
-NO_ASAN int rill__stack_ok(const void *stack_lo) {
+/* Reading the low end of a stack no frame reached would fault a page in
+ * (the zero page still counts in RSS), so the canary is read only when the
+ * lowest bytes of the top page show the coroutine went past that page. */
+NO_ASAN int rill__stack_ok(const rill__stack_pool *pool, const void *stack_lo, int always) {
   const uint64_t *w = stack_lo;
-  uint64_t diff = 0;
+  if (!always && pool->stack_size >= 2 * pool->page_size) {
+    const uint64_t *t = (const uint64_t *)((const char *)stack_lo + pool->stack_size - pool->page_size);
+#ifdef RILL_STACK_VALGRIND
+    VALGRIND_MAKE_MEM_DEFINED(t, CANARY_WORDS * sizeof *t);
+#endif
+    uint64_t deep = 0;
+    for (int i = 0; i < CANARY_WORDS; i++)
+      deep |= t[i];
+    if (!deep)
+      return 1;
+  }
+#ifdef RILL_STACK_VALGRIND
+  VALGRIND_MAKE_MEM_DEFINED(w, CANARY_WORDS * sizeof *w);
+#endif
+  uint64_t any = 0;
   for (int i = 0; i < CANARY_WORDS; i++)
-    diff |= w[i] ^ canary[i];
-  return diff == 0;
+    any |= w[i];
+  return any == 0;
 }
 
 /* Debug mode's guard area: the lowest page past the canary. A constant
