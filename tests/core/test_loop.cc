@@ -127,7 +127,15 @@ TEST_F(Loop, CallLaterFromOutsideTheLoopNeverFiresEarly) {
 
 TEST_F(Loop, TimersRunInDeadlineOrder) {
   const double delays[] = {0.05, 0.01, 0.04, 0.02, 0.03};
-  for (double d : delays) Later(d, [this, d] { log.push_back(std::to_string((int)(d * 100))); });
+  /* One base: call_later reads the clock at each call, so on a loaded
+   * machine a 40 ms pause between two calls would reorder them rightly. */
+  double base = rill_loop_time(loop);
+  for (double d : delays) {
+    Cb *c = NewCb([this, d] { log.push_back(std::to_string((int)(d * 100))); });
+    rill_handle *h = rill_call_at(loop, base + d, CbRun, c, CbFree);
+    ASSERT_NE(h, nullptr);
+    rill_handle_release(h);
+  }
   Run();
   EXPECT_EQ(log, (std::vector<std::string>{"1", "2", "3", "4", "5"}));
 }

@@ -25,7 +25,8 @@ class TestCombinators < Minitest::Test
 
   def test_gather_first_error_others_keep_running
     Rill.run do
-      slow = Rill.spawn { Rill.sleep(0.05); :slow }
+      # 0.5 s apart: under valgrind on a loaded machine 40 ms was not enough
+      slow = Rill.spawn { Rill.sleep(0.5); :slow }
       orig = nil
       bad = Rill.spawn { Rill.sleep(0.01); orig = KeyError.new("k"); raise orig }
       e = assert_raises(KeyError) { Rill.gather(slow, bad) }
