@@ -1,4 +1,7 @@
 // rill_call_soon_threadsafe: the one call safe from any thread. (B8)
+#include <sys/wait.h>
+#include <unistd.h>
+
 #include <atomic>
 #include <thread>
 
@@ -122,6 +125,53 @@ TEST_F(Threads, CallSoonThreadsafeCallbacksLeftAtCloseAreFreed) {
   CloseLoop();
   EXPECT_EQ(cb->runs, 0);
   EXPECT_EQ(cb->frees, 1);
+}
+
+TEST_F(Threads, CallSoonThreadsafeBeforeCallSoonRunsFirstFromAnotherThread) {
+  // One FIFO, as asyncio's: posted before the call_soon, run before it.
+  Cb *posted = NewCb([this] { log.push_back("threadsafe"); });
+  std::thread th([&] { EXPECT_EQ(rill_call_soon_threadsafe(loop, CbRun, posted, CbFree), RILL_OK); });
+  th.join();
+  Soon([this] { log.push_back("soon"); });
+  Run();
+  EXPECT_EQ(log, (std::vector<std::string>{"threadsafe", "soon"}));
+}
+
+TEST_F(Threads, CallSoonThreadsafeAndCallSoonInterleavedOnTheLoopThreadKeepTheirOrder) {
+  Soon([this] {
+    for (int i = 0; i < 3; i++) {
+      Cb *ts = NewCb([this, i] { log.push_back("ts" + std::to_string(i)); });
+      EXPECT_EQ(rill_call_soon_threadsafe(loop, CbRun, ts, CbFree), RILL_OK);
+      Soon([this, i] { log.push_back("soon" + std::to_string(i)); });
+    }
+  });
+  Run();
+  EXPECT_EQ(log, (std::vector<std::string>{"ts0", "soon0", "ts1", "soon1", "ts2", "soon2"}));
+}
+
+TEST_F(Threads, AForkedChildHasNoRunningLoopAndRunsItsOwn) {
+  int status = -1;
+  Soon([&] {
+    ASSERT_EQ(rill_loop_current(), loop);
+    pid_t pid = fork();
+    if (pid == 0) {
+      // The child: no loop runs here; a new one can.
+      int code = rill_loop_current() == nullptr ? 0 : 1;
+      rill_loop *child = rill_loop_new();
+      int ran = 0;
+      if (!child) _exit(2);
+      rill_handle *h = rill_call_soon(child, [](void *a) { *static_cast<int *>(a) = 1; }, &ran, nullptr);
+      rill_handle_release(h);
+      if (rill_loop_run(child) != RILL_OK || !ran) code = 3;
+      _exit(code);
+    }
+    ASSERT_GT(pid, 0);
+    ASSERT_EQ(waitpid(pid, &status, 0), pid);
+  });
+  Run();
+  ASSERT_TRUE(WIFEXITED(status));
+  EXPECT_EQ(WEXITSTATUS(status), 0);
+  EXPECT_EQ(rill_loop_current(), nullptr);
 }
 
 TEST_F(Threads, LastErrorIsPerThread) {
