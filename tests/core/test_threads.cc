@@ -1,7 +1,4 @@
 // rill_call_soon_threadsafe: the one call safe from any thread. (B8)
-#include <sys/wait.h>
-#include <unistd.h>
-
 #include <atomic>
 #include <thread>
 
@@ -147,31 +144,6 @@ TEST_F(Threads, CallSoonThreadsafeAndCallSoonInterleavedOnTheLoopThreadKeepTheir
   });
   Run();
   EXPECT_EQ(log, (std::vector<std::string>{"ts0", "soon0", "ts1", "soon1", "ts2", "soon2"}));
-}
-
-TEST_F(Threads, AForkedChildHasNoRunningLoopAndRunsItsOwn) {
-  int status = -1;
-  Soon([&] {
-    ASSERT_EQ(rill_loop_current(), loop);
-    pid_t pid = fork();
-    if (pid == 0) {
-      // The child: no loop runs here; a new one can.
-      int code = rill_loop_current() == nullptr ? 0 : 1;
-      rill_loop *child = rill_loop_new();
-      int ran = 0;
-      if (!child) _exit(2);
-      rill_handle *h = rill_call_soon(child, [](void *a) { *static_cast<int *>(a) = 1; }, &ran, nullptr);
-      rill_handle_release(h);
-      if (rill_loop_run(child) != RILL_OK || !ran) code = 3;
-      _exit(code);
-    }
-    ASSERT_GT(pid, 0);
-    ASSERT_EQ(waitpid(pid, &status, 0), pid);
-  });
-  Run();
-  ASSERT_TRUE(WIFEXITED(status));
-  EXPECT_EQ(WEXITSTATUS(status), 0);
-  EXPECT_EQ(rill_loop_current(), nullptr);
 }
 
 TEST_F(Threads, LastErrorIsPerThread) {
