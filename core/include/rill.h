@@ -248,7 +248,8 @@ RILL_API void rill_loop_stop(rill_loop *loop);
  * iteration while the loop runs, fresh when it is idle. A timer fires in
  * the first iteration whose time is at or past its deadline. NaN on NULL. */
 RILL_API double rill_loop_time(rill_loop *loop);
-/* The loop running on this thread, or NULL. Borrowed. */
+/* The loop running on this thread, or NULL. Borrowed. In a child forked
+ * while a loop ran, NULL: the child may run a loop of its own. */
 RILL_API rill_loop *rill_loop_current(void);
 
 /* The handler that receives failures nobody else can: callbacks reported
@@ -319,7 +320,8 @@ RILL_API rill_handle *rill_call_at(rill_loop *loop, double when, rill_fn fn, voi
                                    rill_free_fn free_arg);
 /* The one call safe from any thread: queues fn(arg) to run on the loop's
  * thread in a coming iteration and wakes the loop. FIFO per calling
- * thread. 0, RILL_EINVAL, RILL_ECLOSED, RILL_ENOMEM (free_arg not called
+ * thread, and with rill_call_soon: a callback posted before a
+ * rill_call_soon call (by any thread) runs before that one. 0, RILL_EINVAL, RILL_ECLOSED, RILL_ENOMEM (free_arg not called
  * on failure). The loop must not be freed concurrently. */
 RILL_API int rill_call_soon_threadsafe(rill_loop *loop, rill_fn fn, void *arg,
                                        rill_free_fn free_arg);

@@ -93,7 +93,14 @@ static void wake_timer_cb(struct ev_loop *ev, ev_timer *w, int revents) {
   (void)ev, (void)w, (void)revents; /* only ends the wait */
 }
 
+/* A forked child has no running loop (asyncio's rule too): it may start
+ * one of its own, even when the fork happened inside a callback. */
+static void forget_running_loop(void) { rill__tls_loop = NULL; }
+static pthread_once_t atfork_once = PTHREAD_ONCE_INIT;
+static void atfork_install(void) { pthread_atfork(NULL, NULL, forget_running_loop); }
+
 rill_loop *rill_loop_new(void) {
+  pthread_once(&atfork_once, atfork_install);
   rill_loop *loop = calloc(1, sizeof *loop);
   if (!loop) {
     rill__fail(RILL_ENOMEM, "out of memory creating a loop");
@@ -301,6 +308,15 @@ static void end_run(rill_loop *loop) {
 
 /* ---------------------------------------------------------------- */
 /* Iterations                                                         */
+
+/* The callbacks other threads posted, onto the ready queue in their order. */
+static void take_posted(rill_loop *loop) {
+  pthread_mutex_lock(&loop->ts_lock);
+  rill__ts_item *it = loop->ts_head;
+  loop->ts_head = loop->ts_tail = NULL;
+  pthread_mutex_unlock(&loop->ts_lock);
+  for (; it; it = it->next) rill__schedule(loop, &it->node);
+}
 
 static void drain_threadsafe(rill_loop *loop) {
   pthread_mutex_lock(&loop->ts_lock);
@@ -609,7 +625,11 @@ static rill_handle *handle_new(rill_loop *loop, rill_fn fn, void *arg, rill_free
 
 rill_handle *rill_call_soon(rill_loop *loop, rill_fn fn, void *arg, rill_free_fn free_arg) {
   rill_handle *h = handle_new(loop, fn, arg, free_arg);
-  if (h) rill__schedule(loop, &h->timer.node);
+  if (!h) return NULL;
+  /* One FIFO, as asyncio's: what other threads posted before this call
+   * goes first (ts_pending stays up: signals are left to the iteration). */
+  if (atomic_load_explicit(&loop->ts_pending, memory_order_relaxed)) take_posted(loop);
+  rill__schedule(loop, &h->timer.node);
   return h;
 }
 

@@ -1,5 +1,8 @@
 // The loop: call_soon order and batches, timers, handles, run/run_once/stop,
 // time, the exception handler, debug mode, task dumps. (asyncio group B)
+#include <sys/wait.h>
+#include <unistd.h>
+
 #include <cstring>
 
 #include "rill_test.h"
@@ -14,6 +17,32 @@ TEST_F(Loop, RunWithNoWorkReturnsAtOnce) {
   double t0 = MonoNow();
   EXPECT_EQ(rill_loop_run(loop), RILL_OK);
   EXPECT_LT(MonoNow() - t0, 0.1);
+}
+
+// Not in rill_tsan_tests: a fork under ThreadSanitizer is its own problem.
+TEST_F(Loop, AForkedChildHasNoRunningLoopAndRunsItsOwn) {
+  int status = -1;
+  Soon([&] {
+    ASSERT_EQ(rill_loop_current(), loop);
+    pid_t pid = fork();
+    if (pid == 0) {
+      // The child: no loop runs here; a new one can.
+      int code = rill_loop_current() == nullptr ? 0 : 1;
+      rill_loop *child = rill_loop_new();
+      int ran = 0;
+      if (!child) _exit(2);
+      rill_handle *h = rill_call_soon(child, [](void *a) { *static_cast<int *>(a) = 1; }, &ran, nullptr);
+      rill_handle_release(h);
+      if (rill_loop_run(child) != RILL_OK || !ran) code = 3;
+      _exit(code);
+    }
+    ASSERT_GT(pid, 0);
+    ASSERT_EQ(waitpid(pid, &status, 0), pid);
+  });
+  Run();
+  ASSERT_TRUE(WIFEXITED(status));
+  EXPECT_EQ(WEXITSTATUS(status), 0);
+  EXPECT_EQ(rill_loop_current(), nullptr);
 }
 
 TEST_F(Loop, CallSoonRunsFifo) {

@@ -124,6 +124,28 @@ TEST_F(Threads, CallSoonThreadsafeCallbacksLeftAtCloseAreFreed) {
   EXPECT_EQ(cb->frees, 1);
 }
 
+TEST_F(Threads, CallSoonThreadsafeBeforeCallSoonRunsFirstFromAnotherThread) {
+  // One FIFO, as asyncio's: posted before the call_soon, run before it.
+  Cb *posted = NewCb([this] { log.push_back("threadsafe"); });
+  std::thread th([&] { EXPECT_EQ(rill_call_soon_threadsafe(loop, CbRun, posted, CbFree), RILL_OK); });
+  th.join();
+  Soon([this] { log.push_back("soon"); });
+  Run();
+  EXPECT_EQ(log, (std::vector<std::string>{"threadsafe", "soon"}));
+}
+
+TEST_F(Threads, CallSoonThreadsafeAndCallSoonInterleavedOnTheLoopThreadKeepTheirOrder) {
+  Soon([this] {
+    for (int i = 0; i < 3; i++) {
+      Cb *ts = NewCb([this, i] { log.push_back("ts" + std::to_string(i)); });
+      EXPECT_EQ(rill_call_soon_threadsafe(loop, CbRun, ts, CbFree), RILL_OK);
+      Soon([this, i] { log.push_back("soon" + std::to_string(i)); });
+    }
+  });
+  Run();
+  EXPECT_EQ(log, (std::vector<std::string>{"ts0", "soon0", "ts1", "soon1", "ts2", "soon2"}));
+}
+
 TEST_F(Threads, LastErrorIsPerThread) {
   rill_future_state(nullptr);
   ASSERT_EQ(rill_last_error(), RILL_EINVAL);

@@ -217,6 +217,28 @@ class Readers(LoopCase):
 
 
 class Sockets(LoopCase):
+    def test_sock_connect_to_a_numeric_address_connects_in_its_first_step(self):
+        # As asyncio (_ensure_resolved): no resolver round trip, so a task
+        # started before a sleep(0) has called connect() when it returns.
+        import select
+
+        listener = socket.socket()
+        sock = socket.socket()
+        self.socks += [listener, sock]
+        listener.bind(("127.0.0.1", 0))
+        listener.listen(1)
+        sock.setblocking(False)
+
+        async def main():
+            task = asyncio.ensure_future(self.loop.sock_connect(sock, listener.getsockname()))
+            await asyncio.sleep(0)
+            ready, _, _ = select.select([listener], [], [], 5)
+            self.assertEqual(ready, [listener], "connect() not called in the first step")
+            self.socks.append(listener.accept()[0])
+            await task
+
+        self.run_bounded(main())
+
     def test_socketpair_round_trip(self):
         a, b = self.pair()
         loop = self.loop
@@ -377,6 +399,40 @@ class Executors(LoopCase):
             self.assertEqual(await fut, (5, True))
             with self.assertRaises(KeyError):
                 await loop.run_in_executor(None, {}.__getitem__, "missing")
+
+        self.run_bounded(main())
+
+    def test_run_in_executor_gives_asyncio_cancelled_error_for_a_cancelled_concurrent_future(self):
+        # As asyncio's wrap_future: a function that waits on a cancelled
+        # concurrent future (run_coroutine_threadsafe's caller) ends the
+        # executor future with asyncio's CancelledError, not concurrent's.
+        loop = self.loop
+
+        def wait_cancelled():
+            f = concurrent.futures.Future()
+            f.cancel()
+            return f.result()
+
+        async def main():
+            with self.assertRaises(asyncio.CancelledError):
+                await loop.run_in_executor(None, wait_cancelled)
+            return "went on"
+
+        self.assertEqual(self.run_bounded(main()), "went on")
+
+    def test_run_coroutine_threadsafe_of_a_task_that_cancels_itself(self):
+        loop = self.loop
+
+        async def cancels_itself():
+            asyncio.current_task().cancel()
+            await asyncio.sleep(0)
+
+        def from_thread():
+            return asyncio.run_coroutine_threadsafe(cancels_itself(), loop).result(10)
+
+        async def main():
+            with self.assertRaises(asyncio.CancelledError):
+                await loop.run_in_executor(None, from_thread)
 
         self.run_bounded(main())
 

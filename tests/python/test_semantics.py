@@ -264,6 +264,133 @@ class Loop(unittest.TestCase):
 
         self.assertTrue(run(main()))
 
+    def test_call_soon_threadsafe_keeps_fifo_with_call_soon_from_another_thread(self):
+        # One FIFO: a callback another thread posted before call_soon runs first.
+        loop = aio.new_event_loop()
+        log = []
+        posted = threading.Event()
+
+        def poster():
+            loop.call_soon_threadsafe(log.append, "threadsafe")
+            posted.set()
+
+        try:
+            th = threading.Thread(target=poster)
+            th.start()
+            posted.wait()
+            loop.call_soon(log.append, "soon")
+            loop.call_soon(loop.stop)
+            loop.run_forever()
+            th.join()
+        finally:
+            loop.close()
+        self.assertEqual(log, ["threadsafe", "soon"])
+
+    def test_call_soon_threadsafe_keeps_fifo_with_call_soon_on_the_loop_thread(self):
+        async def main():
+            loop = aio.get_running_loop()
+            log = []
+            done = loop.create_future()
+            loop.call_soon_threadsafe(log.append, 1)
+            loop.call_soon(log.append, 2)
+            loop.call_soon_threadsafe(log.append, 3)
+            loop.call_soon(log.append, 4)
+            loop.call_soon(done.set_result, None)
+            await done
+            return log
+
+        self.assertEqual(run(main()), [1, 2, 3, 4])
+
+    @unittest.skipUnless(hasattr(os, "fork"), "needs fork")
+    def test_forked_child_has_no_running_loop_and_runs_its_own(self):
+        # asyncio's rule: a child forked inside a callback of a running loop
+        # sees no running loop, and may run a new one.
+        async def child_main():
+            await aio.sleep(0)
+            return 7
+
+        async def main():
+            pid = os.fork()
+            if pid == 0:
+                code = 1
+                try:
+                    try:
+                        aio.get_running_loop()
+                    except RuntimeError:
+                        loop = aio.new_event_loop()
+                        try:
+                            code = 0 if loop.run_until_complete(child_main()) == 7 else 2
+                        finally:
+                            loop.close()
+                finally:
+                    os._exit(code)
+            _, status = os.waitpid(pid, 0)
+            return os.waitstatus_to_exitcode(status)
+
+        self.assertEqual(run(main()), 0)
+
+    def test_nested_run_until_complete_refuses_before_wrapping_the_coroutine(self):
+        # The coroutine is never wrapped in a task: Python warns it was never awaited.
+        import warnings
+
+        async def inner():
+            pass
+
+        loop = aio.new_event_loop()
+
+        async def outer():
+            coro = inner()
+            with self.assertRaisesRegex(RuntimeError, "already running"):
+                loop.run_until_complete(coro)
+            return coro
+
+        try:
+            coro = loop.run_until_complete(outer())
+            self.assertEqual(aio.all_tasks(loop), set())
+            with warnings.catch_warnings(record=True) as caught:
+                warnings.simplefilter("always")
+                del coro
+                gc.collect()
+        finally:
+            loop.close()
+        self.assertTrue(any("was never awaited" in str(w.message) for w in caught), caught)
+
+    def test_run_until_complete_runs_the_iteration_after_completion(self):
+        # asyncio stops from the future's done callback: what was ready when
+        # the future completed runs before run_until_complete returns.
+        loop = aio.new_event_loop()
+        log = []
+
+        async def main():
+            loop.call_soon(log.append, "ready at completion")
+            return 1
+
+        try:
+            self.assertEqual(loop.run_until_complete(main()), 1)
+            self.assertEqual(log, ["ready at completion"])
+            done = loop.create_future()
+            done.set_result(2)
+            loop.call_soon(log.append, "ready before a done future")
+            self.assertEqual(loop.run_until_complete(done), 2)
+        finally:
+            loop.close()
+        self.assertEqual(log, ["ready at completion", "ready before a done future"])
+
+    def test_handle_source_traceback_in_debug_mode_names_the_scheduling_line(self):
+        loop = aio.new_event_loop()
+        try:
+            self.assertIsNone(loop.call_soon(print)._source_traceback)
+            loop.set_debug(True)
+            here = sys._getframe().f_code.co_name
+            for h, line in [(loop.call_soon(print), sys._getframe().f_lineno),
+                            (loop.call_later(0, print), sys._getframe().f_lineno),
+                            (loop.call_soon_threadsafe(print), sys._getframe().f_lineno)]:
+                self.assertIsInstance(h._source_traceback, list)
+                self.assertEqual(tuple(h._source_traceback[-1][:3]), (__file__, line, here))
+                h.cancel()
+        finally:
+            loop.close()
+
     def test_loop_releases_gil_while_waiting(self):
         counter = [0]
         stop = threading.Event()
@@ -448,6 +575,49 @@ class TaskFactory(unittest.TestCase):
 
 class FutureTests(unittest.TestCase):
     """C. Future"""
+
+    def test_task_awaiting_an_asyncio_future_wakes_before_callbacks_added_later(self):
+        # asyncio: the task's wake-up is the future's first done callback.
+        import asyncio
+
+        loop = aio.new_event_loop()
+        log = []
+        try:
+            fut = asyncio.Future(loop=loop)
+
+            async def waiter():
+                await fut
+                log.append("task woke")
+
+            task = loop.create_task(waiter())
+            loop.run_until_complete(asyncio.sleep(0))  # the task now waits on fut
+            fut.add_done_callback(lambda f: log.append("callback added later"))
+            fut.set_result(1)
+            loop.run_until_complete(task)
+        finally:
+            loop.close()
+        self.assertEqual(log, ["task woke", "callback added later"])
+
+    def test_task_awaits_an_asyncio_future_subclass_whose_get_loop_raises(self):
+        # asyncio's tasks fall back to fut._loop (futures._get_loop).
+        import asyncio
+
+        class Fut(asyncio.Future):
+            @property
+            def get_loop(self):
+                raise AttributeError
+
+        loop = aio.new_event_loop()
+        try:
+            fut = Fut(loop=loop)
+            loop.call_later(0.01, fut.set_result, 1)
+
+            async def main():
+                return await fut + 1
+
+            self.assertEqual(loop.run_until_complete(loop.create_task(main())), 2)
+        finally:
+            loop.close()
 
     def test_set_result_twice_raises_invalid_state(self):
         async def main():

@@ -293,6 +293,26 @@ class Transports(LoopCase):
 
         self.assertEqual(self.run_bounded(main()), b"through the pipe")
 
+    def test_pipe_transports_left_open_say_open_after_the_loop_closes(self):
+        rpipe, wpipe = os.pipe()
+        robj, wobj = os.fdopen(rpipe, "rb", 0), os.fdopen(wpipe, "wb", 0)
+
+        async def main():
+            rtr, _ = await self.loop.connect_read_pipe(asyncio.Protocol, robj)
+            wtr, _ = await self.loop.connect_write_pipe(asyncio.Protocol, wobj)
+            self.assertIn("polling", repr(rtr))
+            return rtr, wtr
+
+        rtr, wtr = self.run_bounded(main())
+        self.loop.close()
+        try:
+            self.assertIn("open", repr(rtr))
+            self.assertIn("open", repr(wtr))
+        finally:
+            robj.close()
+            wobj.close()
+            rtr._pipe = wtr._pipe = None  # closed above: no unclosed-transport warning
+
     def test_subprocess_exec_and_shell(self):
         async def main():
             p = await asyncio.create_subprocess_exec(

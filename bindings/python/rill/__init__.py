@@ -195,6 +195,8 @@ class EventLoop(TransportsMixin, LoopIOMixin, _rill.LoopBase, _asyncio_events.Ab
     # asyncio.Queue ...) find the loop through asyncio's running-loop slot:
     # set it for as long as this loop runs.
     def run_until_complete(self, future):
+        if self.is_running():  # before the factory wraps it, as asyncio
+            raise RuntimeError("This event loop is already running")
         if self.get_task_factory() is not None and iscoroutine(future):
             future = self.create_task(future)  # asyncio's ensure_future: the factory's task
         old = _asyncio_events._get_running_loop()

@@ -13,6 +13,7 @@ import functools
 import socket
 import threading
 
+import asyncio.exceptions as _aio_exceptions
 import asyncio.futures as _aio_futures
 
 from . import _rill
@@ -51,7 +52,17 @@ def _iscoroutinefunction(fn):
 
 
 async def _run_on_pool(func, args):
-    return await _rill._run_in_thread(functools.partial(func, *args))
+    try:
+        return await _rill._run_in_thread(functools.partial(func, *args))
+    except (concurrent.futures.CancelledError, concurrent.futures.InvalidStateError) as exc:
+        # asyncio's wrap_future converts these (futures._convert_future_exc):
+        # a thread waiting on a cancelled concurrent future (as
+        # run_coroutine_threadsafe's caller) raises asyncio's CancelledError.
+        if type(exc) is concurrent.futures.CancelledError:
+            raise _aio_exceptions.CancelledError(*exc.args) from None
+        if type(exc) is concurrent.futures.InvalidStateError:
+            raise _aio_exceptions.InvalidStateError(*exc.args) from None
+        raise
 
 
 def _check_nonblocking(sock):
@@ -63,7 +74,12 @@ def _adopt_foreign(fut):
     """A rill.Future following fut (an asyncio future of a rill loop, as
     asyncio.gather and asyncio.wrap_future make): a rill task awaits this
     instead; cancelling it cancels fut."""
-    loop = fut.get_loop()
+    try:
+        get_loop = fut.get_loop
+    except AttributeError:  # asyncio's tasks read fut._loop then (futures._get_loop)
+        loop = fut._loop
+    else:
+        loop = get_loop()
     if not isinstance(loop, _rill.LoopBase):
         raise RuntimeError(
             f"rill task got a foreign future {fut!r}: futures of another event loop "
@@ -72,7 +88,28 @@ def _adopt_foreign(fut):
         raise RuntimeError(f"Task got Future {fut!r} attached to a different loop")
     rf = loop.create_future()
 
-    def from_foreign(f):
+    def to_foreign(r):
+        if r.cancelled() and not fut.done():
+            fut.cancel()
+
+    rf.add_done_callback(to_foreign)
+    fut.add_done_callback(_FromForeign(rf))
+    return rf
+
+
+class _FromForeign:
+    """The asyncio future's done callback: gives its outcome to rf. The
+    loop's call_soon runs it at once (an asyncio future schedules its
+    callbacks with call_soon), so the task waiting on rf steps where
+    asyncio's task would, not an iteration later."""
+
+    __slots__ = ("rf",)
+
+    def __init__(self, rf):
+        self.rf = rf
+
+    def __call__(self, f):
+        rf = self.rf
         if rf.done():
             return
         if f.cancelled():
@@ -84,16 +121,9 @@ def _adopt_foreign(fut):
         else:
             rf.set_exception(exc)
 
-    def to_foreign(r):
-        if r.cancelled() and not fut.done():
-            fut.cancel()
-
-    rf.add_done_callback(to_foreign)
-    fut.add_done_callback(from_foreign)
-    return rf
-
 
 _rill._set_foreign_helper(_adopt_foreign)
+_rill._set_foreign_wake_type(_FromForeign)
 
 
 class LoopIOMixin:
@@ -205,9 +235,10 @@ class LoopIOMixin:
         _check_nonblocking(sock)
         self._ensure_fd_no_transport(sock)
         if sock.family in (socket.AF_INET, socket.AF_INET6):
-            host, port = address[:2]
-            infos = await self.getaddrinfo(host, port, family=sock.family,
-                                           type=sock.type, proto=sock.proto)
+            # asyncio's: a numeric address resolves without the thread pool,
+            # so connect() is called in the task's first step.
+            infos = await self._ensure_resolved(address, family=sock.family, type=sock.type,
+                                                proto=sock.proto, loop=self)
             address = infos[0][4]
         try:
             sock.connect(address)

@@ -233,12 +233,17 @@ class TransportsMixin:
             t = self.__dict__["_transports_by_fd"] = weakref.WeakValueDictionary()
         return t
 
-    @property
-    def _selector(self):
+    def _watched_fds(self):
         s = self.__dict__.get("_watched")
         if s is None:
             s = self.__dict__["_watched"] = _WatchedFds()
         return s
+
+    @property
+    def _selector(self):
+        # None once closed, as asyncio's loop drops its selector: a pipe
+        # transport's repr then says "open" instead of asking it.
+        return None if self.is_closed() else self._watched_fds()
 
     @property
     def _debug(self):
@@ -249,11 +254,11 @@ class TransportsMixin:
     def _watch(self, fd, event, callback, args):
         self._check_closed()
         _rill._fd_add(self, fd, event == selectors.EVENT_WRITE, callback, args)
-        ev = self._selector.events
+        ev = self._watched_fds().events
         ev[fd] = ev.get(fd, 0) | event
 
     def _unwatch(self, fd, event):
-        ev = self._selector.events
+        ev = self._watched_fds().events
         ev[fd] = ev.get(fd, 0) & ~event
         if not ev[fd]:
             del ev[fd]

@@ -5,6 +5,10 @@ _Thread_local PyThreadState *released_ts;
 _Thread_local PyLoop *running_loop;
 _Thread_local PyTask *current_task;
 
+/* A forked child has no running loop (asyncio's rule, and the core's): it
+ * may run a loop of its own, even when forked inside a callback. */
+void rillpy_forget_running_loop(void) { running_loop = NULL; }
+
 /* ------------------------------------------------------------------ */
 /* Handles (call_soon, call_later, call_at, call_soon_threadsafe)       */
 
@@ -33,6 +37,7 @@ void handle_dealloc(PyHandle *h) {
   Py_CLEAR(h->args);
   Py_CLEAR(h->ctx);
   Py_CLEAR(h->loop);
+  Py_CLEAR(h->source_tb);
   Py_TYPE(h)->tp_free((PyObject *)h);
 }
 
@@ -58,6 +63,33 @@ PyObject *handle_repr(PyHandle *h) {
   return PyUnicode_FromFormat("<Handle %s>", h->cancelled ? "cancelled" : "done");
 }
 
+static PyObject *handle_source_traceback(PyHandle *h, void *closure) {
+  (void)closure;
+  PyObject *tb = h->source_tb ? h->source_tb : Py_None;
+  Py_INCREF(tb);
+  return tb;
+}
+
+/* In debug mode, as asyncio's Handle: where the caller scheduled it
+ * (asyncio.format_helpers.extract_stack of the calling frame). */
+static int handle_record_source(PyHandle *h) {
+  static PyObject *extract_stack;
+  if (!extract_stack) {
+    PyObject *m = PyImport_ImportModule("asyncio.format_helpers");
+    if (!m) return -1;
+    extract_stack = PyObject_GetAttrString(m, "extract_stack");
+    Py_DECREF(m);
+    if (!extract_stack) return -1;
+  }
+  PyFrameObject *f = PyEval_GetFrame(); /* borrowed: the caller's, a C method has none */
+  h->source_tb = PyObject_CallOneArg(extract_stack, f ? (PyObject *)f : Py_None);
+  return h->source_tb ? 0 : -1;
+}
+
+static PyGetSetDef handle_getset[] = {
+    {"_source_traceback", (getter)handle_source_traceback, NULL, NULL, NULL},
+    {NULL, NULL, NULL, NULL, NULL}};
+
 static PyMethodDef handle_methods[] = {
     {"cancel", (PyCFunction)handle_cancel, METH_NOARGS, NULL},
     {"cancelled", (PyCFunction)handle_cancelled, METH_NOARGS, NULL},
@@ -72,6 +104,7 @@ PyTypeObject HandleType = {
     .tp_dealloc = (destructor)handle_dealloc,
     .tp_repr = (reprfunc)handle_repr,
     .tp_methods = handle_methods,
+    .tp_getset = handle_getset,
 };
 
 enum { SCHED_SOON, SCHED_LATER, SCHED_AT, SCHED_THREADSAFE };
@@ -112,20 +145,32 @@ PyObject *loop_schedule(PyLoop *self, int how, PyObject *const *args, Py_ssize_t
     PyErr_Format(PyExc_TypeError, "a callable object was expected, got %R", cb);
     return NULL;
   }
-  if (how != SCHED_THREADSAFE && running_loop && running_loop != self) {
-    /* fine: asyncio only checks this in debug mode */
+  if (how == SCHED_SOON && foreign_wake_type && (PyObject *)Py_TYPE(cb) == foreign_wake_type &&
+      self->loop) {
+    /* An asyncio future of this loop scheduling the wake-up of the rill
+     * future a rill task waits on (loopio.py's _FromForeign): done at once,
+     * the task's step is queued where asyncio's task wake-up would be, not
+     * an iteration later. It only completes a rill future (no user code). */
+    PyObject *r = PyObject_Vectorcall(cb, args + 1, nargs - 1, NULL);
+    if (r) {
+      Py_DECREF(r);
+      Py_RETURN_NONE;
+    }
+    PyErr_Clear(); /* scheduled as any callback: the handler reports it */
   }
   PyHandle *h = PyObject_New(PyHandle, &HandleType);
   if (!h) return NULL;
   h->h = NULL;
   h->cancelled = 0;
+  h->source_tb = NULL;
   Py_INCREF(cb);
   h->cb = cb;
   h->args = nargs > nfixed + 1 ? tuple_from(args + nfixed + 1, nargs - nfixed - 1) : NULL;
   Py_INCREF(self);
   h->loop = self;
   h->ctx = ctx == Py_None ? PyContext_CopyCurrent() : (Py_INCREF(ctx), ctx);
-  if (!h->ctx || (nargs > nfixed + 1 && !h->args)) {
+  if (!h->ctx || (nargs > nfixed + 1 && !h->args) ||
+      (self->loop && rill_loop_get_debug(self->loop) == 1 && handle_record_source(h) < 0)) {
     Py_DECREF(h);
     return NULL;
   }
@@ -238,22 +283,30 @@ PyObject *ensure_future_on(PyLoop *loop, PyObject *aw) {
 
 /* Drives the loop until fu is done (fu NULL: until stop()). The GIL is
  * released only while rill_loop_run_once may wait. */
+static int check_not_running(PyLoop *self) {
+  if (!running_loop) return 0;
+  PyErr_SetString(PyExc_RuntimeError, running_loop == self ? "This event loop is already running"
+                                                           : "Cannot run the event loop while another loop is running");
+  return -1;
+}
+
 int loop_drive(PyLoop *self, PyFuture *fu) {
-  if (running_loop) {
-    PyErr_SetString(PyExc_RuntimeError, running_loop == self ? "This event loop is already running"
-                                                             : "Cannot run the event loop while another loop is running");
-    return -1;
-  }
+  if (check_not_running(self) < 0) return -1;
   if (!self->loop || rill_loop_is_closed(self->loop) == 1) {
     PyErr_SetString(PyExc_RuntimeError, "Event loop is closed");
     return -1;
   }
   running_loop = self;
   self->stopping = 0;
-  int rc = 0;
-  while (!fu || rill_future_state(fu->fut) == RILL_PENDING) {
-    if (self->stopping) break;
-    int n = rill_loop_run_once(self->loop, 0.25); /* the poll hook releases the GIL */
+  int rc = 0, last = 0;
+  while (!self->stopping) {
+    if (fu && rill_future_state(fu->fut) != RILL_PENDING) {
+      /* asyncio stops from fu's done callback: the iteration after fu's
+       * completes too (I/O polled, what is ready run), not waiting. */
+      if (last) break;
+      last = 1;
+    }
+    int n = rill_loop_run_once(self->loop, last ? 0. : 0.25); /* the poll hook releases the GIL */
     gil_take();
     if (n < 0) {
       rillpy_raise_code(n);
@@ -282,6 +335,9 @@ PyObject *loop_run_until_complete(PyLoop *self, PyObject *aw) {
     PyErr_SetString(PyExc_RuntimeError, "Event loop is closed");
     return NULL;
   }
+  /* Before aw is wrapped, as asyncio: a coroutine refused here is never
+   * awaited, and Python says so. */
+  if (check_not_running(self) < 0) return NULL;
   PyFuture *fu = (PyFuture *)ensure_future_on(self, aw);
   if (!fu) return NULL;
   if (fu->loop != self) {

@@ -37,6 +37,7 @@ static PyHandle *watch_handle(PyLoop *loop, PyObject *cb, PyObject *args) {
   if (!h) return NULL;
   h->h = NULL;
   h->cancelled = 0;
+  h->source_tb = NULL;
   Py_INCREF(cb);
   h->cb = cb;
   h->args = args && PyTuple_GET_SIZE(args) ? (Py_INCREF(args), args) : NULL;
@@ -191,5 +192,16 @@ PyObject *mod_set_foreign_helper(PyObject *mod, PyObject *fn) {
   (void)mod;
   Py_INCREF(fn);
   Py_XSETREF(helper_adopt_foreign, fn);
+  Py_RETURN_NONE;
+}
+
+/* _set_foreign_wake_type(cls): the class of the done callback the helper
+ * puts on the asyncio future; call_soon runs one at once (loop.c). */
+PyObject *foreign_wake_type;
+
+PyObject *mod_set_foreign_wake_type(PyObject *mod, PyObject *cls) {
+  (void)mod;
+  Py_INCREF(cls);
+  Py_XSETREF(foreign_wake_type, cls);
   Py_RETURN_NONE;
 }

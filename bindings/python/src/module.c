@@ -18,6 +18,7 @@
  * may block (rill_loop_set_poll_hook), so a busy loop pays nothing for it;
  * every entry from the core also checks (gil_take) that it holds it. */
 #include "rillpy_int.h"
+#include <pthread.h>
 
 const char rillpy_tag = 'P';
 PyObject *CancelledError, *InvalidStateError, *RillError, *QueueShutDown;
@@ -51,6 +52,7 @@ static PyMethodDef module_functions[] = {
     {"_signal_add", (PyCFunction)mod_signal_add, METH_VARARGS, NULL},
     {"_signal_stop", (PyCFunction)mod_signal_stop, METH_O, NULL},
     {"_set_foreign_helper", (PyCFunction)mod_set_foreign_helper, METH_O, NULL},
+    {"_set_foreign_wake_type", (PyCFunction)mod_set_foreign_wake_type, METH_O, NULL},
     {"_future_state", (PyCFunction)mod_future_info, METH_O, NULL},
     {"_exception_for_code", (PyCFunction)mod_exception_for_code, METH_VARARGS, NULL},
     {NULL, NULL, 0, NULL}};
@@ -98,6 +100,7 @@ int rillpy_init(PyObject *m) {
   Py_DECREF(exc_mod);
   if (!asyncio_current_tasks) return -1;
   if (!PyDict_Check(asyncio_current_tasks)) Py_CLEAR(asyncio_current_tasks);
+  pthread_atfork(NULL, NULL, rillpy_forget_running_loop);
   if (rillpy_errors_init(m) < 0) return -1;
   if (rillpy_task_init() < 0) return -1;
   str_throw = PyUnicode_InternFromString("throw");

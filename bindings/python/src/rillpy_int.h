@@ -27,6 +27,7 @@ extern PyObject *resume_marker; /* sent into a coroutine resumed after sleep */
 extern PyObject *sleep0;        /* the shared sleep(0) awaitable */
 extern PyObject *helper_iscoroutine, *helper_wrap_awaitable, *helper_default_handler;
 extern PyObject *helper_adopt_foreign; /* loopio.c */
+extern PyObject *foreign_wake_type;    /* loopio.c */
 extern PyObject *asyncio_current_tasks; /* asyncio.tasks._current_tasks (task.c) */
 extern PyObject *str_throw, *str_call_exception_handler;
 
@@ -36,6 +37,7 @@ extern PyObject *str_throw, *str_call_exception_handler;
 /* Set while this thread's loop polls without the GIL. */
 extern _Thread_local PyThreadState *released_ts;
 extern _Thread_local PyLoop *running_loop;
+void rillpy_forget_running_loop(void); /* pthread_atfork's child handler */
 extern _Thread_local PyTask *current_task;
 
 static inline void gil_take(void) {
@@ -120,6 +122,7 @@ typedef struct {
   PyObject *cb, *args, *ctx;
   PyLoop *loop;
   int cancelled;
+  PyObject *source_tb; /* asyncio's _source_traceback: in debug mode, else NULL */
 } PyHandle;
 
 typedef struct {
@@ -287,6 +290,7 @@ PyObject *mod_fd_wait (PyObject *mod, PyObject *args);
 PyObject *mod_signal_add (PyObject *mod, PyObject *args);
 PyObject *mod_signal_stop (PyObject *mod, PyObject *cap);
 PyObject *mod_set_foreign_helper (PyObject *mod, PyObject *fn);
+PyObject *mod_set_foreign_wake_type (PyObject *mod, PyObject *cls);
 PyObject *mod_future_info (PyObject *mod, PyObject *f);
 PyObject *mod_attach_loop (PyObject *mod, PyObject *args);
 PyObject *mod_wrap_future (PyObject *mod, PyObject *args);

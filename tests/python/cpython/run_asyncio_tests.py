@@ -66,11 +66,7 @@ QUICK_FILES = [
 # Tests that hang (not fail) on a loop: not run, counted as `hang`. Keys are
 # fnmatch patterns of test ids without the "test.test_asyncio." prefix.
 KNOWN_HANGS = {
-    "rill": {
-        "test_sock_lowlevel.SelectEventLoopTests.test_sock_client_racing":
-            "sock_recv/sock_connect racing a cancel: the test outlives its own "
-            "wait_for(10) bounds on rill's loop (not yet diagnosed)",
-    },
+    "rill": {},
     "uvloop": {},
     "asyncio": {},
 }
