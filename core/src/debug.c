@@ -63,7 +63,7 @@ char *rill_loop_dump_tasks(rill_loop *loop) {
     case RILL__T_READY: append(&t, "ready to run"); break;
     case RILL__T_RUNNING: append(&t, "running"); break;
     case RILL__T_TIMER:
-      append(&t, "sleeping, wakes in %.3f s", task->timer.when - loop->now);
+      append(&t, "sleeping, wakes in %.3f s", task->extra->timer.when - loop->now);
       break;
     case RILL__T_FUTURE: {
       rill_task *inner = rill__as_task(task->awaiting);

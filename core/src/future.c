@@ -86,9 +86,12 @@ static void free_value(rill_future *f) {
 static void destroy(rill_future *f) {
   rill_loop *loop = f->loop;
   if (f->type->destroy) f->type->destroy(f);
-  free_value(f);
-  free(f->err_msg);
-  if (f->free_payload) f->free_payload(f->payload);
+  if (f->state == RILL_DONE) {
+    free_value(f);
+  } else { /* the failure shares the value's memory */
+    free(f->err_msg);
+    if (f->free_payload) f->free_payload(f->payload);
+  }
   if (f->source) rill_future_release(f->source);
   if (f->all_prev) f->all_prev->all_next = f->all_next;
   else loop->futures = f->all_next;
@@ -480,7 +483,7 @@ const char *rill_future_error_message(rill_future *f) {
   if (f->state == RILL_PENDING || f->state == RILL_DONE) return NULL;
   rill__future_mark_retrieved(f);
   for (const rill_future *it = f; it; it = it->source)
-    if (it->err_msg) return it->err_msg;
+    if (rill__future_failed(it) && it->err_msg) return it->err_msg;
   return "";
 }
 
@@ -489,6 +492,6 @@ void *rill_future_error_payload(rill_future *f, const void *tag) {
   if (f->state == RILL_PENDING || f->state == RILL_DONE) return NULL;
   rill__future_mark_retrieved(f);
   for (const rill_future *it = f; it; it = it->source)
-    if (it->payload) return it->payload_tag == tag ? it->payload : NULL;
+    if (rill__future_failed(it) && it->payload) return it->payload_tag == tag ? it->payload : NULL;
   return NULL;
 }
