@@ -56,7 +56,7 @@ char *rill_loop_dump_tasks(rill_loop *loop) {
   }
   t.buf[0] = 0;
   append(&t, "%d pending task%s\n", loop->task_count, loop->task_count == 1 ? "" : "s");
-  for (rill_task *task = loop->tasks_head; task; task = task->next) {
+  for (rill_task *task = loop->tasks_head; task; task = rill__task_next(task)) {
     append(&t, "  %s: ", rill__task_name(task));
     switch (task->wait) {
     case RILL__T_NEW:

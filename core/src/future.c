@@ -43,25 +43,42 @@ int rill__future_check_open(const rill_future *f) {
   return RILL_OK;
 }
 
-void rill__future_init(rill_future *f, rill_loop *loop, const rill__future_type *type) {
+static void init_unlinked(rill_future *f, rill_loop *loop, const rill__future_type *type) {
   memset(f, 0, sizeof *f);
   f->refs = 1;
   f->type = type;
   f->loop = loop;
-  f->all_next = loop->futures;
-  if (loop->futures) loop->futures->all_prev = f;
-  loop->futures = f;
   rill__loop_retain(loop);
 }
 
-rill_future *rill__future_alloc(rill_loop *loop, const rill__future_type *type, size_t size) {
+void rill__future_link(rill_future *f) {
+  rill_loop *loop = f->loop;
+  f->all_prev = NULL;
+  f->all_next = loop->futures;
+  if (loop->futures) loop->futures->all_prev = f;
+  loop->futures = f;
+}
+
+void rill__future_init(rill_future *f, rill_loop *loop, const rill__future_type *type) {
+  init_unlinked(f, loop, type);
+  rill__future_link(f);
+}
+
+rill_future *rill__future_alloc_unlinked(rill_loop *loop, const rill__future_type *type,
+                                         size_t size) {
   rill_future *f = rill__alloc(loop, size);
   if (!f) {
     rill__fail(RILL_ENOMEM, "out of memory creating a %s", type->name);
     return NULL;
   }
-  rill__future_init(f, loop, type);
+  init_unlinked(f, loop, type);
   f->alloc_size = (uint32_t)size;
+  return f;
+}
+
+rill_future *rill__future_alloc(rill_loop *loop, const rill__future_type *type, size_t size) {
+  rill_future *f = rill__future_alloc_unlinked(loop, type, size);
+  if (f) rill__future_link(f);
   return f;
 }
 

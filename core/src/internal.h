@@ -178,7 +178,7 @@ struct rill_future {
   int err;
   const rill__future_type *type;
   rill_loop *loop;
-  rill_future *all_prev, *all_next;   /* loop->futures */
+  rill_future *all_prev, *all_next;   /* loop->futures (a pending task: loop->tasks) */
   rill_future *unr_prev, *unr_next;   /* loop->unretrieved */
   rill__queue callbacks;
   /* A future has a value (DONE) or a failure (any other state; set on a
@@ -230,6 +230,11 @@ extern const rill__future_type rill__plain_future_type;
 RILL__HIDDEN void rill__future_init(rill_future *f, rill_loop *loop, const rill__future_type *type);
 RILL__HIDDEN rill_future *rill__future_alloc(rill_loop *loop, const rill__future_type *type,
                                             size_t size);
+/* As rill__future_alloc, but on no list yet (a task is on loop->tasks
+ * while pending): the caller links it with rill__future_link later. */
+RILL__HIDDEN rill_future *rill__future_alloc_unlinked(rill_loop *loop,
+                                                     const rill__future_type *type, size_t size);
+RILL__HIDDEN void rill__future_link(rill_future *f);
 /* Completes f: state DONE (value already stored), FAILED or CANCELLED;
  * schedules its callbacks. No checks. */
 RILL__HIDDEN void rill__future_finish(rill_future *f, int state);
@@ -269,7 +274,8 @@ struct rill_task {
   rill_step_fn step;
   void *arg;
   rill_free_fn free_arg;
-  rill_task *prev, *next; /* loop's pending tasks */
+  /* Pending, the task is on loop->tasks through fut.all_prev/all_next; it
+   * moves to loop->futures once done (one pair of links, not two). */
   rill__node wake;        /* in awaited->callbacks or the ready queue */
   rill_future *awaiting;  /* retained while waiting */
   uint64_t id;
@@ -284,6 +290,10 @@ struct rill_task {
 
 static inline struct rill__coro *rill__task_coro(const rill_task *t) {
   return t->is_coro ? (struct rill__coro *)(void *)((rill_task *)t + 1) : NULL;
+}
+/* The next pending task, oldest first (loop->tasks_head). */
+static inline rill_task *rill__task_next(const rill_task *t) {
+  return (rill_task *)t->fut.all_next;
 }
 static inline const char *rill__task_cancel_msg(const rill_task *t) {
   return t->extra ? t->extra->cancel_msg : NULL;

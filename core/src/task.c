@@ -49,8 +49,8 @@ rill_task *rill__task_new(rill_loop *loop, rill_step_fn step, void *arg, rill_fr
     rill__fail(RILL_EINVAL, "step is NULL");
     return NULL;
   }
-  rill_task *t =
-      (rill_task *)rill__future_alloc(loop, &rill__task_type, sizeof(rill_task) + extra);
+  rill_task *t = (rill_task *)rill__future_alloc_unlinked(loop, &rill__task_type,
+                                                          sizeof(rill_task) + extra);
   if (!t) return NULL;
   char *tail = (char *)t + sizeof(rill_future);
   memset(tail, 0, sizeof(rill_task) + extra - sizeof(rill_future));
@@ -60,8 +60,8 @@ rill_task *rill__task_new(rill_loop *loop, rill_step_fn step, void *arg, rill_fr
   t->wake.run = wake_run;
   t->id = ++loop->next_task_id;
   t->fut.refs++; /* the loop's reference, dropped when the task is done */
-  t->prev = loop->tasks_tail;
-  if (loop->tasks_tail) loop->tasks_tail->next = t;
+  t->fut.all_prev = (rill_future *)loop->tasks_tail; /* the first member */
+  if (loop->tasks_tail) loop->tasks_tail->fut.all_next = &t->fut;
   else loop->tasks_head = t;
   loop->tasks_tail = t;
   t->in_list = 1;
@@ -122,16 +122,18 @@ void *rill_task_arg(rill_task *t) {
   return t->arg;
 }
 
+/* Off the pending tasks, onto the loop's futures. */
 static void unlink_pending(rill_task *t) {
   if (!t->in_list) return;
   rill_loop *loop = t->fut.loop;
-  if (t->prev) t->prev->next = t->next;
-  else loop->tasks_head = t->next;
-  if (t->next) t->next->prev = t->prev;
-  else loop->tasks_tail = t->prev;
-  t->prev = t->next = NULL;
+  rill_task *prev = (rill_task *)t->fut.all_prev, *next = (rill_task *)t->fut.all_next;
+  if (prev) prev->fut.all_next = (rill_future *)next;
+  else loop->tasks_head = next;
+  if (next) next->fut.all_prev = (rill_future *)prev;
+  else loop->tasks_tail = prev;
   t->in_list = 0;
   loop->task_count--;
+  rill__future_link(&t->fut);
 }
 
 static void task_completed_hook(rill_future *f) {
@@ -564,6 +566,6 @@ int rill_loop_tasks(rill_loop *loop, rill_task **out, size_t cap) {
   if (rc) return rc;
   if (!out && cap) return rill__fail(RILL_EINVAL, "out is NULL");
   size_t n = 0;
-  for (rill_task *t = loop->tasks_head; t && n < cap; t = t->next) out[n++] = t;
+  for (rill_task *t = loop->tasks_head; t && n < cap; t = rill__task_next(t)) out[n++] = t;
   return (int)n;
 }
