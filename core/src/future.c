@@ -336,6 +336,7 @@ void rill__future_add_node(rill_future *f, rill__node *node) {
 }
 
 int rill__future_remove_node(rill_future *f, rill__node *node) {
+  if (f->in_unretrieved_list) return 0; /* no callbacks: see unr_prev */
   return rill__queue_remove(&f->callbacks, node);
 }
 
@@ -379,6 +380,7 @@ int rill_future_remove_done(rill_future *f, rill_done_fn cb, void *arg) {
   int rc = rill__future_check(f);
   if (rc) return rc;
   if (!cb) return rill__fail(RILL_EINVAL, "callback is NULL");
+  if (f->in_unretrieved_list) return 0; /* no callbacks: see unr_prev */
   int removed = 0;
   rill__node *prev = NULL;
   for (rill__node *n = f->callbacks.head, *next; n; n = next) {

@@ -179,8 +179,15 @@ struct rill_future {
   const rill__future_type *type;
   rill_loop *loop;
   rill_future *all_prev, *all_next;   /* loop->futures (a pending task: loop->tasks) */
-  rill_future *unr_prev, *unr_next;   /* loop->unretrieved */
-  rill__queue callbacks;
+  /* A future on loop->unretrieved (a failed task, its callbacks run) has
+   * no callbacks: the list's links take their place. unr_next is also the
+   * link of the futures being destroyed (refs 0). */
+  union {
+    rill__queue callbacks;
+    struct {
+      rill_future *unr_prev, *unr_next; /* loop->unretrieved */
+    };
+  };
   /* A future has a value (DONE) or a failure (any other state; set on a
    * pending future just before it fails), never both: they share memory.
    * Read the failure's fields through rill__future_failed only. */

@@ -219,7 +219,7 @@ int rill_loop_close(rill_loop *loop) {
       f->state = RILL_CANCELLED;
       f->err = RILL_ECANCELLED;
     }
-    rill__queue_splice(&loop->ready, &f->callbacks);
+    if (!f->in_unretrieved_list) rill__queue_splice(&loop->ready, &f->callbacks);
     if (f->type->close) f->type->close(f);
     discard_ready(loop);
     next = f->all_next; /* retained above, so it outlives f's release */

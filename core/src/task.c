@@ -168,6 +168,7 @@ static void unretrieved_check_run(rill__node *node, int discard) {
   if (!discard && t->fut.unretrieved) {
     if (t->fut.refs > 1) {
       t->fut.in_unretrieved_list = 1;
+      t->fut.unr_prev = NULL; /* in place of the (run) callbacks */
       t->fut.unr_next = loop->unretrieved;
       if (loop->unretrieved) loop->unretrieved->unr_prev = &t->fut;
       loop->unretrieved = &t->fut;
