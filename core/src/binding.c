@@ -89,7 +89,7 @@ const void *rill_future_owner(const rill_future *f) {
   if (rill__future_check(f)) return NULL;
   if (f->owner) return f->owner;
   for (const rill_future *it = f; it; it = it->source)
-    if (it->payload) return it->payload_tag;
+    if (rill__future_failed(it) && it->payload) return it->payload_tag;
   return NULL;
 }
 

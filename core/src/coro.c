@@ -30,7 +30,7 @@ typedef struct rill__coro {
 } rill__coro;
 
 static void release_stack(rill_task *t) {
-  rill__coro *co = t->coro;
+  rill__coro *co = rill__task_coro(t);
   rill_loop *loop = t->fut.loop;
   free(co->saved);
   co->saved = NULL;
@@ -91,7 +91,7 @@ __attribute__((noinline)) static void coro_complete(rill_task *t, int rc) {
   if (rc >= 0) {
     rill_future_set_none(&t->fut);
   } else if (rc == RILL_ECANCELLED) {
-    rill__future_fail_msg(&t->fut, RILL_ECANCELLED, t->cancel_msg);
+    rill__future_fail_msg(&t->fut, RILL_ECANCELLED, rill__task_cancel_msg(t));
   } else {
     char buf[64];
     const char *msg = rill_last_error() == rc ? rill_last_error_message() : rill_strerror(rc);
@@ -105,7 +105,7 @@ __attribute__((noinline)) static void coro_complete(rill_task *t, int rc) {
 
 static void coro_entry(void *p) {
   rill_task *t = p;
-  rill__coro *co = t->coro;
+  rill__coro *co = rill__task_coro(t);
   coro_complete(t, co->fn(co->arg));
   co->finished = 1;
   rill__ctx_switch_final(&co->ctx, &co->caller);
@@ -114,11 +114,11 @@ static void coro_entry(void *p) {
 
 static void coro_step(rill_task *t, void *arg) {
   (void)arg;
-  rill__coro *co = t->coro;
+  rill__coro *co = rill__task_coro(t);
   if (!co->started) {
     rill_loop *loop = t->fut.loop;
     if (t->deliver_cancel) { /* cancelled before its first step: body never runs */
-      rill__future_fail_msg(&t->fut, RILL_ECANCELLED, t->cancel_msg);
+      rill__future_fail_msg(&t->fut, RILL_ECANCELLED, rill__task_cancel_msg(t));
       return;
     }
     if (!loop->stacks && !(loop->stacks = rill__stack_pool_new(loop->stack_size))) {
@@ -176,12 +176,12 @@ static void coro_step(rill_task *t, void *arg) {
   if (co->finished) release_stack(t);
 }
 
-rill_coro_fn rill__coro_fn(const rill_task *t) { return t->coro ? t->coro->fn : NULL; }
+rill_coro_fn rill__coro_fn(const rill_task *t) { return t->is_coro ? rill__task_coro(t)->fn : NULL; }
 
 void rill__coro_destroy(rill_task *t) {
   /* Destroyed while suspended (loop close): it never resumes to drop it. */
-  if (t->coro->held) rill_future_release(t->coro->held);
-  t->coro->held = NULL;
+  if (rill__task_coro(t)->held) rill_future_release(rill__task_coro(t)->held);
+  rill__task_coro(t)->held = NULL;
   release_stack(t);
 }
 
@@ -203,7 +203,7 @@ static rill_task *spawn(rill_loop *loop, rill_coro_fn fn, void *arg, unsigned fl
   /* Without a copyable switch (ucontext) it runs on a stack of its own,
    * which keeps every promise a copy-stack coroutine makes. */
   co->copy = (flags & RILL_SPAWN_COPY_STACK) && rill__ctx_can_copy();
-  t->coro = co;
+  t->is_coro = 1;
   return t;
 }
 
@@ -218,7 +218,7 @@ rill_task *rill_spawn_v2(rill_loop *loop, rill_coro_fn fn, void *arg, unsigned f
 /* The running coroutine's task, or NULL with RILL_ESTATE recorded. */
 static rill_task *current_coro(const char *what) {
   rill_task *t = rill_current_task();
-  if (!t || !t->coro || t->wait != RILL__T_RUNNING) {
+  if (!t || !t->is_coro || t->wait != RILL__T_RUNNING) {
     rill__fail(RILL_ESTATE, "%s called outside a rill coroutine", what);
     return NULL;
   }
@@ -226,7 +226,7 @@ static rill_task *current_coro(const char *what) {
 }
 
 static void suspend(rill_task *t) {
-  rill__coro *co = t->coro;
+  rill__coro *co = rill__task_coro(t);
   rill__ctx_switch(&co->ctx, &co->caller);
 }
 
@@ -241,9 +241,9 @@ int rill_await(rill_future *f) {
     rill_future_release(f);
     return rc;
   }
-  t->coro->held = f;
+  rill__task_coro(t)->held = f;
   suspend(t);
-  t->coro->held = NULL;
+  rill__task_coro(t)->held = NULL;
   rc = t->deliver_cancel ? RILL_ECANCELLED : rill__future_outcome(f);
   if (t->deliver_cancel && f->state != RILL_PENDING && f->state != RILL_DONE)
     rill__future_mark_retrieved(f);

@@ -56,14 +56,14 @@ char *rill_loop_dump_tasks(rill_loop *loop) {
   }
   t.buf[0] = 0;
   append(&t, "%d pending task%s\n", loop->task_count, loop->task_count == 1 ? "" : "s");
-  for (rill_task *task = loop->tasks_head; task; task = task->next) {
+  for (rill_task *task = loop->tasks_head; task; task = rill__task_next(task)) {
     append(&t, "  %s: ", rill__task_name(task));
     switch (task->wait) {
     case RILL__T_NEW:
     case RILL__T_READY: append(&t, "ready to run"); break;
     case RILL__T_RUNNING: append(&t, "running"); break;
     case RILL__T_TIMER:
-      append(&t, "sleeping, wakes in %.3f s", task->timer.when - loop->now);
+      append(&t, "sleeping, wakes in %.3f s", task->extra->timer.when - loop->now);
       break;
     case RILL__T_FUTURE: {
       rill_task *inner = rill__as_task(task->awaiting);

@@ -43,25 +43,42 @@ int rill__future_check_open(const rill_future *f) {
   return RILL_OK;
 }
 
-void rill__future_init(rill_future *f, rill_loop *loop, const rill__future_type *type) {
+static void init_unlinked(rill_future *f, rill_loop *loop, const rill__future_type *type) {
   memset(f, 0, sizeof *f);
   f->refs = 1;
   f->type = type;
   f->loop = loop;
-  f->all_next = loop->futures;
-  if (loop->futures) loop->futures->all_prev = f;
-  loop->futures = f;
   rill__loop_retain(loop);
 }
 
-rill_future *rill__future_alloc(rill_loop *loop, const rill__future_type *type, size_t size) {
+void rill__future_link(rill_future *f) {
+  rill_loop *loop = f->loop;
+  f->all_prev = NULL;
+  f->all_next = loop->futures;
+  if (loop->futures) loop->futures->all_prev = f;
+  loop->futures = f;
+}
+
+void rill__future_init(rill_future *f, rill_loop *loop, const rill__future_type *type) {
+  init_unlinked(f, loop, type);
+  rill__future_link(f);
+}
+
+rill_future *rill__future_alloc_unlinked(rill_loop *loop, const rill__future_type *type,
+                                         size_t size) {
   rill_future *f = rill__alloc(loop, size);
   if (!f) {
     rill__fail(RILL_ENOMEM, "out of memory creating a %s", type->name);
     return NULL;
   }
-  rill__future_init(f, loop, type);
+  init_unlinked(f, loop, type);
   f->alloc_size = (uint32_t)size;
+  return f;
+}
+
+rill_future *rill__future_alloc(rill_loop *loop, const rill__future_type *type, size_t size) {
+  rill_future *f = rill__future_alloc_unlinked(loop, type, size);
+  if (f) rill__future_link(f);
   return f;
 }
 
@@ -86,9 +103,12 @@ static void free_value(rill_future *f) {
 static void destroy(rill_future *f) {
   rill_loop *loop = f->loop;
   if (f->type->destroy) f->type->destroy(f);
-  free_value(f);
-  free(f->err_msg);
-  if (f->free_payload) f->free_payload(f->payload);
+  if (f->state == RILL_DONE) {
+    free_value(f);
+  } else { /* the failure shares the value's memory */
+    free(f->err_msg);
+    if (f->free_payload) f->free_payload(f->payload);
+  }
   if (f->source) rill_future_release(f->source);
   if (f->all_prev) f->all_prev->all_next = f->all_next;
   else loop->futures = f->all_next;
@@ -316,6 +336,7 @@ void rill__future_add_node(rill_future *f, rill__node *node) {
 }
 
 int rill__future_remove_node(rill_future *f, rill__node *node) {
+  if (f->in_unretrieved_list) return 0; /* no callbacks: see unr_prev */
   return rill__queue_remove(&f->callbacks, node);
 }
 
@@ -359,6 +380,7 @@ int rill_future_remove_done(rill_future *f, rill_done_fn cb, void *arg) {
   int rc = rill__future_check(f);
   if (rc) return rc;
   if (!cb) return rill__fail(RILL_EINVAL, "callback is NULL");
+  if (f->in_unretrieved_list) return 0; /* no callbacks: see unr_prev */
   int removed = 0;
   rill__node *prev = NULL;
   for (rill__node *n = f->callbacks.head, *next; n; n = next) {
@@ -480,7 +502,7 @@ const char *rill_future_error_message(rill_future *f) {
   if (f->state == RILL_PENDING || f->state == RILL_DONE) return NULL;
   rill__future_mark_retrieved(f);
   for (const rill_future *it = f; it; it = it->source)
-    if (it->err_msg) return it->err_msg;
+    if (rill__future_failed(it) && it->err_msg) return it->err_msg;
   return "";
 }
 
@@ -489,6 +511,6 @@ void *rill_future_error_payload(rill_future *f, const void *tag) {
   if (f->state == RILL_PENDING || f->state == RILL_DONE) return NULL;
   rill__future_mark_retrieved(f);
   for (const rill_future *it = f; it; it = it->source)
-    if (it->payload) return it->payload_tag == tag ? it->payload : NULL;
+    if (rill__future_failed(it) && it->payload) return it->payload_tag == tag ? it->payload : NULL;
   return NULL;
 }

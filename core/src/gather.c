@@ -11,10 +11,11 @@
 
 typedef struct multi multi;
 
+/* A child's node; its index is its place in m->nodes (24 bytes a child,
+ * not 32: gathers of many tasks are the common case). */
 typedef struct multi_child {
   rill__node node;
   multi *m;
-  size_t index;
 } multi_child;
 
 struct multi {
@@ -101,8 +102,9 @@ static void child_run(rill__node *node, int discard) {
   multi_child *c = RILL__CONTAINER(node, multi_child, node);
   multi *m = c->m;
   if (!discard) {
-    if (m->is_wait) wait_child_done(m, m->children[c->index]);
-    else gather_child_done(m, m->children[c->index]);
+    rill_future *child = m->children[c - m->nodes];
+    if (m->is_wait) wait_child_done(m, child);
+    else gather_child_done(m, child);
   }
   rill_future_release(&m->fut);
 }
@@ -173,7 +175,6 @@ static multi *multi_new(rill_loop *loop, size_t n, rill_future *const futs[], co
     m->children[i] = rill_future_retain(futs[i]);
     m->nodes[i].node.run = child_run;
     m->nodes[i].m = m;
-    m->nodes[i].index = i;
     m->fut.refs++; /* the node's reference */
     rill__future_add_node(futs[i], &m->nodes[i].node);
   }

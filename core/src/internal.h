@@ -175,39 +175,73 @@ struct rill_future {
   unsigned char unretrieved; /* failed, nobody has read the failure yet */
   unsigned char in_unretrieved_list;
   uint32_t alloc_size; /* bytes, for rill__dealloc */
+  int err;
   const rill__future_type *type;
   rill_loop *loop;
-  rill_future *all_prev, *all_next;   /* loop->futures */
-  rill_future *unr_prev, *unr_next;   /* loop->unretrieved */
-  rill__queue callbacks;
+  rill_future *all_prev, *all_next;   /* loop->futures (a pending task: loop->tasks) */
+  /* A future on loop->unretrieved (a failed task, its callbacks run) has
+   * no callbacks: the list's links take their place. unr_next is also the
+   * link of the futures being destroyed (refs 0). */
   union {
-    int b;
-    int64_t i;
-    double d;
+    rill__queue callbacks;
     struct {
-      void *data;
-      size_t len;
-    } bytes;
+      rill_future *unr_prev, *unr_next; /* loop->unretrieved */
+    };
+  };
+  /* A future has a value (DONE) or a failure (any other state; set on a
+   * pending future just before it fails), never both: they share memory.
+   * Read the failure's fields through rill__future_failed only. */
+  union {
+    union {
+      int b;
+      int64_t i;
+      double d;
+      struct {
+        void *data;
+        size_t len;
+      } bytes;
+      struct {
+        void *p;
+        rill_free_fn free_p;
+        const void *tag;
+      } ptr;
+    } v;
     struct {
-      void *p;
-      rill_free_fn free_p;
-      const void *tag;
-    } ptr;
-  } v;
-  int err;
-  char *err_msg;
-  void *payload;
-  rill_free_fn free_payload;
-  const void *payload_tag;
+      char *err_msg;
+      void *payload;
+      rill_free_fn free_payload;
+      const void *payload_tag;
+    };
+  };
   rill_future *source; /* retained: outcome (value or failure) read from it */
   const void *owner;   /* rill_future_set_owner: whose exception handler */
 };
+
+/* f, if its failure fields are valid (it is not DONE), else NULL. */
+static inline const rill_future *rill__future_failed(const rill_future *f) {
+  return f->state == RILL_DONE ? NULL : f;
+}
+/* A DONE future whose value was moved out reads CANCELLED (a sync wait
+ * abandoned after its hand-off): the failure fields start empty. */
+static inline void rill__future_done_to_cancelled(rill_future *f) {
+  f->err_msg = NULL;
+  f->payload = NULL;
+  f->free_payload = NULL;
+  f->payload_tag = NULL;
+  f->state = RILL_CANCELLED;
+  f->err = RILL_ECANCELLED;
+}
 
 extern const rill__future_type rill__plain_future_type;
 /* Initialises a future embedded in a larger object (refs = 1). */
 RILL__HIDDEN void rill__future_init(rill_future *f, rill_loop *loop, const rill__future_type *type);
 RILL__HIDDEN rill_future *rill__future_alloc(rill_loop *loop, const rill__future_type *type,
                                             size_t size);
+/* As rill__future_alloc, but on no list yet (a task is on loop->tasks
+ * while pending): the caller links it with rill__future_link later. */
+RILL__HIDDEN rill_future *rill__future_alloc_unlinked(rill_loop *loop,
+                                                     const rill__future_type *type, size_t size);
+RILL__HIDDEN void rill__future_link(rill_future *f);
 /* Completes f: state DONE (value already stored), FAILED or CANCELLED;
  * schedules its callbacks. No checks. */
 RILL__HIDDEN void rill__future_finish(rill_future *f, int state);
@@ -232,25 +266,45 @@ enum rill__task_wait { RILL__T_NEW, RILL__T_READY, RILL__T_FUTURE, RILL__T_TIMER
 
 struct rill__coro;
 
+/* What few tasks need, allocated on first use: a sleep's timer, a cancel
+ * message, a name. Kept out of rill_task so that the memory a spawned
+ * task touches stays small (spawning is bound by page faults). */
+typedef struct rill__task_extra {
+  rill__timer timer; /* rill_task_sleep; timer.node runs the task */
+  rill_task *task;
+  char *cancel_msg;
+  char *name;
+} rill__task_extra;
+
 struct rill_task {
   rill_future fut; /* first: a task is a future */
   rill_step_fn step;
   void *arg;
   rill_free_fn free_arg;
-  rill_task *prev, *next; /* loop's pending tasks */
+  /* Pending, the task is on loop->tasks through fut.all_prev/all_next; it
+   * moves to loop->futures once done (one pair of links, not two). */
   rill__node wake;        /* in awaited->callbacks or the ready queue */
-  rill__timer timer;      /* rill_task_sleep */
   rill_future *awaiting;  /* retained while waiting */
-  int wait;               /* enum rill__task_wait */
+  uint64_t id;
+  rill__task_extra *extra; /* NULL until needed */
   int cancelling;
+  unsigned char wait; /* enum rill__task_wait */
   unsigned must_cancel : 1, deliver_cancel : 1, arranged : 1, in_list : 1;
   unsigned forwarding : 1; /* rill_task_cancel is passing a cancel on from it */
   unsigned skip_cancelled_start : 1; /* RILL_TASK_SKIP_CANCELLED_START, until the first step */
-  char *cancel_msg;
-  char *name;
-  uint64_t id;
-  struct rill__coro *coro;
+  unsigned is_coro : 1; /* a C coroutine: its rill__coro follows the task */
 };
+
+static inline struct rill__coro *rill__task_coro(const rill_task *t) {
+  return t->is_coro ? (struct rill__coro *)(void *)((rill_task *)t + 1) : NULL;
+}
+/* The next pending task, oldest first (loop->tasks_head). */
+static inline rill_task *rill__task_next(const rill_task *t) {
+  return (rill_task *)t->fut.all_next;
+}
+static inline const char *rill__task_cancel_msg(const rill_task *t) {
+  return t->extra ? t->extra->cancel_msg : NULL;
+}
 
 extern const rill__future_type rill__task_type;
 RILL__HIDDEN rill_task *rill__task_new(rill_loop *loop, rill_step_fn step, void *arg,

@@ -64,7 +64,8 @@ static void default_handler(rill_loop *loop, const char *message, rill_future *f
   if (future && future->state == RILL_FAILED) {
     rill_future *src = future;
     while (src->source) src = src->source;
-    fprintf(stderr, "rill: %s: %s (%s)\n", message, src->err_msg ? src->err_msg : "",
+    const char *msg = rill__future_failed(src) ? src->err_msg : NULL;
+    fprintf(stderr, "rill: %s: %s (%s)\n", message, msg ? msg : "",
             rill_err_name(src->err) ? rill_err_name(src->err) : "application error");
   } else {
     fprintf(stderr, "rill: %s\n", message);
@@ -225,7 +226,7 @@ int rill_loop_close(rill_loop *loop) {
       f->state = RILL_CANCELLED;
       f->err = RILL_ECANCELLED;
     }
-    rill__queue_splice(&loop->ready, &f->callbacks);
+    if (!f->in_unretrieved_list) rill__queue_splice(&loop->ready, &f->callbacks);
     if (f->type->close) f->type->close(f);
     discard_ready(loop);
     next = f->all_next; /* retained above, so it outlives f's release */

@@ -162,8 +162,7 @@ int rill__queue_abandoned(rill_future *f) {
   rill_queue *q = (rill_queue *)w->prim;
   rill__item it = w->item;
   rill__value_from_future(f, &it.val);
-  f->state = RILL_CANCELLED;
-  f->err = RILL_ECANCELLED;
+  rill__future_done_to_cancelled(f);
   rill__sync_retain(&q->s);
   if (q->immediate || admit(q, &it, 1)) {
     /* Shut down immediately meanwhile (or no memory): dropped as the

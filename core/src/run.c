@@ -55,7 +55,7 @@ rill_future *rill_loop_shutdown_tasks(rill_loop *loop) {
   }
   st->out = rill_future_retain(out);
   st->n = 0;
-  for (rill_task *t = loop->tasks_head; t && st->n < n; t = t->next)
+  for (rill_task *t = loop->tasks_head; t && st->n < n; t = rill__task_next(t))
     st->futs[st->n++] = rill_future_retain(&t->fut);
   for (int k = 0; k < st->n; k++) rill_task_cancel((rill_task *)st->futs[k], NULL);
   rill_future *all = rill_gather(loop, (size_t)st->n, st->futs, RILL_GATHER_RETURN_ERRORS);

@@ -175,10 +175,7 @@ void rill__value_from_future(rill_future *f, rill__value *v) {
 }
 
 /* A DONE future whose wait was abandoned now reads CANCELLED. */
-static void mark_cancelled(rill_future *f) {
-  f->state = RILL_CANCELLED;
-  f->err = RILL_ECANCELLED;
-}
+static void mark_cancelled(rill_future *f) { rill__future_done_to_cancelled(f); }
 
 /* ---------------------------------------------------------------- */
 /* Types                                                              */
@@ -646,16 +643,23 @@ rill_future *rill_barrier_wait(rill_barrier *b) {
     return &w->fut;
   }
   int index = b->count++;
-  w->fut.kind = RILL_INT;
-  w->fut.v.i = index;
   if (b->count < b->parties) {
+    /* Kept aside until it passes: a pending future's value shares memory
+     * with its failure (a cancel, a loop close). */
+    w->item.prio = index;
     rill__wlist_push(&b->waiters, w);
     return &w->fut;
   }
   /* The last one: every waiter passes, FIFO; the count starts again. */
   b->count = 0;
   rill__waiter *x;
-  while ((x = b->waiters.head)) rill__waiter_finish(x, RILL_DONE, 0, NULL);
+  while ((x = b->waiters.head)) {
+    x->fut.kind = RILL_INT;
+    x->fut.v.i = x->item.prio;
+    rill__waiter_finish(x, RILL_DONE, 0, NULL);
+  }
+  w->fut.kind = RILL_INT;
+  w->fut.v.i = index;
   rill__future_finish(&w->fut, RILL_DONE);
   return &w->fut;
 }

@@ -26,6 +26,20 @@ static char *dup_string(const char *s) {
   return copy;
 }
 
+/* The task's extra part, allocated on first use; NULL when out of memory
+ * (nothing recorded). */
+static rill__task_extra *task_extra(rill_task *t) {
+  if (RILL__LIKELY(t->extra != NULL)) return t->extra;
+  rill__task_extra *x = rill__alloc(t->fut.loop, sizeof *x);
+  if (!x) return NULL;
+  memset(x, 0, sizeof *x);
+  x->timer.heap_index = RILL__NOT_IN_HEAP;
+  x->timer.node.run = timer_run;
+  x->task = t;
+  t->extra = x;
+  return x;
+}
+
 /* ---------------------------------------------------------------- */
 
 rill_task *rill__task_new(rill_loop *loop, rill_step_fn step, void *arg, rill_free_fn free_arg,
@@ -35,8 +49,8 @@ rill_task *rill__task_new(rill_loop *loop, rill_step_fn step, void *arg, rill_fr
     rill__fail(RILL_EINVAL, "step is NULL");
     return NULL;
   }
-  rill_task *t =
-      (rill_task *)rill__future_alloc(loop, &rill__task_type, sizeof(rill_task) + extra);
+  rill_task *t = (rill_task *)rill__future_alloc_unlinked(loop, &rill__task_type,
+                                                          sizeof(rill_task) + extra);
   if (!t) return NULL;
   char *tail = (char *)t + sizeof(rill_future);
   memset(tail, 0, sizeof(rill_task) + extra - sizeof(rill_future));
@@ -44,12 +58,10 @@ rill_task *rill__task_new(rill_loop *loop, rill_step_fn step, void *arg, rill_fr
   t->arg = arg;
   t->free_arg = free_arg;
   t->wake.run = wake_run;
-  t->timer.node.run = timer_run;
-  t->timer.heap_index = RILL__NOT_IN_HEAP;
   t->id = ++loop->next_task_id;
   t->fut.refs++; /* the loop's reference, dropped when the task is done */
-  t->prev = loop->tasks_tail;
-  if (loop->tasks_tail) loop->tasks_tail->next = t;
+  t->fut.all_prev = (rill_future *)loop->tasks_tail; /* the first member */
+  if (loop->tasks_tail) loop->tasks_tail->fut.all_next = &t->fut;
   else loop->tasks_head = t;
   loop->tasks_tail = t;
   t->in_list = 1;
@@ -110,16 +122,18 @@ void *rill_task_arg(rill_task *t) {
   return t->arg;
 }
 
+/* Off the pending tasks, onto the loop's futures. */
 static void unlink_pending(rill_task *t) {
   if (!t->in_list) return;
   rill_loop *loop = t->fut.loop;
-  if (t->prev) t->prev->next = t->next;
-  else loop->tasks_head = t->next;
-  if (t->next) t->next->prev = t->prev;
-  else loop->tasks_tail = t->prev;
-  t->prev = t->next = NULL;
+  rill_task *prev = (rill_task *)t->fut.all_prev, *next = (rill_task *)t->fut.all_next;
+  if (prev) prev->fut.all_next = (rill_future *)next;
+  else loop->tasks_head = next;
+  if (next) next->fut.all_prev = (rill_future *)prev;
+  else loop->tasks_tail = prev;
   t->in_list = 0;
   loop->task_count--;
+  rill__future_link(&t->fut);
 }
 
 static void task_completed_hook(rill_future *f) {
@@ -132,8 +146,13 @@ static void task_completed_hook(rill_future *f) {
 static void task_destroy_hook(rill_future *f) {
   rill_task *t = (rill_task *)f;
   if (t->awaiting) rill_future_release(t->awaiting);
-  free(t->cancel_msg);
-  free(t->name);
+  rill__task_extra *x = t->extra;
+  if (x) {
+    free(x->cancel_msg);
+    free(x->name);
+    rill__dealloc(f->loop, x, sizeof *x);
+    t->extra = NULL;
+  }
 }
 
 /* ---------------------------------------------------------------- */
@@ -149,6 +168,7 @@ static void unretrieved_check_run(rill__node *node, int discard) {
   if (!discard && t->fut.unretrieved) {
     if (t->fut.refs > 1) {
       t->fut.in_unretrieved_list = 1;
+      t->fut.unr_prev = NULL; /* in place of the (run) callbacks */
       t->fut.unr_next = loop->unretrieved;
       if (loop->unretrieved) loop->unretrieved->unr_prev = &t->fut;
       loop->unretrieved = &t->fut;
@@ -185,7 +205,7 @@ static int describe_entry(const rill_task *t, char *buf, size_t cap) {
     rill_step_fn step;
     void *p;
   } entry;
-  if (t->coro) entry.coro = rill__coro_fn(t);
+  if (t->is_coro) entry.coro = rill__coro_fn(t);
   else entry.step = t->step;
   Dl_info info;
   if (!entry.p || !dladdr(entry.p, &info) || !info.dli_sname || info.dli_saddr != entry.p) return 0;
@@ -227,7 +247,7 @@ int rill_step_set_describer(rill_step_fn step, rill_describe_fn describe) {
 }
 
 static int describe_by_binding(rill_task *t, char *buf, size_t cap) {
-  if (t->coro || !t->step) return 0;
+  if (t->is_coro || !t->step) return 0;
   rill_describe_fn describe = NULL;
   pthread_mutex_lock(&describers_lock);
   for (int i = 0; i < RILL__DESCRIBERS; i++)
@@ -275,7 +295,7 @@ void rill__task_run_step(rill_task *t) {
     t->skip_cancelled_start = 0;
     if (t->deliver_cancel) { /* cancelled before it started: never runs */
       t->deliver_cancel = 0;
-      if (rill__future_fail_msg(&t->fut, RILL_ECANCELLED, t->cancel_msg))
+      if (rill__future_fail_msg(&t->fut, RILL_ECANCELLED, rill__task_cancel_msg(t)))
         rill__future_fail_msg(&t->fut, RILL_ECANCELLED, NULL); /* ENOMEM: no message */
       finish_done_task(t);
       return;
@@ -307,7 +327,7 @@ static void wake_run(rill__node *node, int discard) {
 }
 
 static void timer_run(rill__node *node, int discard) {
-  if (!discard) rill__task_run_step(RILL__CONTAINER(node, rill_task, timer.node));
+  if (!discard) rill__task_run_step(RILL__CONTAINER(node, rill__task_extra, timer.node)->task);
 }
 
 static int check_arranging(rill_task *t) {
@@ -332,7 +352,7 @@ int rill_task_wait(rill_task *t, rill_future *awaited) {
   rill__future_add_node(awaited, &t->wake);
   /* A cancel requested during this step goes to the new future at once. */
   if (t->must_cancel && awaited->state == RILL_PENDING &&
-      rill_future_cancel_msg(awaited, t->cancel_msg) == 1)
+      rill_future_cancel_msg(awaited, rill__task_cancel_msg(t)) == 1)
     t->must_cancel = 0;
   return RILL_OK;
 }
@@ -352,7 +372,9 @@ int rill_task_sleep(rill_task *t, double seconds) {
   int rc = check_arranging(t);
   if (rc) return rc;
   rill_loop *loop = t->fut.loop;
-  if ((rc = rill__timer_start(loop, &t->timer, rill__clock() + seconds))) return rc;
+  rill__task_extra *x = task_extra(t);
+  if (!x) return rill__fail(RILL_ENOMEM, "out of memory for the task's timer");
+  if ((rc = rill__timer_start(loop, &x->timer, rill__clock() + seconds))) return rc;
   t->arranged = 1;
   t->wait = RILL__T_TIMER;
   return RILL_OK;
@@ -382,8 +404,9 @@ static int cancel_one(rill_task *t, const char *message, rill_task **next) {
     }
     return 1;
   }
-  if (t->cancelling++ == 0 && message && !t->cancel_msg) {
-    if (!(t->cancel_msg = dup_string(message))) {
+  if (t->cancelling++ == 0 && message && !rill__task_cancel_msg(t)) {
+    rill__task_extra *x = task_extra(t);
+    if (!x || !(x->cancel_msg = dup_string(message))) {
       t->cancelling--;
       return rill__fail(RILL_ENOMEM, "out of memory copying the cancel message");
     }
@@ -396,14 +419,14 @@ static int cancel_one(rill_task *t, const char *message, rill_task **next) {
       *next = inner;
       return 1;
     }
-    if (rill_future_cancel_msg(t->awaiting, t->cancel_msg) == 1) return 1;
+    if (rill_future_cancel_msg(t->awaiting, rill__task_cancel_msg(t)) == 1) return 1;
     t->must_cancel = 1;
     return 1;
   }
   case RILL__T_TIMER:
     t->must_cancel = 1;
-    if (t->timer.heap_index != RILL__NOT_IN_HEAP) { /* not yet fired: wake now */
-      rill__timer_stop(t->fut.loop, &t->timer);
+    if (t->extra->timer.heap_index != RILL__NOT_IN_HEAP) { /* not yet fired: wake now */
+      rill__timer_stop(t->fut.loop, &t->extra->timer);
       t->wait = RILL__T_READY;
       t->deliver_cancel = 1; /* committed: uncancel cannot undo it */
       rill__schedule(t->fut.loop, &t->wake);
@@ -423,7 +446,7 @@ int rill_task_cancel(rill_task *t, const char *message) {
     t = next;
     /* As rill_future_cancel_msg(awaited) would: if the awaited task cannot
      * take the cancel, the awaiting one gets it at its next step. */
-    if (cancel_one(t, outer->cancel_msg, &next) != 1) outer->must_cancel = 1;
+    if (cancel_one(t, rill__task_cancel_msg(outer), &next) != 1) outer->must_cancel = 1;
   }
   /* Unmark the chain: the same awaiting links, up to the first task left
    * unmarked (where a cycle closed, or where the chain ended). */
@@ -444,7 +467,7 @@ int rill_task_cancel_requested(rill_task *t) {
 
 const char *rill_task_cancel_message(rill_task *t) {
   if (check_task(t)) return NULL;
-  return t->cancel_msg;
+  return rill__task_cancel_msg(t);
 }
 
 int rill_task_cancelling(rill_task *t) {
@@ -466,21 +489,24 @@ int rill_task_set_name(rill_task *t, const char *name) {
   int rc = check_task(t);
   if (rc) return rc;
   if (!name) return rill__fail(RILL_EINVAL, "name is NULL");
-  char *copy = dup_string(name);
+  rill__task_extra *x = task_extra(t);
+  char *copy = x ? dup_string(name) : NULL;
   if (!copy) return rill__fail(RILL_ENOMEM, "out of memory copying the name");
-  free(t->name);
-  t->name = copy;
+  free(x->name);
+  x->name = copy;
   return RILL_OK;
 }
 
 const char *rill__task_name(rill_task *t) {
-  if (!t->name) {
+  rill__task_extra *x = task_extra(t);
+  if (!x) return "Task-?";
+  if (!x->name) {
     char buf[32];
     snprintf(buf, sizeof buf, "Task-%llu", (unsigned long long)t->id);
-    t->name = dup_string(buf);
-    if (!t->name) return "Task-?";
+    x->name = dup_string(buf);
+    if (!x->name) return "Task-?";
   }
-  return t->name;
+  return x->name;
 }
 
 const char *rill_task_name(rill_task *t) {
@@ -502,12 +528,14 @@ void rill__task_destroy_pending(rill_task *t) {
     return;
   }
   unlink_pending(t);
-  rill__timer_stop(loop, &t->timer);
   /* Whatever the handler did may have scheduled the task's own nodes
    * (its awaited future completed, its timer stopped by a cancel): they
    * must not outlive it in the ready queue. */
   rill__queue_remove(&loop->ready, &t->wake);
-  rill__queue_remove(&loop->ready, &t->timer.node);
+  if (t->extra) {
+    rill__timer_stop(loop, &t->extra->timer);
+    rill__queue_remove(&loop->ready, &t->extra->timer.node);
+  }
   if (t->awaiting) {
     rill__future_remove_node(t->awaiting, &t->wake);
     rill_future_release(t->awaiting);
@@ -516,7 +544,7 @@ void rill__task_destroy_pending(rill_task *t) {
   t->wait = RILL__T_DONE;
   t->fut.state = RILL_CANCELLED;
   t->fut.err = RILL_ECANCELLED;
-  if (t->coro) rill__coro_destroy(t);
+  if (t->is_coro) rill__coro_destroy(t);
   if (t->free_arg) {
     rill_free_fn f = t->free_arg;
     t->free_arg = NULL;
@@ -539,6 +567,6 @@ int rill_loop_tasks(rill_loop *loop, rill_task **out, size_t cap) {
   if (rc) return rc;
   if (!out && cap) return rill__fail(RILL_EINVAL, "out is NULL");
   size_t n = 0;
-  for (rill_task *t = loop->tasks_head; t && n < cap; t = t->next) out[n++] = t;
+  for (rill_task *t = loop->tasks_head; t && n < cap; t = rill__task_next(t)) out[n++] = t;
   return (int)n;
 }

@@ -606,6 +606,54 @@ TEST_F(Task, TaskCountAndListingFollowPendingTasks) {
   rill_task_release(b);
 }
 
+// A task's timer, cancel message and name live apart from it, made on
+// first use: each path once, on step tasks and a coroutine, with one of each
+// still pending (and sleeping) when the loop closes.
+TEST_F(Task, SleepCancelMessageAndNameWorkOnStepTasksAndCoroutinesAndCloseFreesThem) {
+  rill_task *sleeper = NewTask([this](rill_task *self) {
+    if (rill_task_cancel_requested(self) == 1) {
+      log.push_back(std::string("sleeper cancelled: ") + rill_task_cancel_message(self));
+      FinishCancelled(self);
+    } else {
+      log.push_back("sleeper sleeps");
+      EXPECT_EQ(rill_task_sleep(self, 5), RILL_OK);
+    }
+  });
+  EXPECT_EQ(rill_task_cancel_message(sleeper), nullptr);
+  rill_task *stays = NewTask([](rill_task *self) { rill_task_sleep(self, 5); });
+  ASSERT_EQ(rill_task_set_name(stays, "still-sleeping"), RILL_OK);
+  rill_task *coro = Spawn([this] {
+    int rc = rill_sleep(5);
+    log.push_back(std::string("coroutine woke: ") + rill_err_name(rc) + ", " +
+                  rill_task_cancel_message(rill_current_task()));
+    return rc;
+  });
+  ASSERT_EQ(rill_task_set_name(coro, "coro"), RILL_OK);
+  rill_task *coro_stays = Spawn([] { return rill_sleep(5); });
+  EXPECT_EQ(rill_loop_run_once(loop, 0), 4);
+  EXPECT_EQ(rill_task_cancel(sleeper, "wake up"), 1);
+  EXPECT_EQ(rill_task_cancel(coro, "you too"), 1);
+  EXPECT_STREQ(rill_task_cancel_message(sleeper), "wake up");
+  EXPECT_EQ(rill_loop_run_once(loop, 0), 2);
+  EXPECT_EQ(log, (std::vector<std::string>{"sleeper sleeps", "sleeper cancelled: wake up",
+                                           "coroutine woke: RILL_ECANCELLED, you too"}));
+  EXPECT_EQ(rill_future_state(rill_task_future(sleeper)), RILL_CANCELLED);
+  EXPECT_STREQ(rill_future_error_message(rill_task_future(sleeper)), "wake up");
+  EXPECT_EQ(rill_future_state(rill_task_future(coro)), RILL_CANCELLED);
+  EXPECT_STREQ(rill_task_name(coro), "coro");
+  EXPECT_THAT(rill_task_name(sleeper), StartsWith("Task-"));
+  EXPECT_EQ(rill_loop_task_count(loop), 2);
+  CloseLoop();
+  auto r = TakeReportMessages();
+  ASSERT_EQ(r.size(), 2u) << ::testing::PrintToString(r);
+  EXPECT_THAT(r[0], HasSubstr("still-sleeping"));
+  EXPECT_THAT(r[1], HasSubstr("destroyed"));
+  rill_task_release(sleeper);
+  rill_task_release(stays);
+  rill_task_release(coro);
+  rill_task_release(coro_stays);
+}
+
 TEST_F(Task, CancelWinsAgainstACompletionInTheSameIteration) {
   // The awaited future completes and the task is cancelled before it could
   // resume: the cancel must not be lost (python/cpython #86296).
