@@ -446,7 +446,9 @@ RILL_API void *rill_task_arg(rill_task *task);
 RILL_API int rill_task_wait(rill_task *task, rill_future *awaited);
 /* From the task's own step: resume in the next iteration (sleep(0)). */
 RILL_API int rill_task_yield(rill_task *task);
-/* From the task's own step: resume once seconds have passed. */
+/* From the task's own step: resume once seconds have passed (<= 0: as
+ * rill_task_yield). 0, RILL_EINVAL (NaN), RILL_ESTATE (as rill_task_wait),
+ * RILL_ENOMEM (a task's first sleep allocates its timer). */
 RILL_API int rill_task_sleep(rill_task *task, double seconds);
 
 /* Requests cancellation (asyncio's Task.cancel(msg)): the future the task

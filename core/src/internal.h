@@ -156,6 +156,22 @@ RILL__HIDDEN void rill__report(rill_loop *loop, rill_future *future, const char 
 RILL__HIDDEN void rill__io_loop_close(rill_loop *loop);
 
 /* ---- futures ---- */
+/* A future's value, also kept outside futures (thread jobs, queued items). */
+typedef union rill__value_u {
+  int b;
+  int64_t i;
+  double d;
+  struct {
+    void *data;
+    size_t len;
+  } bytes;
+  struct {
+    void *p;
+    rill_free_fn free_p;
+    const void *tag;
+  } ptr;
+} rill__value_u;
+
 typedef struct rill__future_type {
   const char *name;
   /* Cancel request; returns 1 if requested now, 0 if nothing to cancel.
@@ -192,20 +208,7 @@ struct rill_future {
    * pending future just before it fails), never both: they share memory.
    * Read the failure's fields through rill__future_failed only. */
   union {
-    union {
-      int b;
-      int64_t i;
-      double d;
-      struct {
-        void *data;
-        size_t len;
-      } bytes;
-      struct {
-        void *p;
-        rill_free_fn free_p;
-        const void *tag;
-      } ptr;
-    } v;
+    rill__value_u v;
     struct {
       char *err_msg;
       void *payload;

@@ -27,20 +27,7 @@ enum { JOB_QUEUED, JOB_RUNNING, JOB_REMOVED };
 struct rill_work {
   atomic_int cancelled;
   int set, failed, kind;
-  union {
-    int b;
-    int64_t i;
-    double d;
-    struct {
-      void *data;
-      size_t len;
-    } bytes;
-    struct {
-      void *p;
-      rill_free_fn free_p;
-      const void *tag;
-    } ptr;
-  } v;
+  rill__value_u v;
   int err;
   char *msg;
   void *payload;

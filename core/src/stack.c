@@ -168,24 +168,28 @@ void *rill__stack_get(rill__stack_pool *pool) {
   return lo;
 }
 
-/* A coroutine that outgrew its top page left frames in the lowest bytes of
- * that page; a shallow one did not. The page is always resident
- * (rill__ctx_make wrote the first frame there), so unlike probing the pages
- * below, which would fault each one in, the check is free. Zeroes the words
- * for the stack's next use. */
-NO_ASAN static int went_deep(char *top_page) {
-  uint64_t *w = (uint64_t *)top_page;
+/* The OR of the 64 bytes at p, zeroed after if clear. Memcheck may have
+ * made them no-access when the frames there returned. */
+NO_ASAN static uint64_t low_words(void *p, int clear) {
+  uint64_t *w = p;
 #ifdef RILL_STACK_VALGRIND
-  /* Memcheck made it no-access when the deep frames returned. */
   VALGRIND_MAKE_MEM_DEFINED(w, CANARY_WORDS * sizeof *w);
 #endif
   uint64_t any = 0;
   for (int i = 0; i < CANARY_WORDS; i++) {
     any |= w[i];
-    w[i] = 0;
+    if (clear)
+      w[i] = 0;
   }
-  return any != 0;
+  return any;
 }
+
+/* A coroutine that outgrew its top page left frames in the lowest bytes of
+ * that page; a shallow one did not. The page is always resident
+ * (rill__ctx_make wrote the first frame there), so unlike probing the pages
+ * below, which would fault each one in, the check is free. Zeroes the words
+ * for the stack's next use. */
+static int went_deep(char *top_page) { return low_words(top_page, 1) != 0; }
 
 void rill__stack_put(rill__stack_pool *pool, void *stack_lo) {
   char *lo = stack_lo;
@@ -204,26 +208,12 @@ void rill__stack_put(rill__stack_pool *pool, void *stack_lo) {
 /* Reading the low end of a stack no frame reached would fault a page in
  * (the zero page still counts in RSS), so the canary is read only when the
  * lowest bytes of the top page show the coroutine went past that page. */
-NO_ASAN int rill__stack_ok(const rill__stack_pool *pool, const void *stack_lo, int always) {
-  const uint64_t *w = stack_lo;
-  if (!always && pool->stack_size >= 2 * pool->page_size) {
-    const uint64_t *t = (const uint64_t *)((const char *)stack_lo + pool->stack_size - pool->page_size);
-#ifdef RILL_STACK_VALGRIND
-    VALGRIND_MAKE_MEM_DEFINED(t, CANARY_WORDS * sizeof *t);
-#endif
-    uint64_t deep = 0;
-    for (int i = 0; i < CANARY_WORDS; i++)
-      deep |= t[i];
-    if (!deep)
-      return 1;
-  }
-#ifdef RILL_STACK_VALGRIND
-  VALGRIND_MAKE_MEM_DEFINED(w, CANARY_WORDS * sizeof *w);
-#endif
-  uint64_t any = 0;
-  for (int i = 0; i < CANARY_WORDS; i++)
-    any |= w[i];
-  return any == 0;
+int rill__stack_ok(const rill__stack_pool *pool, const void *stack_lo, int always) {
+  char *lo = (char *)stack_lo;
+  if (!always && pool->stack_size >= 2 * pool->page_size &&
+      !low_words(lo + pool->stack_size - pool->page_size, 0))
+    return 1;
+  return low_words(lo, 0) == 0;
 }
 
 /* Debug mode's guard area: the lowest page past the canary. A constant

@@ -12,20 +12,7 @@ typedef struct rill__waiter rill__waiter;
 /* A future value outside a future (a queued item). */
 typedef struct rill__value {
   int kind;
-  union {
-    int b;
-    int64_t i;
-    double d;
-    struct {
-      void *data;
-      size_t len;
-    } bytes;
-    struct {
-      void *p;
-      rill_free_fn free_p;
-      const void *tag;
-    } ptr;
-  } v;
+  rill__value_u v;
 } rill__value;
 
 /* A queued item: its value and, for priority queues, its order. */
