@@ -118,6 +118,9 @@ struct rill_loop {
   void *shared_stack;
   struct rill__coro *shared_owner;
   rill__arena *arena;
+  /* stream.c: the callback face's read buffer, one per loop (RILL_STREAM_DATA
+   * is borrowed for the call, so every stream can share it); lazy. */
+  char *read_buf;
 
   /* 1.1: I/O, threads, signals, processes */
   struct rill__executor *executor; /* pool.c: this loop's side of its thread pool */

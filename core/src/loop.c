@@ -261,6 +261,8 @@ int rill_loop_close(rill_loop *loop) {
   ev_timer_stop(loop->ev, &loop->wake_timer);
   ev_loop_destroy(loop->ev);
   loop->ev = NULL;
+  free(loop->read_buf);
+  loop->read_buf = NULL;
   free(loop->heap);
   loop->heap = NULL;
   loop->heap_cap = 0;

@@ -27,6 +27,7 @@ const char rill__stream_tag = 0;
 enum { K_TCP, K_UNIX, K_PIPE };
 enum { R_READ, R_EXACTLY, R_UNTIL, R_WAIT };
 #define READ_CHUNK 65536
+#define SHARED_READ (256 * 1024) /* the callback face's read, per loop */
 
 typedef struct read_fut read_fut;
 
@@ -309,10 +310,14 @@ static void read_node_run(rill__node *node, int discard) {
     goto out;
   }
   if (s->closing || s->read_paused || s->eof_received) goto out;
-  if (!s->rbuf && reserve_read(s, READ_CHUNK)) goto out;
-  ssize_t n = read(s->fd, s->rbuf, s->rcap);
+  /* Into the loop's one buffer, as uvloop's loop reads every stream into
+   * one: the data is borrowed for the call, and a buffer used by every
+   * stream stays in the cache and is four times a stream's own. */
+  char *buf = s->loop->read_buf;
+  if (!buf && !(buf = s->loop->read_buf = malloc(SHARED_READ))) goto out; /* ENOMEM: later */
+  ssize_t n = read(s->fd, buf, SHARED_READ);
   if (n > 0) {
-    s->cb(s, RILL_STREAM_DATA, s->rbuf, (size_t)n, 0, s->cb_arg);
+    s->cb(s, RILL_STREAM_DATA, buf, (size_t)n, 0, s->cb_arg);
   } else if (n == 0) {
     s->eof_received = 1;
     update_reading(s);

@@ -789,6 +789,57 @@ TEST_F(Stream, CoalescedWritesGoOutTogetherAfterTheReadyCallbacks) {
   EXPECT_FAILS_WITH(rill_stream_set_coalesce_writes(nullptr, 1), RILL_EINVAL);
 }
 
+// The callback face reads every stream into the loop's one buffer: a read
+// takes up to 256 KiB at once, and each stream's bytes are its own.
+TEST_F(Stream, CallbackFaceReadsUpTo256KiBIntoTheLoopsBuffer) {
+  int a[2], b[2];
+  ASSERT_EQ(socketpair(AF_UNIX, SOCK_STREAM, 0, a), 0);
+  ASSERT_EQ(socketpair(AF_UNIX, SOCK_STREAM, 0, b), 0);
+  std::string big(150 * 1024, 0);
+  for (size_t i = 0; i < big.size(); i++) big[i] = (char)('a' + i % 23);
+  size_t sent = 0;
+  while (sent < big.size()) {
+    ssize_t n = send(a[1], big.data() + sent, big.size() - sent, MSG_DONTWAIT);
+    if (n <= 0) break;
+    sent += (size_t)n;
+  }
+  ASSERT_GT(sent, (size_t)65536) << "the Unix socket buffered less than 64 KiB";
+  ASSERT_EQ(send(b[1], "two", 3, 0), 3);
+  struct Got {
+    std::string bytes;
+    size_t first = 0;
+  } got_a, got_b;
+  auto cb = [](rill_stream *, int event, const void *data, size_t len, int, void *arg) -> int {
+    Got *g = (Got *)arg;
+    if (event == RILL_STREAM_DATA) {
+      if (!g->first) g->first = len;
+      g->bytes.append((const char *)data, len);
+    }
+    return 0;
+  };
+  rill_stream *ra = rill_stream_open_fd(loop, a[0]);
+  rill_stream *rb = rill_stream_open_fd(loop, b[0]);
+  ASSERT_NE(ra, nullptr);
+  ASSERT_NE(rb, nullptr);
+  ASSERT_EQ(rill_stream_set_callback(ra, cb, &got_a, nullptr), RILL_OK);
+  ASSERT_EQ(rill_stream_set_callback(rb, cb, &got_b, nullptr), RILL_OK);
+  EXPECT_EQ(RunMain([&]() -> int {
+              for (int i = 0; i < 200 && (got_a.bytes.size() < sent || got_b.bytes.size() < 3); i++)
+                AwaitRc(rill_sleep_future(loop, 0.005));
+              return RILL_OK;
+            }),
+            RILL_OK);
+  EXPECT_EQ(got_a.bytes, big.substr(0, sent));
+  EXPECT_EQ(got_a.first, sent); // all of it in one read (it was all there)
+  EXPECT_EQ(got_b.bytes, "two");
+  rill_stream_abort(ra);
+  rill_stream_abort(rb);
+  rill_stream_release(ra);
+  rill_stream_release(rb);
+  close(a[1]);
+  close(b[1]);
+}
+
 TEST_F(Stream, CoalescedWritesPendingAtCloseOrAbort) {
   int a[2], b[2];
   ASSERT_EQ(socketpair(AF_UNIX, SOCK_STREAM, 0, a), 0);
