@@ -40,7 +40,7 @@
 
 #define CHUNK_SIZE ((size_t)2 << 20)
 #define GRANULE 16
-#define MAX_SMALL 1024
+#define MAX_SMALL RILL__ARENA_MAX_SMALL
 #define CLASSES (MAX_SMALL / GRANULE)
 #define BIG_THRESHOLD ((size_t)256 << 10)
 

@@ -96,8 +96,12 @@ rill_future *rill_future_retain(rill_future *f) {
 
 static void free_value(rill_future *f) {
   if (f->state != RILL_DONE || f->source) return;
-  if (f->kind == RILL_BYTES) free(f->v.bytes.data);
-  else if (f->kind == RILL_POINTER && f->v.ptr.free_p) f->v.ptr.free_p(f->v.ptr.p);
+  if (f->kind == RILL_BYTES) {
+    if (f->bytes_in_arena) rill__dealloc(f->loop, f->v.bytes.data, f->v.bytes.len);
+    else free(f->v.bytes.data);
+  } else if (f->kind == RILL_POINTER && f->v.ptr.free_p) {
+    f->v.ptr.free_p(f->v.ptr.p);
+  }
 }
 
 static void destroy(rill_future *f) {
@@ -122,8 +126,8 @@ static void destroy(rill_future *f) {
  * destroyed by the outermost release, one after the other, so a chain of
  * any depth (source, inner, awaited) costs no stack. Linked through
  * unr_next, unused once the last reference is gone. */
-static _Thread_local rill_future *dying;
-static _Thread_local int destroying;
+static _Thread_local rill_future *dying RILL__TLS_IE; /* every release that frees reads these */
+static _Thread_local int destroying RILL__TLS_IE;
 
 void rill_future_release(rill_future *f) {
   if (!f) return;

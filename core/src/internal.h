@@ -72,6 +72,7 @@ typedef struct rill__arena rill__arena;
 RILL__HIDDEN rill__arena *rill__arena_new(void);
 RILL__HIDDEN void rill__arena_free(rill__arena *a);
 /* Small objects of a loop; freed with the same size. */
+#define RILL__ARENA_MAX_SMALL 1024 /* larger sizes: rill__alloc is malloc */
 RILL__HIDDEN void *rill__alloc(rill_loop *loop, size_t size);
 RILL__HIDDEN void rill__dealloc(rill_loop *loop, void *p, size_t size);
 /* Large arrays (huge-page backed when big). */
@@ -136,9 +137,11 @@ struct rill_loop {
   struct rill__sync *syncs; /* sync.c: live sync primitives, for close */
 };
 
-/* initial-exec: no __tls_get_addr call on the hot path (8 bytes of static
- * TLS, within what glibc reserves for libraries loaded with dlopen). */
-RILL__HIDDEN extern _Thread_local rill_loop *rill__tls_loop __attribute__((tls_model("initial-exec")));
+/* initial-exec: no __tls_get_addr call on the hot path. Kept to a few
+ * words of static TLS (this, future.c's release list), well within what
+ * glibc reserves for libraries loaded with dlopen. */
+#define RILL__TLS_IE __attribute__((tls_model("initial-exec")))
+RILL__HIDDEN extern _Thread_local rill_loop *rill__tls_loop RILL__TLS_IE;
 
 RILL__HIDDEN double rill__clock(void);
 RILL__HIDDEN void rill__loop_retain(rill_loop *loop);
@@ -192,7 +195,8 @@ struct rill_future {
   int refs;
   unsigned char state, kind;
   unsigned char unretrieved; /* failed, nobody has read the failure yet */
-  unsigned char in_unretrieved_list;
+  unsigned char in_unretrieved_list : 1;
+  unsigned char bytes_in_arena : 1; /* v.bytes.data from rill__alloc (set_bytes_raw) */
   uint32_t alloc_size; /* bytes, for rill__dealloc */
   int err;
   const rill__future_type *type;

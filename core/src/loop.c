@@ -15,7 +15,7 @@
 
 #include "internal.h"
 
-_Thread_local rill_loop *rill__tls_loop __attribute__((tls_model("initial-exec")));
+_Thread_local rill_loop *rill__tls_loop RILL__TLS_IE;
 
 struct rill_handle {
   int refs; /* the caller's + the loop's while scheduled */

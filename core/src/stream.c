@@ -766,6 +766,14 @@ int rill_stream_set_write_watermarks(rill_stream *s, size_t high, size_t low) {
   return RILL_OK;
 }
 
+int rill_stream_write_watermarks(rill_stream *s, size_t *high, size_t *low) {
+  int rc = check(s);
+  if (rc) return rc;
+  if (high) *high = s->high;
+  if (low) *low = s->low;
+  return RILL_OK;
+}
+
 int rill_stream_write_eof(rill_stream *s) {
   int rc = check_open(s);
   if (rc) return rc;

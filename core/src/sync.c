@@ -154,6 +154,8 @@ void rill__value_to_future(rill__value *v, rill_future *f) {
   v->kind = RILL_NONE;
 }
 
+/* Only for the sync primitives' own futures, whose bytes are malloc'ed
+ * (never a read's, which may live in the loop's arena). */
 void rill__value_from_future(rill_future *f, rill__value *v) {
   v->kind = f->kind;
   switch (f->kind) {

@@ -560,8 +560,16 @@ TEST_F(Stream, PauseAndResumeWritingAtTheWatermarks) {
               rill_stream *a, *b;
               Pair(loop, &a, &b);
               Proto proto(&log);
+              size_t hi = 0, lo = 0;
+              EXPECT_EQ(rill_stream_write_watermarks(a, &hi, &lo), RILL_OK);
+              EXPECT_EQ(hi, 65536u);  // the documented defaults
+              EXPECT_EQ(lo, 16384u);
               EXPECT_EQ(rill_stream_set_write_watermarks(a, 1 << 20, 1 << 16), RILL_OK);
               EXPECT_FAILS_WITH(rill_stream_set_write_watermarks(a, 1, 2), RILL_EINVAL);
+              EXPECT_EQ(rill_stream_write_watermarks(a, &hi, nullptr), RILL_OK);
+              EXPECT_EQ(hi, 1u << 20);  // a refused change leaves them as they were
+              EXPECT_EQ(rill_stream_write_watermarks(a, nullptr, &lo), RILL_OK);
+              EXPECT_EQ(lo, 1u << 16);
               rill_stream_set_callback(a, ProtoCb, &proto, ProtoFree);
               std::string chunk(1 << 20, 'p');
               for (int i = 0; i < 6; i++) rill_stream_write(a, chunk.data(), chunk.size());
@@ -691,6 +699,7 @@ TEST_F(Stream, BadInput) {
   EXPECT_NULL_WITH(rill_stream_drain(nullptr), RILL_EINVAL);
   EXPECT_FAILS_WITH(rill_stream_write_buffered(nullptr), RILL_EINVAL);
   EXPECT_FAILS_WITH(rill_stream_set_write_watermarks(nullptr, 2, 1), RILL_EINVAL);
+  EXPECT_FAILS_WITH(rill_stream_write_watermarks(nullptr, nullptr, nullptr), RILL_EINVAL);
   EXPECT_FAILS_WITH(rill_stream_write_eof(nullptr), RILL_EINVAL);
   EXPECT_FAILS_WITH(rill_stream_close(nullptr), RILL_EINVAL);
   EXPECT_FAILS_WITH(rill_stream_abort(nullptr), RILL_EINVAL);
@@ -882,6 +891,9 @@ TEST_F(Stream, LoopCloseAbortsOpenStreams) {
   EXPECT_EQ(rill_future_state(f), RILL_FAILED);
   EXPECT_EQ(rill_future_error(f), RILL_ENOTCONN);
   EXPECT_FAILS_WITH(rill_stream_write(w, "x", 1), RILL_ECLOSED);
+  size_t lo = 7;
+  EXPECT_FAILS_WITH(rill_stream_write_watermarks(w, nullptr, &lo), RILL_ECLOSED);
+  EXPECT_EQ(lo, 7u);
   rill_future_release(f);
   rill_stream_release(r);
   rill_stream_release(w);

@@ -378,6 +378,26 @@ class Streams(unittest.TestCase):
         with tempfile.TemporaryDirectory() as d:
             bounded(main(os.path.join(d, "none")))
 
+    def test_drain_below_the_low_watermark_does_not_yield_and_is_awaitable_once(self):
+        async def main():
+            srv, port = await serve()
+            r, w = await aio.open_connection("127.0.0.1", port)
+            ran = []
+            asyncio.get_running_loop().call_soon(ran.append, 1)
+            w.write(b"ping\n")
+            d = w.drain()
+            await d  # nothing above the low watermark: no trip through the loop
+            before = list(ran)
+            with self.assertRaises(RuntimeError):
+                await d
+            self.assertEqual(await r.readline(), b"ping\n")
+            w.close()
+            await w.wait_closed()
+            srv.close()
+            return before, ran
+
+        self.assertEqual(bounded(main()), ([], [1]))
+
 
 class Cancel(unittest.TestCase):
     def test_cancel_a_pending_read_loses_no_data(self):

@@ -120,7 +120,7 @@ static PyObject *raise_last_io(void) {
 /* future, which the task waits on directly.                             */
 
 enum { OP_READ, OP_EXACTLY, OP_UNTIL, OP_READ_ALL, OP_DRAIN, OP_DRAIN_CLOSING, OP_WAIT_CLOSED, OP_TCP_CONNECT, OP_UNIX_CONNECT,
-       OP_LISTENER_CLOSED, OP_PROCESS_WAIT, OP_THREAD };
+       OP_LISTENER_CLOSED, OP_PROCESS_WAIT, OP_THREAD, OP_NONE /* done at once with None: no core future */ };
 
 typedef struct {
   PyObject_HEAD
@@ -233,6 +233,12 @@ static PySendResult iowait_send(PyIOWait *w, PyObject *arg, PyObject **result) {
   if (w->finished) {
     PyErr_SetString(PyExc_RuntimeError, "cannot reuse already awaited coroutine");
     return PYGEN_ERROR;
+  }
+  if (w->op == OP_NONE) {
+    w->finished = 1;
+    Py_INCREF(Py_None);
+    *result = Py_None;
+    return PYGEN_RETURN;
   }
   if (!w->started && iowait_start(w) < 0) {
     w->finished = 1;
@@ -463,10 +469,20 @@ static PyObject *stream_write(PyStream *self, PyObject *arg) {
   Py_RETURN_NONE;
 }
 
-/* drain(): on a closing stream, ConnectionResetError once it is closed. */
+/* drain(): on a closing stream, ConnectionResetError once it is closed.
+ * An open stream at or below its low watermark is done at once (the core's
+ * rule), so that common case makes no core future. */
 static PyObject *stream_drain(PyStream *self, PyObject *unused) {
   (void)unused;
-  int op = rill_stream_is_closing(self->s) == 1 ? OP_DRAIN_CLOSING : OP_DRAIN;
+  int closing = rill_stream_is_closing(self->s);
+  if (closing == 0) {
+    long long buffered = rill_stream_write_buffered(self->s);
+    size_t low;
+    if (buffered >= 0 && rill_stream_write_watermarks(self->s, NULL, &low) == RILL_OK &&
+        (unsigned long long)buffered <= low)
+      return new_iowait(self->loop, OP_NONE, NULL, NULL, 0);
+  }
+  int op = closing == 1 ? OP_DRAIN_CLOSING : OP_DRAIN;
   return new_iowait(self->loop, op, (PyObject *)self, NULL, 0);
 }
 

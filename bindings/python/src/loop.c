@@ -1,9 +1,9 @@
 /* loop.c - the event loop: handles, running, the poll hook and the GIL. */
 #include "rillpy_int.h"
 
-_Thread_local PyThreadState *released_ts;
-_Thread_local PyLoop *running_loop;
-_Thread_local PyTask *current_task;
+_Thread_local PyThreadState *released_ts RILLPY_TLS;
+_Thread_local PyLoop *running_loop RILLPY_TLS;
+_Thread_local PyTask *current_task RILLPY_TLS;
 
 /* A forked child has no running loop (asyncio's rule, and the core's): it
  * may run a loop of its own, even when forked inside a callback. */

@@ -34,11 +34,14 @@ extern PyObject *str_throw, *str_call_exception_handler;
 /* ------------------------------------------------------------------ */
 /* Threads and the GIL                                                  */
 
+/* Read on every task step: initial-exec TLS, so no __tls_get_addr call
+ * (three words of the static TLS glibc keeps for dlopen'ed modules). */
+#define RILLPY_TLS __attribute__((tls_model("initial-exec")))
 /* Set while this thread's loop polls without the GIL. */
-extern _Thread_local PyThreadState *released_ts;
-extern _Thread_local PyLoop *running_loop;
+extern _Thread_local PyThreadState *released_ts RILLPY_TLS;
+extern _Thread_local PyLoop *running_loop RILLPY_TLS;
 void rillpy_forget_running_loop(void); /* pthread_atfork's child handler */
-extern _Thread_local PyTask *current_task;
+extern _Thread_local PyTask *current_task RILLPY_TLS;
 
 static inline void gil_take(void) {
   if (released_ts) {
