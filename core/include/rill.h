@@ -223,7 +223,8 @@ RILL_API int rill_loop_run(rill_loop *loop);
 RILL_API int rill_loop_run_until(rill_loop *loop, rill_future *future);
 /* One iteration, for hosts that pump the loop from their own frame loop:
  * polls (waiting up to max_wait_s when nothing is ready; 0 = never block),
- * moves due timers and I/O to the ready batch, runs that batch. Returns
+ * moves due timers and I/O to the ready batch, runs that batch (then the
+ * coalesced writes it made, rill_stream_set_coalesce_writes). Returns
  * the number of callbacks and task steps run (>= 0), or a code. */
 RILL_API int rill_loop_run_once(rill_loop *loop, double max_wait_s);
 /* asyncio.run's ending, for hosts and bindings that run the loop
@@ -1127,8 +1128,9 @@ RILL_API int rill_stream_set_read_limit(rill_stream *stream, size_t limit);
  * write EOF sent), the stream's failure code, RILL_EINVAL, RILL_ENOMEM. */
 RILL_API int rill_stream_write(rill_stream *stream, const void *data, size_t len);
 /* 1.1. Coalesced writes (off by default): rill_stream_write only buffers,
- * and the writes made before the loop's next ready callbacks run go out in
- * one send, as uvloop does per loop iteration (a response written as
+ * and the writes made while the loop runs a batch of ready callbacks go
+ * out in one send once that batch has run, in the same iteration (no poll
+ * between), as uvloop does per loop iteration (a response written as
  * headers then body is one packet, one syscall). The bytes count in
  * rill_stream_write_buffered until then (drain waits for them as for any
  * buffered bytes); write_eof, close and turning coalescing off send them

@@ -83,7 +83,9 @@ double rill_loop_backend_timeout(rill_loop *loop) {
   /* libev hands fd changes to the kernel when it polls: a watcher started
    * by the last batch must be in the set before the host waits on it. */
   if (!loop->running) ev_run(loop->ev, EVRUN_NOWAIT);
-  if (loop->ready.head || atomic_load_explicit(&loop->ts_pending, memory_order_relaxed)) return 0;
+  if (loop->ready.head || loop->late.head ||
+      atomic_load_explicit(&loop->ts_pending, memory_order_relaxed))
+    return 0;
   double t = INFINITY;
   rill__timer *next = rill__timer_peek(loop);
   if (next) {

@@ -88,6 +88,9 @@ struct rill_loop {
   ev_async async;
   double now;
   rill__queue ready;
+  /* Run once the iteration's ready batch has: coalesced writes, so they
+   * leave in the iteration that wrote them, without a second poll. */
+  rill__queue late;
   rill__timer **heap;
   size_t heap_len, heap_cap;
   uint64_t timer_seq;
@@ -150,6 +153,9 @@ RILL__HIDDEN void rill__loop_release(rill_loop *loop);
 RILL__HIDDEN int rill__loop_check(const rill_loop *loop);
 static inline void rill__schedule(rill_loop *loop, rill__node *node) {
   rill__queue_push(&loop->ready, node);
+}
+static inline void rill__schedule_late(rill_loop *loop, rill__node *node) {
+  rill__queue_push(&loop->late, node);
 }
 RILL__HIDDEN int rill__timer_start(rill_loop *loop, rill__timer *t, double when);
 RILL__HIDDEN void rill__timer_stop(rill_loop *loop, rill__timer *t);

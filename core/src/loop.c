@@ -180,15 +180,25 @@ int rill_loop_is_closed(const rill_loop *loop) {
   return loop->closed ? 1 : 0;
 }
 
-/* Runs every node of the current ready batch with discard set. */
+/* Takes the queue and runs its nodes (those they schedule wait for the
+ * next call); the number run. */
+static int run_queue(rill__queue *q, int discard) {
+  rill__queue batch = *q;
+  q->head = q->tail = NULL;
+  int count = 0;
+  for (rill__node *n = batch.head, *next; n; n = next) {
+    next = n->next;
+    n->run(n, discard);
+    count++;
+  }
+  return count;
+}
+
+/* Runs every node of the ready and late queues with discard set. */
 static void discard_ready(rill_loop *loop) {
-  while (loop->ready.head) {
-    rill__queue batch = loop->ready;
-    loop->ready.head = loop->ready.tail = NULL;
-    for (rill__node *n = batch.head, *next; n; n = next) {
-      next = n->next;
-      n->run(n, 1);
-    }
+  while (loop->ready.head || loop->late.head) {
+    run_queue(&loop->ready, 1);
+    run_queue(&loop->late, 1);
   }
 }
 
@@ -333,13 +343,13 @@ static void drain_threadsafe(rill_loop *loop) {
 }
 
 static int has_work(const rill_loop *loop) {
-  return loop->ready.head || loop->heap_len || loop->io_active ||
+  return loop->ready.head || loop->late.head || loop->heap_len || loop->io_active ||
          atomic_load_explicit(&loop->ts_pending, memory_order_relaxed);
 }
 
 static int iterate(rill_loop *loop, double max_wait) {
   if (atomic_load_explicit(&loop->ts_pending, memory_order_relaxed)) drain_threadsafe(loop);
-  if (!loop->ready.head) {
+  if (!loop->ready.head && !loop->late.head) {
     double wait = max_wait;
     rill__timer *next = rill__timer_peek(loop);
     if (next) {
@@ -372,14 +382,10 @@ static int iterate(rill_loop *loop, double max_wait) {
     rill__timer_pop(loop);
     rill__schedule(loop, &t->node);
   }
-  rill__queue batch = loop->ready;
-  loop->ready.head = loop->ready.tail = NULL;
-  int count = 0;
-  for (rill__node *n = batch.head, *next; n; n = next) {
-    next = n->next;
-    n->run(n, 0);
-    count++;
-  }
+  int count = run_queue(&loop->ready, 0);
+  /* Late nodes scheduled by the batch (or outside the loop) run now, in
+   * this iteration: coalesced writes leave with no poll in between. */
+  while (loop->late.head) count += run_queue(&loop->late, 0);
   return count;
 }
 

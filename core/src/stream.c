@@ -705,12 +705,12 @@ int rill_stream_write(rill_stream *s, const void *data, size_t len) {
   memcpy(s->wbuf + s->woff + s->wlen, p, len);
   s->wlen += len;
   if (s->coalesce && !ev_is_active(&s->wio)) {
-    /* Sent once, by a node after the callbacks already ready: every write
-     * until then joins the same send. */
+    /* Sent once, by a node run when the iteration's ready callbacks
+     * have: every write until then joins the same send. */
     if (!s->flush_queued) {
       s->flush_queued = 1;
       s->refs++;
-      rill__schedule(s->loop, &s->flush_node);
+      rill__schedule_late(s->loop, &s->flush_node);
     }
   } else {
     rill__io_start(s->loop, &s->wio);

@@ -742,6 +742,49 @@ TEST_F(Stream, BadInput) {
   rill_stream_release(w);
 }
 
+// A coalesced write leaves in the iteration that made it: once the batch of
+// ready callbacks has run, with no second poll (one rill_loop_run_once).
+TEST_F(Stream, CoalescedWritesLeaveInTheIterationThatWroteThem) {
+  int fds[2];
+  ASSERT_EQ(socketpair(AF_UNIX, SOCK_STREAM, 0, fds), 0);
+  rill_stream *w = rill_stream_open_fd(loop, fds[0]);
+  ASSERT_NE(w, nullptr);
+  EXPECT_EQ(rill_stream_set_coalesce_writes(w, 1), RILL_OK);
+  struct Ctx {
+    rill_stream *w;
+    int fd;
+    std::string seen_by_second;
+  } ctx{w, fds[1], ""};
+  auto write_cb = [](void *arg) {
+    auto *c = static_cast<Ctx *>(arg);
+    EXPECT_EQ(rill_stream_write(c->w, "one;", 4), RILL_OK);
+  };
+  auto second_cb = [](void *arg) {  // same batch, after the first write
+    auto *c = static_cast<Ctx *>(arg);
+    EXPECT_EQ(rill_stream_write(c->w, "two", 3), RILL_OK);
+    char buf[16];
+    ssize_t n = recv(c->fd, buf, sizeof buf, MSG_DONTWAIT);
+    c->seen_by_second = n > 0 ? std::string(buf, (size_t)n) : "<none>";
+  };
+  rill_handle_release(rill_call_soon(loop, write_cb, &ctx, nullptr));
+  rill_handle_release(rill_call_soon(loop, second_cb, &ctx, nullptr));
+  EXPECT_GE(rill_loop_run_once(loop, 0), 0);
+  EXPECT_EQ(ctx.seen_by_second, "<none>");  // buffered while the batch runs
+  EXPECT_EQ(rill_stream_write_buffered(w), 0);
+  char buf[16];
+  ssize_t n = recv(fds[1], buf, sizeof buf, MSG_DONTWAIT);
+  EXPECT_EQ(n > 0 ? std::string(buf, (size_t)n) : "<none>", "one;two");  // one send, this iteration
+  // Written outside any iteration: the next run_once sends it, without
+  // waiting in the poll first (a request must not sit behind its reply).
+  EXPECT_EQ(rill_stream_write(w, "out", 3), RILL_OK);
+  EXPECT_GE(rill_loop_run_once(loop, 10), 0);
+  n = recv(fds[1], buf, sizeof buf, MSG_DONTWAIT);
+  EXPECT_EQ(n > 0 ? std::string(buf, (size_t)n) : "<none>", "out");
+  rill_stream_abort(w);
+  rill_stream_release(w);
+  close(fds[1]);
+}
+
 // Coalesced writes: the writes before the next ready callbacks are one send;
 // until then they are buffered (the peer sees nothing), and write EOF, close
 // and abort keep their order with them.
