@@ -328,6 +328,7 @@ RL_INTERNAL int rl_call_later(lua_State *L);
 RL_INTERNAL int rl_set_exception_handler(lua_State *L);
 RL_INTERNAL int rl_report(lua_State *L);
 RL_INTERNAL int rl_time(lua_State *L);
+RL_INTERNAL int rl_loop_time_method(lua_State *L);
 RL_INTERNAL int rl_loop_id(lua_State *L);
 RL_INTERNAL int rl_task_count(lua_State *L);
 RL_INTERNAL int rl_set_debug(lua_State *L);
@@ -354,6 +355,8 @@ RL_INTERNAL rill_task *rl_spawn_at(lua_State *L, rill_loop *loop, int fidx, int 
 RL_INTERNAL int rl_spawn(lua_State *L);
 RL_INTERNAL int rl_check_task(lua_State *L);
 RL_INTERNAL int rl_raise_resume(lua_State *L);
+RL_INTERNAL int rl_sleep(lua_State *L);
+RL_INTERNAL int rl_yield(lua_State *L);
 RL_INTERNAL int rl_task_name(lua_State *L);
 RL_INTERNAL int rl_task_set_name(lua_State *L);
 RL_INTERNAL int rl_task_cancelling(lua_State *L);

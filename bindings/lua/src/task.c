@@ -457,22 +457,24 @@ int rl_spawn(lua_State *L) {
   return 1;
 }
 
+/* Raises "rill.WHAT called outside ..." where the caller at level is. */
+static int rl_outside_task(lua_State *L, int level, const char *what) {
+  luaL_where(L, level);
+  if (!rill_loop_current()) lua_pushfstring(L, "rill.%s called outside rill.run", what);
+  else lua_pushfstring(L, "rill.%s called outside a rill task (from a plain coroutine or callback)", what);
+  lua_concat(L, 2);
+  return lua_error(L);
+}
+
 /* core.check_task(): raises unless called from a rill task's own coroutine. */
 int rl_check_task(lua_State *L) {
-  if (!rl_running_co || L != rl_running_co) {
-    const char *what = luaL_optstring(L, 1, "this");
-    luaL_where(L, 2); /* the caller of rill.sleep & co */
-    if (!rill_loop_current()) lua_pushfstring(L, "rill.%s called outside rill.run", what);
-    else lua_pushfstring(L, "rill.%s called outside a rill task (from a plain coroutine or callback)", what);
-    lua_concat(L, 2);
-    return lua_error(L);
-  }
+  if (!rl_running_co || L != rl_running_co)
+    return rl_outside_task(L, 2, luaL_optstring(L, 1, "this")); /* the caller of rill.sleep & co */
   return 0;
 }
 
-/* core.raise_resume(code): the yield came back with RES_CANCEL/RES_ERR. */
-int rl_raise_resume(lua_State *L) {
-  int code = (int)luaL_checkinteger(L, 1);
+/* Raises the error of a yield that came back with RES_CANCEL/RES_ERR. */
+static int rl_raise_code(lua_State *L, int code) {
   if (code == RL_RES_CANCEL) {
     const char *msg = rl_running_task ? rill_task_cancel_message(rl_running_task) : NULL;
     rill_lua_push_error(L, RILL_ECANCELLED, msg);
@@ -482,6 +484,52 @@ int rl_raise_resume(lua_State *L) {
   }
   return lua_error(L);
 }
+
+/* core.raise_resume(code): the yield came back with RES_CANCEL/RES_ERR. */
+int rl_raise_resume(lua_State *L) { return rl_raise_code(L, (int)luaL_checkinteger(L, 1)); }
+
+#if LUA_VERSION_NUM >= 503
+/* rill.sleep and rill.yield are C functions that yield themselves (their
+ * continuation checks the resume code): a sleeping task's coroutine holds
+ * one call frame for them, not the two of a Lua wrapper calling
+ * coroutine.yield, and a frame is memory every suspended task keeps
+ * (W3: 100,000 of them at once). Lua 5.1/LuaJIT have no continuations:
+ * rill.lua keeps its Lua versions there. */
+static int rl_sleep_done(lua_State *L, int status, lua_KContext ctx) {
+  int code = (int)lua_tointeger(L, -1);
+  (void)status;
+  (void)ctx;
+  if (code != RL_RES_OK) return rl_raise_code(L, code);
+  return 0;
+}
+
+static int rl_sleep_yield(lua_State *L, const char *what, lua_Number seconds) {
+  if (!rl_running_co || L != rl_running_co) return rl_outside_task(L, 1, what);
+  lua_settop(L, 0);
+  lua_pushinteger(L, RL_OP_SLEEP);
+  lua_pushnumber(L, seconds);
+  return lua_yieldk(L, 2, 0, rl_sleep_done);
+}
+
+/* core.sleep(seconds) = rill.sleep */
+int rl_sleep(lua_State *L) {
+  lua_Number d = lua_tonumber(L, 1);
+  if (lua_type(L, 1) != LUA_TNUMBER || d != d) { /* a NaN is a number: say so */
+    luaL_where(L, 1);
+    lua_pushfstring(L, "bad argument #1 to 'rill.sleep' (number expected, got %s)",
+                    lua_type(L, 1) == LUA_TNUMBER ? "NaN" : lua_typename(L, lua_isnone(L, 1) ? LUA_TNIL : lua_type(L, 1)));
+    lua_concat(L, 2);
+    return lua_error(L);
+  }
+  return rl_sleep_yield(L, "sleep", d);
+}
+
+/* core.yield() = rill.yield (sleep(0)) */
+int rl_yield(lua_State *L) { return rl_sleep_yield(L, "yield", 0); }
+#else
+int rl_sleep(lua_State *L) { return luaL_error(L, "core.sleep needs Lua 5.3+"); }
+int rl_yield(lua_State *L) { return luaL_error(L, "core.yield needs Lua 5.3+"); }
+#endif
 
 static rill_task *rl_checktask(lua_State *L, int idx) {
   rill_task *t = rill_task_from_future(rl_checkfut(L, idx));
