@@ -156,9 +156,10 @@ RL_INTERNAL extern RL_TLS lua_State *rl_running_co; /* the task coroutine being 
 RL_INTERNAL extern RL_TLS rill_task *rl_running_task;
 RL_INTERNAL extern unsigned long rl_next_id;
 
-/* A Lua task. Its coroutine is taken (from the run's pool, or new) at
- * its first step, so that tasks that end in their first step share a few
- * coroutines; until then the function and arguments are held by refs. */
+/* A Lua task, inside the core's task (rill_task_new_inline). Its coroutine
+ * is taken (from the run's pool, or new) at its first step, so that tasks
+ * that end in their first step share a few coroutines; until then the
+ * function and arguments are held by refs. */
 typedef struct rl_task {
   lua_State *main; /* main thread, for luaL_unref from free functions */
   lua_State *co;   /* valid while co_ref is held */
