@@ -1283,14 +1283,16 @@ function Loop:call_at(when, fn, ...)
   return self:call_later(when - self:time(), fn, ...)
 end
 
---- The loop's monotonic clock (cached per iteration). A C function for
--- the running rill.run's loop (loop.c: a task calling it keeps no Lua frame
--- for it, as W3's tasks do); this Lua function, called from there, does the
--- rest (its errors name the caller of loop:time, two levels up).
-Loop.time = core.loop_time_method(Loop, function(self)
+--- The loop's monotonic clock (cached per iteration). On Lua 5.3+ a C
+-- function for the running rill.run's loop (loop.c: a task calling it keeps
+-- no Lua frame for it, as W3's tasks do), which calls this Lua function for
+-- the rest (its errors then name the caller two levels up).
+local C_FRAMES = core.SLEEP_IN_C == 1
+function Loop:time()
   if getmetatable(self) == Loop and self._l == nil and self.id == core_loop_id() then return core_time() end
-  return loops.time(handle(self, 4))
-end)
+  return loops.time(handle(self, C_FRAMES and 4 or 3))
+end
+if C_FRAMES then Loop.time = core.loop_time_method(Loop, Loop.time) end
 
 --- One iteration, waiting at most timeout seconds (default 0) for work.
 function Loop:step(timeout)

@@ -160,14 +160,25 @@ RL_INTERNAL extern unsigned long rl_next_id;
  * is taken (from the run's pool, or new) at its first step, so that tasks
  * that end in their first step share a few coroutines; until then the
  * function and arguments are held by refs. */
+/* How a task's single argument is kept until its first step. */
+enum { RL_ARG_REF, RL_ARG_NIL, RL_ARG_BOOLEAN, RL_ARG_INTEGER, RL_ARG_FLOAT };
+typedef union rl_arg {
+  lua_Integer i;
+  lua_Number d;
+  int b;
+} rl_arg;
+
 typedef struct rl_task {
   lua_State *main; /* main thread, for luaL_unref from free functions */
   lua_State *co;   /* valid while co_ref is held */
   int co_ref;      /* LUA_NOREF until the first step / once pooled */
-  int fn_ref;      /* the function, or (nargs > 1) the array {fn, args...} */
-  int arg_ref;     /* the argument when nargs == 1 */
+  int fn_ref;      /* the function, or (nargs > 1) the array {fn, args...};
+                      until the first step, or the end in debug mode */
+  int arg_ref;     /* the argument when nargs == 1 and arg_kind is RL_ARG_REF */
   int nargs;
-  int started;
+  unsigned char started;
+  unsigned char arg_kind; /* RL_ARG_*: a nil, boolean or number is in arg */
+  rl_arg arg;
   struct rl_ctx *ctx; /* its loop's context (valid until the loop closes) */
 } rl_task;
 

@@ -13,19 +13,36 @@ static void rl_task_free(void *arg) {
   st->co_ref = st->fn_ref = st->arg_ref = LUA_NOREF;
 }
 
-/* lua_pcall'ed: a new thread and a registry reference to it. */
+/* lua_pcall'ed: (slot) -> a new thread and a registry reference to it.
+ * slot, if not LUA_NOREF, is the task's fn_ref: its value moves onto the
+ * thread's stack and the thread takes the slot over (no new one). */
 static int rl_new_thread(lua_State *L) {
-  lua_newthread(L);
+  int slot = (int)lua_tointeger(L, 1);
+  lua_State *co = lua_newthread(L);
+  if (slot == LUA_NOREF) {
+    lua_pushvalue(L, -1);
+    lua_pushinteger(L, luaL_ref(L, LUA_REGISTRYINDEX));
+    return 2;
+  }
+  lua_rawgeti(co, LUA_REGISTRYINDEX, slot); /* (a new thread has LUA_MINSTACK slots) */
   lua_pushvalue(L, -1);
-  lua_pushinteger(L, luaL_ref(L, LUA_REGISTRYINDEX));
+  lua_rawseti(L, LUA_REGISTRYINDEX, slot); /* an existing key: allocates nothing */
+  lua_pushinteger(L, slot);
   return 2;
 }
 
 /* First step: gives st a coroutine with its function and arguments pushed.
- * Returns the number of arguments, or -1 (the task was failed). */
+ * Returns the number of arguments, or -1 (the task was failed).
+ * The function's reference goes here too (the coroutine holds it now),
+ * unless the loop is in debug mode: its slow-step report names the
+ * function of a task that has finished (rl_task_describe). A task that
+ * started before debug mode was turned on is described while it runs,
+ * not once it has finished. So a task holds one registry slot at a time
+ * (W3: 100,000 slots, not 200,000, for 100,000 suspended tasks). */
 static int rl_task_prepare(rl_ctx *c, rill_task *t, rl_task *st) {
   lua_State *L = c->L, *co;
-  int n = st->nargs, i;
+  int n = st->nargs, i, fn_on_co = 0;
+  int keep_fn = rill_loop_get_debug(c->loop) == 1;
   if (c->npool > 0) {
     c->npool--;
     st->co = c->pool[c->npool].co;
@@ -41,27 +58,40 @@ static int rl_task_prepare(rl_ctx *c, rill_task *t, rl_task *st) {
   } else {
     if (!lua_checkstack(L, 3)) goto nomem;
     lua_pushcfunction(L, rl_new_thread);
-    if (lua_pcall(L, 0, 2, 0) != LUA_OK) {
+    lua_pushinteger(L, keep_fn ? LUA_NOREF : st->fn_ref);
+    if (lua_pcall(L, 1, 2, 0) != LUA_OK) {
       lua_pop(L, 1);
       goto nomem;
     }
     st->co = lua_tothread(L, -2);
     st->co_ref = (int)lua_tointeger(L, -1);
     lua_pop(L, 2);
+    if (!keep_fn) {
+      fn_on_co = 1;
+      st->fn_ref = LUA_NOREF;
+    }
   }
   co = st->co;
   if (!lua_checkstack(co, n + 2)) goto nomem;
-  lua_rawgeti(co, LUA_REGISTRYINDEX, st->fn_ref);
+  if (!fn_on_co) lua_rawgeti(co, LUA_REGISTRYINDEX, st->fn_ref);
   if (n == 1) {
-    lua_rawgeti(co, LUA_REGISTRYINDEX, st->arg_ref);
+    switch (st->arg_kind) {
+    case RL_ARG_NIL: lua_pushnil(co); break;
+    case RL_ARG_BOOLEAN: lua_pushboolean(co, st->arg.b); break;
+    case RL_ARG_INTEGER: lua_pushinteger(co, st->arg.i); break;
+    case RL_ARG_FLOAT: lua_pushnumber(co, st->arg.d); break;
+    default: lua_rawgeti(co, LUA_REGISTRYINDEX, st->arg_ref); break;
+    }
   } else if (n > 1) { /* {fn, args...}: unpack it */
     for (i = 1; i <= n + 1; i++) lua_rawgeti(co, -i, i);
     lua_remove(co, -(n + 2));
   }
-  /* fn_ref stays until the task is freed: debug mode's report names the
-   * function of a task that has finished (rl_task_describe) */
   luaL_unref(L, LUA_REGISTRYINDEX, st->arg_ref);
   st->arg_ref = LUA_NOREF;
+  if (!keep_fn) {
+    luaL_unref(L, LUA_REGISTRYINDEX, st->fn_ref);
+    st->fn_ref = LUA_NOREF;
+  }
   return n;
 nomem:
   rill_future_fail(rill_task_future(t), RILL_ENOMEM, "out of memory starting a Lua task", NULL,
@@ -403,6 +433,9 @@ rill_task *rl_spawn_at(lua_State *L, rill_loop *loop, int fidx, int nargs) {
   rl_ctx *c;
   lua_State *main_state = rl_main(L);
   int fn_ref, arg_ref = LUA_NOREF;
+  unsigned char arg_kind = RL_ARG_REF;
+  rl_arg arg;
+  arg.i = 0;
   luaL_checktype(L, fidx, LUA_TFUNCTION);
   u = rl_newfut(L);
   if (nargs > 1) { /* {fn, args...} */
@@ -413,9 +446,30 @@ rill_task *rl_spawn_at(lua_State *L, rill_loop *loop, int fidx, int nargs) {
       lua_rawseti(L, -2, i + 1);
     }
   } else {
-    if (nargs == 1) {
-      lua_pushvalue(L, fidx + 1);
-      arg_ref = luaL_ref(L, LUA_REGISTRYINDEX);
+    if (nargs == 1) { /* a nil, boolean or number travels in st itself */
+      switch (lua_type(L, fidx + 1)) {
+      case LUA_TNIL: arg_kind = RL_ARG_NIL; break;
+      case LUA_TBOOLEAN:
+        arg_kind = RL_ARG_BOOLEAN;
+        arg.b = lua_toboolean(L, fidx + 1);
+        break;
+      case LUA_TNUMBER:
+#if LUA_VERSION_NUM >= 503
+        if (lua_isinteger(L, fidx + 1)) {
+#else
+        if (0) { /* 5.1/LuaJIT: every number is a double (-0.0 included) */
+#endif
+          arg_kind = RL_ARG_INTEGER;
+          arg.i = lua_tointeger(L, fidx + 1);
+        } else {
+          arg_kind = RL_ARG_FLOAT;
+          arg.d = lua_tonumber(L, fidx + 1);
+        }
+        break;
+      default:
+        lua_pushvalue(L, fidx + 1);
+        arg_ref = luaL_ref(L, LUA_REGISTRYINDEX);
+      }
     }
     lua_pushvalue(L, fidx);
   }
@@ -442,6 +496,8 @@ rill_task *rl_spawn_at(lua_State *L, rill_loop *loop, int fidx, int nargs) {
   st->co_ref = LUA_NOREF;
   st->fn_ref = fn_ref;
   st->arg_ref = arg_ref;
+  st->arg_kind = arg_kind;
+  st->arg = arg;
   st->nargs = nargs;
   st->started = 0;
   st->ctx = c;
@@ -514,10 +570,12 @@ static int rl_sleep_yield(lua_State *L, const char *what, lua_Number seconds) {
 /* core.sleep(seconds) = rill.sleep */
 int rl_sleep(lua_State *L) {
   lua_Number d = lua_tonumber(L, 1);
-  if (lua_type(L, 1) != LUA_TNUMBER || d != d) { /* a NaN is a number: say so */
+  int type = lua_type(L, 1);
+  if (type != LUA_TNUMBER || d != d) { /* a NaN is a number: say so */
+    const char *got = type == LUA_TNUMBER ? "NaN" : lua_typename(L, type == LUA_TNONE ? LUA_TNIL : type);
+    lua_settop(L, 0);
     luaL_where(L, 1);
-    lua_pushfstring(L, "bad argument #1 to 'rill.sleep' (number expected, got %s)",
-                    lua_type(L, 1) == LUA_TNUMBER ? "NaN" : lua_typename(L, lua_isnone(L, 1) ? LUA_TNIL : lua_type(L, 1)));
+    lua_pushfstring(L, "bad argument #1 to 'rill.sleep' (number expected, got %s)", got);
     lua_concat(L, 2);
     return lua_error(L);
   }
