@@ -169,7 +169,6 @@ typedef union rl_arg {
 } rl_arg;
 
 typedef struct rl_task {
-  lua_State *main; /* main thread, for luaL_unref from free functions */
   lua_State *co;   /* valid while co_ref is held */
   int co_ref;      /* LUA_NOREF until the first step / once pooled */
   int fn_ref;      /* the function, or (nargs > 1) the array {fn, args...};

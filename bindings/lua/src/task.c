@@ -5,7 +5,7 @@
  * references go here. */
 static void rl_task_free(void *arg) {
   rl_task *st = (rl_task *)arg;
-  lua_State *L = st->ctx ? st->ctx->L : st->main;
+  lua_State *L = st->ctx->L; /* (tasks are destroyed before their loop's contexts) */
   luaL_unref(L, LUA_REGISTRYINDEX, st->co_ref);
   luaL_unref(L, LUA_REGISTRYINDEX, st->fn_ref);
   luaL_unref(L, LUA_REGISTRYINDEX, st->arg_ref);
@@ -431,7 +431,6 @@ rill_task *rl_spawn_at(lua_State *L, rill_loop *loop, int fidx, int nargs) {
   rill_task *t;
   rl_fut *u;
   rl_ctx *c;
-  lua_State *main_state = rl_main(L);
   int fn_ref, arg_ref = LUA_NOREF;
   unsigned char arg_kind = RL_ARG_REF;
   rl_arg arg;
@@ -491,7 +490,6 @@ rill_task *rl_spawn_at(lua_State *L, rill_loop *loop, int fidx, int nargs) {
     lua_error(L);
   }
   st = (rl_task *)rill_task_arg(t); /* nothing may raise from here on */
-  st->main = main_state;
   st->co = NULL;
   st->co_ref = LUA_NOREF;
   st->fn_ref = fn_ref;
