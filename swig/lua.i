@@ -33,12 +33,16 @@ void *rl_swig_pointer(lua_State *L, int idx, int is_loop) {
 %constant int OP_SLEEP = RL_OP_SLEEP;
 %constant int OP_AWAIT = RL_OP_AWAIT;
 %constant int RES_CANCEL = RL_RES_CANCEL;
+/* 1: core.sleep/core.yield are rill.sleep/rill.yield (Lua 5.3+, continuations) */
+%constant int SLEEP_IN_C = (LUA_VERSION_NUM >= 503);
 %constant double FOREVER = RILL_FOREVER;
 
 %native(run) int rl_run(lua_State *L);
 %native(spawn) int rl_spawn(lua_State *L);
 %native(check_task) int rl_check_task(lua_State *L);
 %native(raise_resume) int rl_raise_resume(lua_State *L);
+%native(sleep) int rl_sleep(lua_State *L);
+%native(yield) int rl_yield(lua_State *L);
 %native(result) int rl_result(lua_State *L);
 %native(error) int rl_error(lua_State *L);
 %native(code) int rl_code(lua_State *L);
@@ -74,6 +78,7 @@ void *rl_swig_pointer(lua_State *L, int idx, int is_loop) {
 %native(set_exception_handler) int rl_set_exception_handler(lua_State *L);
 %native(report) int rl_report(lua_State *L);
 %native(time) int rl_time(lua_State *L);
+%native(loop_time_method) int rl_loop_time_method(lua_State *L);
 %native(loop_id) int rl_loop_id(lua_State *L);
 %native(task_count) int rl_task_count(lua_State *L);
 %native(set_debug) int rl_set_debug(lua_State *L);

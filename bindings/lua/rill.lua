@@ -143,18 +143,24 @@ end
 rill.create_task = rill.spawn
 
 --- Suspends the current task for at least seconds (0: one iteration).
-function rill.sleep(seconds)
-  if type(seconds) ~= "number" or seconds ~= seconds then argerror("sleep", 1, "number", seconds) end
-  check_task("sleep")
-  local rc = yield(OP_SLEEP, seconds)
-  if rc ~= 0 then raise_resume(rc) end
-end
+--- rill.yield(): gives up exactly one loop iteration (sleep(0)).
+-- On Lua 5.3+ both are C functions that yield themselves (task.c: a
+-- suspended task keeps one call frame fewer); LuaJIT has no continuations.
+if core.SLEEP_IN_C == 1 then
+  rill.sleep, rill.yield = core.sleep, core.yield
+else
+  function rill.sleep(seconds)
+    if type(seconds) ~= "number" or seconds ~= seconds then argerror("sleep", 1, "number", seconds) end
+    check_task("sleep")
+    local rc = yield(OP_SLEEP, seconds)
+    if rc ~= 0 then raise_resume(rc) end
+  end
 
---- Gives up exactly one loop iteration (sleep(0)).
-function rill.yield()
-  check_task("yield")
-  local rc = yield(OP_SLEEP, 0)
-  if rc ~= 0 then raise_resume(rc) end
+  function rill.yield()
+    check_task("yield")
+    local rc = yield(OP_SLEEP, 0)
+    if rc ~= 0 then raise_resume(rc) end
+  end
 end
 
 --- Waits for a task or future (rill.await(t) is t:wait()).
@@ -1187,10 +1193,11 @@ local core_time, core_loop_id = core.time, core.loop_id
 
 -- The handle of a loop object, nil for rill.run's loop (after checking
 -- that it still runs: core.loops' functions then act on the running loop).
-local function handle(self)
-  if getmetatable(self) ~= Loop then error("rill: expected the loop object (use loop:method())", 3) end
+local function handle(self, level)
+  level = level or 3
+  if getmetatable(self) ~= Loop then error("rill: expected the loop object (use loop:method())", level) end
   local l = self._l
-  if l == nil and core_loop_id() ~= self.id then error("rill: this loop is closed", 3) end
+  if l == nil and core_loop_id() ~= self.id then error("rill: this loop is closed", level) end
   return l
 end
 
@@ -1276,11 +1283,16 @@ function Loop:call_at(when, fn, ...)
   return self:call_later(when - self:time(), fn, ...)
 end
 
---- The loop's monotonic clock (cached per iteration).
+--- The loop's monotonic clock (cached per iteration). On Lua 5.3+ a C
+-- function for the running rill.run's loop (loop.c: a task calling it keeps
+-- no Lua frame for it, as W3's tasks do), which calls this Lua function for
+-- the rest (its errors then name the caller two levels up).
+local C_FRAMES = core.SLEEP_IN_C == 1
 function Loop:time()
   if getmetatable(self) == Loop and self._l == nil and self.id == core_loop_id() then return core_time() end
-  return loops.time(handle(self))
+  return loops.time(handle(self, C_FRAMES and 4 or 3))
 end
+if C_FRAMES then Loop.time = core.loop_time_method(Loop, Loop.time) end
 
 --- One iteration, waiting at most timeout seconds (default 0) for work.
 function Loop:step(timeout)

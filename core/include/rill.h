@@ -856,6 +856,16 @@ RILL_API double rill_loop_backend_timeout(rill_loop *loop);
 /* rill_task_new with flags (RILL_TASK_*); RILL_EINVAL on unknown flags. */
 RILL_API rill_task *rill_task_new_v2(rill_loop *loop, rill_step_fn step, void *arg,
                                      rill_free_fn free_arg, unsigned flags);
+/* rill_task_new_v2 whose arg is arg_size bytes of zeroed memory inside the
+ * task's own allocation (aligned for any scalar or pointer) instead of a
+ * pointer the caller allocates: a binding's per-task state without an
+ * allocation of its own (spawning many tasks is bound by the pages it
+ * touches). step, free_arg, the describer and rill_task_arg get its
+ * address; free_arg(arg) releases what the state holds when the task is
+ * done, and the memory itself goes with the task's last reference.
+ * arg_size 0 gives arg NULL. NULL with RILL_EINVAL on unknown flags. */
+RILL_API rill_task *rill_task_new_inline(rill_loop *loop, rill_step_fn step, size_t arg_size,
+                                         rill_free_fn free_arg, unsigned flags);
 
 /* rill_spawn_v2 flags.
  *

@@ -273,7 +273,7 @@ int rill_loop_close(rill_loop *loop) {
   loop->ev = NULL;
   free(loop->read_buf);
   loop->read_buf = NULL;
-  free(loop->heap);
+  rill__free_array(loop->heap, loop->heap_cap * sizeof *loop->heap);
   loop->heap = NULL;
   loop->heap_cap = 0;
   if (loop->stacks) rill__stack_pool_free(loop->stacks); /* the shared stack too */

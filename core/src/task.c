@@ -86,6 +86,27 @@ rill_task *rill_task_new_v2(rill_loop *loop, rill_step_fn step, void *arg, rill_
   return t;
 }
 
+/* The inline arg starts at the first 16-byte boundary after the task. */
+#define INLINE_ARG_OFFSET ((sizeof(rill_task) + 15) & ~(size_t)15)
+
+rill_task *rill_task_new_inline(rill_loop *loop, rill_step_fn step, size_t arg_size,
+                                rill_free_fn free_arg, unsigned flags) {
+  if (flags & ~(unsigned)RILL_TASK_SKIP_CANCELLED_START) {
+    rill__fail(RILL_EINVAL, "unknown task flags 0x%x", flags);
+    return NULL;
+  }
+  if (arg_size > UINT32_MAX / 2) {
+    rill__fail(RILL_EINVAL, "arg_size is too large");
+    return NULL;
+  }
+  size_t extra = arg_size ? INLINE_ARG_OFFSET - sizeof(rill_task) + arg_size : 0;
+  rill_task *t = rill__task_new(loop, step, NULL, free_arg, extra); /* zeroes the extra */
+  if (!t) return NULL;
+  if (arg_size) t->arg = (char *)t + INLINE_ARG_OFFSET;
+  if (flags & RILL_TASK_SKIP_CANCELLED_START) t->skip_cancelled_start = 1;
+  return t;
+}
+
 static int check_task(const rill_task *t) {
   if (!t) return rill__fail(RILL_EINVAL, "task is NULL");
   return rill__future_check(&t->fut); /* aborts on a freed task */

@@ -2,6 +2,7 @@
  * so equal deadlines fire FIFO; removal is O(log n) so cancelled timers
  * never linger in the heap. */
 #include <stdlib.h>
+#include <string.h>
 
 #include "internal.h"
 
@@ -39,9 +40,13 @@ static void sift_down(rill_loop *loop, size_t i, rill__timer *t) {
 
 int rill__timer_start(rill_loop *loop, rill__timer *t, double when) {
   if (loop->heap_len == loop->heap_cap) {
+    /* rill__alloc_array: a large heap (100,000 sleeping tasks) is in huge
+     * pages, not a realloc's fresh 4 KiB pages at each doubling */
     size_t cap = loop->heap_cap ? loop->heap_cap * 2 : 64;
-    rill__timer **heap = realloc(loop->heap, cap * sizeof *heap);
+    rill__timer **heap = rill__alloc_array(cap * sizeof *heap);
     if (!heap) return rill__fail(RILL_ENOMEM, "out of memory growing the timer heap");
+    if (loop->heap_len) memcpy(heap, loop->heap, loop->heap_len * sizeof *heap);
+    rill__free_array(loop->heap, loop->heap_cap * sizeof *heap);
     loop->heap = heap;
     loop->heap_cap = cap;
   }

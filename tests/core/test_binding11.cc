@@ -298,6 +298,76 @@ TEST_F(RillTest, TaskV2BadInput) {
 }
 
 // ---------------------------------------------------------------------
+// A task whose state lives inside the task (rill_task_new_inline)
+
+struct InlineState {
+  std::vector<std::string> *log; // set by the test after creation
+  double d;
+  int64_t n;
+  void *p;
+};
+static std::vector<std::string> *inline_log;
+static void InlineRun(rill_task *t, void *a) {
+  InlineState *st = static_cast<InlineState *>(a);
+  st->log->push_back(std::string("step: arg is rill_task_arg ") + (a == rill_task_arg(t) ? "yes" : "no"));
+  rill_future_set_int(rill_task_future(t), st->n);
+}
+static void InlineFree(void *a) {
+  InlineState *st = static_cast<InlineState *>(a);
+  inline_log->push_back("free: n=" + std::to_string(st->n));
+}
+
+TEST_F(RillTest, TaskInlineStateIsZeroedAlignedAndFreedWithTheTask) {
+  inline_log = &log;
+  rill_task *t = rill_task_new_inline(loop, InlineRun, sizeof(InlineState), InlineFree,
+                                      RILL_TASK_SKIP_CANCELLED_START);
+  ASSERT_NE(t, nullptr);
+  InlineState *st = static_cast<InlineState *>(rill_task_arg(t));
+  ASSERT_NE(st, nullptr);
+  EXPECT_EQ(reinterpret_cast<uintptr_t>(st) % 16, 0u);
+  EXPECT_EQ(st->log, nullptr);
+  EXPECT_EQ(st->d, 0.0);
+  EXPECT_EQ(st->n, 0);
+  EXPECT_EQ(st->p, nullptr);
+  st->log = &log;
+  st->n = 42;
+  EXPECT_EQ(rill_loop_run_until(loop, rill_task_future(t)), RILL_OK);
+  int64_t result = 0;
+  EXPECT_EQ(rill_future_int(rill_task_future(t), &result), RILL_OK);
+  EXPECT_EQ(result, 42);
+  EXPECT_EQ(log, (std::vector<std::string>{"step: arg is rill_task_arg yes", "free: n=42"}));
+  EXPECT_EQ(rill_task_arg(t), st) << "the memory stays while the task is referenced";
+  rill_task_release(t);
+}
+
+TEST_F(RillTest, TaskInlineCancelledBeforeItsFirstStepFreesItsState) {
+  inline_log = &log;
+  rill_task *t = rill_task_new_inline(loop, InlineRun, sizeof(InlineState), InlineFree,
+                                      RILL_TASK_SKIP_CANCELLED_START);
+  ASSERT_NE(t, nullptr);
+  static_cast<InlineState *>(rill_task_arg(t))->n = 7;
+  EXPECT_EQ(rill_task_cancel(t, "before start"), 1);
+  EXPECT_EQ(rill_loop_run_until(loop, rill_task_future(t)), RILL_ECANCELLED);
+  EXPECT_EQ(log, (std::vector<std::string>{"free: n=7"}));
+  rill_task_release(t);
+}
+
+TEST_F(RillTest, TaskInlineBadInput) {
+  EXPECT_NULL_WITH(rill_task_new_inline(nullptr, InlineRun, 8, nullptr, 0), RILL_EINVAL);
+  EXPECT_NULL_WITH(rill_task_new_inline(loop, nullptr, 8, nullptr, 0), RILL_EINVAL);
+  EXPECT_NULL_WITH(rill_task_new_inline(loop, InlineRun, 8, nullptr, 2u), RILL_EINVAL);
+  EXPECT_NULL_WITH(rill_task_new_inline(loop, InlineRun, (size_t)1 << 40, nullptr, 0), RILL_EINVAL);
+  EXPECT_NULL_WITH(rill_task_new_inline(ClosedLoopEnvironment::Loop(), InlineRun, 8, nullptr, 0),
+                   RILL_ECLOSED);
+  rill_task *t = rill_task_new_inline(loop, V2Run, 0, nullptr, RILL_TASK_SKIP_CANCELLED_START);
+  ASSERT_NE(t, nullptr);
+  EXPECT_EQ(rill_task_arg(t), nullptr) << "arg_size 0: no state (and the step never runs)";
+  rill_task_cancel(t, nullptr);
+  EXPECT_EQ(rill_loop_run_until(loop, rill_task_future(t)), RILL_ECANCELLED);
+  rill_task_release(t);
+}
+
+// ---------------------------------------------------------------------
 // Per-binding state and exception handlers
 
 struct Freed {

@@ -287,6 +287,70 @@ T.case("reused_coroutine_looks_fresh", function()
   end)
 end)
 
+T.case("one_argument_of_every_kind_arrives_as_passed", function()
+  -- a nil, boolean or number argument travels inside the task until its
+  -- first step, anything else by reference: on fresh and reused coroutines,
+  -- in and out of debug mode, each arrives as it was passed
+  local t, f = {}, function() end
+  local values = { true, false, 0, -1, math.maxinteger, math.mininteger, 1.5, -0.0, 1 / 0, "s", t, f }
+  local function check(v, w, wtype, n)
+    T.eq(n, 1, "one argument")
+    T.eq(rawequal(v, w), true, tostring(v))
+    T.eq(wtype, math.type and math.type(v) or type(v), tostring(v))
+  end
+  local function echo(x) return x, math.type and math.type(x) or type(x), select("#", x) end
+  for _, debug_on in ipairs({ false, true }) do
+    rill.run(function()
+      rill.get_running_loop():set_debug(debug_on)
+      for round = 1, 2 do -- round 2 runs on the pooled coroutines of round 1
+        local ts = {}
+        for i, v in ipairs(values) do ts[i] = rill.spawn(function(x) rill.sleep(0) return echo(x) end, v) end
+        for i, v in ipairs(values) do check(v, ts[i]:wait()) end
+        local a, atype, n = rill.spawn(echo, nil):wait()
+        T.eq(a, nil); T.eq(atype, "nil"); T.eq(n, 1, "a nil argument is one argument")
+        local nan = rill.spawn(echo, 0 / 0):wait()
+        T.ok(nan ~= nan, "NaN stays NaN")
+        T.eq(1 / rill.spawn(echo, -0.0):wait(), -1 / 0, "-0.0 keeps its sign")
+        T.eq(round > 0, true)
+      end
+    end)
+  end
+end)
+
+T.case("sleep_and_yield_errors_name_their_caller", function()
+  local src = "test_robust%.lua:%d+: "
+  local function raises(pattern, fn)
+    local msg = select(2, pcall(fn))
+    T.ok(tostring(msg):match(pattern), tostring(msg))
+  end
+  raises(src .. "bad argument #1 to 'rill%.sleep' %(number expected, got string%)", function() rill.sleep("1") end)
+  raises(src .. "bad argument #1 to 'rill%.sleep' %(number expected, got nil%)", function() rill.sleep() end)
+  raises(src .. "bad argument #1 to 'rill%.sleep' %(number expected, got NaN%)", function() rill.sleep(0 / 0) end)
+  raises(src .. "rill%.sleep called outside rill%.run", function() rill.sleep(1) end)
+  raises(src .. "rill%.yield called outside rill%.run", function() rill.yield() end)
+  rill.run(function()
+    raises(src .. "rill%.yield called outside a rill task", coroutine.wrap(function() rill.yield() end))
+    -- a cancel reaches a sleep under pcall, and the task goes on
+    local t = rill.spawn(function()
+      local ok, err = pcall(rill.sleep, 10)
+      rill.yield()
+      return ok, rill.is_cancelled(err), err.message
+    end)
+    rill.yield()
+    t:cancel("stop")
+    local ok, cancelled, msg = t:wait()
+    T.eq(ok, false); T.eq(cancelled, true); T.eq(msg, "stop")
+    -- the running loop's time, and a finished run's loop object refusing it
+    local loop = rill.get_running_loop()
+    T.eq(type(loop:time()), "number")
+    T.matches(select(2, pcall(loop.time, {})), "expected the loop object")
+    T.eq(loop:time(), rill.get_running_loop():time())
+    _G.last_loop = loop
+  end)
+  raises(src .. "rill: this loop is closed", function() local t = _G.last_loop:time(); return t end)
+  _G.last_loop = nil
+end)
+
 T.case("reused_coroutine_drops_the_previous_hook", function()
   if jit then return end -- LuaJIT's hooks are global to the state
   rill.run(function()

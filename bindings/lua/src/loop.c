@@ -197,6 +197,46 @@ int rl_time(lua_State *L) {
   return 1;
 }
 
+/* Loop:time as a C closure (upvalues: the Loop class, the Lua function
+ * for every other case, the keys "_l" and "id"): the loop object of the running rill.run reads
+ * the loop's clock here, without a Lua frame (a task's coroutine keeps the
+ * deepest frame count it reached: W3 checks loop:time around its sleep). */
+static int rl_loop_time_c(lua_State *L) {
+  rl_ctx *c = rl_ctx_current();
+  if (c && lua_type(L, 1) == LUA_TTABLE && lua_getmetatable(L, 1)) {
+    int fast = lua_rawequal(L, -1, lua_upvalueindex(1));
+    lua_pop(L, 1);
+    if (fast) { /* the object's own fields (Loop has neither): raw reads */
+      lua_pushvalue(L, lua_upvalueindex(3)); /* "_l" */
+      lua_rawget(L, 1);
+      fast = lua_isnil(L, -1);
+      lua_pushvalue(L, lua_upvalueindex(4)); /* "id" */
+      lua_rawget(L, 1);
+      fast = fast && rl_isinteger(L, -1) && lua_tointeger(L, -1) == (lua_Integer)c->id;
+      lua_pop(L, 2);
+      if (fast) {
+        lua_pushnumber(L, rill_loop_time(c->loop));
+        return 1;
+      }
+    }
+  }
+  lua_pushvalue(L, lua_upvalueindex(2));
+  lua_insert(L, 1);
+  lua_call(L, lua_gettop(L) - 1, LUA_MULTRET);
+  return lua_gettop(L);
+}
+
+/* core.loop_time_method(Loop, slow) -> Loop:time */
+int rl_loop_time_method(lua_State *L) {
+  luaL_checktype(L, 1, LUA_TTABLE);
+  luaL_checktype(L, 2, LUA_TFUNCTION);
+  lua_settop(L, 2);
+  lua_pushliteral(L, "_l");
+  lua_pushliteral(L, "id");
+  lua_pushcclosure(L, rl_loop_time_c, 4);
+  return 1;
+}
+
 /* core.loop_id(): the running run's id, or nil */
 int rl_loop_id(lua_State *L) {
   rl_ctx *c = rl_ctx_current();

@@ -156,17 +156,28 @@ RL_INTERNAL extern RL_TLS lua_State *rl_running_co; /* the task coroutine being 
 RL_INTERNAL extern RL_TLS rill_task *rl_running_task;
 RL_INTERNAL extern unsigned long rl_next_id;
 
-/* A Lua task. Its coroutine is taken (from the run's pool, or new) at
- * its first step, so that tasks that end in their first step share a few
- * coroutines; until then the function and arguments are held by refs. */
+/* A Lua task, inside the core's task (rill_task_new_inline). Its coroutine
+ * is taken (from the run's pool, or new) at its first step, so that tasks
+ * that end in their first step share a few coroutines; until then the
+ * function and arguments are held by refs. */
+/* How a task's single argument is kept until its first step. */
+enum { RL_ARG_REF, RL_ARG_NIL, RL_ARG_BOOLEAN, RL_ARG_INTEGER, RL_ARG_FLOAT };
+typedef union rl_arg {
+  lua_Integer i;
+  lua_Number d;
+  int b;
+} rl_arg;
+
 typedef struct rl_task {
-  lua_State *main; /* main thread, for luaL_unref from free functions */
   lua_State *co;   /* valid while co_ref is held */
   int co_ref;      /* LUA_NOREF until the first step / once pooled */
-  int fn_ref;      /* the function, or (nargs > 1) the array {fn, args...} */
-  int arg_ref;     /* the argument when nargs == 1 */
+  int fn_ref;      /* the function, or (nargs > 1) the array {fn, args...};
+                      until the first step, or the end in debug mode */
+  int arg_ref;     /* the argument when nargs == 1 and arg_kind is RL_ARG_REF */
   int nargs;
-  int started;
+  unsigned char started;
+  unsigned char arg_kind; /* RL_ARG_*: a nil, boolean or number is in arg */
+  rl_arg arg;
   struct rl_ctx *ctx; /* its loop's context (valid until the loop closes) */
 } rl_task;
 
@@ -328,6 +339,7 @@ RL_INTERNAL int rl_call_later(lua_State *L);
 RL_INTERNAL int rl_set_exception_handler(lua_State *L);
 RL_INTERNAL int rl_report(lua_State *L);
 RL_INTERNAL int rl_time(lua_State *L);
+RL_INTERNAL int rl_loop_time_method(lua_State *L);
 RL_INTERNAL int rl_loop_id(lua_State *L);
 RL_INTERNAL int rl_task_count(lua_State *L);
 RL_INTERNAL int rl_set_debug(lua_State *L);
@@ -354,6 +366,8 @@ RL_INTERNAL rill_task *rl_spawn_at(lua_State *L, rill_loop *loop, int fidx, int 
 RL_INTERNAL int rl_spawn(lua_State *L);
 RL_INTERNAL int rl_check_task(lua_State *L);
 RL_INTERNAL int rl_raise_resume(lua_State *L);
+RL_INTERNAL int rl_sleep(lua_State *L);
+RL_INTERNAL int rl_yield(lua_State *L);
 RL_INTERNAL int rl_task_name(lua_State *L);
 RL_INTERNAL int rl_task_set_name(lua_State *L);
 RL_INTERNAL int rl_task_cancelling(lua_State *L);

@@ -1,29 +1,48 @@
 /* bindings/lua/src/task.c - Tasks: Lua coroutines driven by the core's step primitive. */
 #include "rill_lua.h"
 
+/* st lives inside the core's task (rill_task_new_inline): only its
+ * references go here. */
 static void rl_task_free(void *arg) {
   rl_task *st = (rl_task *)arg;
-  lua_State *L = st->ctx ? st->ctx->L : st->main;
+  lua_State *L = st->ctx->L; /* (tasks are destroyed before their loop's contexts) */
   luaL_unref(L, LUA_REGISTRYINDEX, st->co_ref);
   luaL_unref(L, LUA_REGISTRYINDEX, st->fn_ref);
   luaL_unref(L, LUA_REGISTRYINDEX, st->arg_ref);
   st->co = NULL;
-  free(st);
+  st->co_ref = st->fn_ref = st->arg_ref = LUA_NOREF;
 }
 
-/* lua_pcall'ed: a new thread and a registry reference to it. */
+/* lua_pcall'ed: (slot) -> a new thread and a registry reference to it.
+ * slot, if not LUA_NOREF, is the task's fn_ref: its value moves onto the
+ * thread's stack and the thread takes the slot over (no new one). */
 static int rl_new_thread(lua_State *L) {
-  lua_newthread(L);
+  int slot = (int)lua_tointeger(L, 1);
+  lua_State *co = lua_newthread(L);
+  if (slot == LUA_NOREF) {
+    lua_pushvalue(L, -1);
+    lua_pushinteger(L, luaL_ref(L, LUA_REGISTRYINDEX));
+    return 2;
+  }
+  lua_rawgeti(co, LUA_REGISTRYINDEX, slot); /* (a new thread has LUA_MINSTACK slots) */
   lua_pushvalue(L, -1);
-  lua_pushinteger(L, luaL_ref(L, LUA_REGISTRYINDEX));
+  lua_rawseti(L, LUA_REGISTRYINDEX, slot); /* an existing key: allocates nothing */
+  lua_pushinteger(L, slot);
   return 2;
 }
 
 /* First step: gives st a coroutine with its function and arguments pushed.
- * Returns the number of arguments, or -1 (the task was failed). */
+ * Returns the number of arguments, or -1 (the task was failed).
+ * The function's reference goes here too (the coroutine holds it now),
+ * unless the loop is in debug mode: its slow-step report names the
+ * function of a task that has finished (rl_task_describe). A task that
+ * started before debug mode was turned on is described while it runs,
+ * not once it has finished. So a task holds one registry slot at a time
+ * (W3: 100,000 slots, not 200,000, for 100,000 suspended tasks). */
 static int rl_task_prepare(rl_ctx *c, rill_task *t, rl_task *st) {
   lua_State *L = c->L, *co;
-  int n = st->nargs, i;
+  int n = st->nargs, i, fn_on_co = 0;
+  int keep_fn = rill_loop_get_debug(c->loop) == 1;
   if (c->npool > 0) {
     c->npool--;
     st->co = c->pool[c->npool].co;
@@ -39,27 +58,40 @@ static int rl_task_prepare(rl_ctx *c, rill_task *t, rl_task *st) {
   } else {
     if (!lua_checkstack(L, 3)) goto nomem;
     lua_pushcfunction(L, rl_new_thread);
-    if (lua_pcall(L, 0, 2, 0) != LUA_OK) {
+    lua_pushinteger(L, keep_fn ? LUA_NOREF : st->fn_ref);
+    if (lua_pcall(L, 1, 2, 0) != LUA_OK) {
       lua_pop(L, 1);
       goto nomem;
     }
     st->co = lua_tothread(L, -2);
     st->co_ref = (int)lua_tointeger(L, -1);
     lua_pop(L, 2);
+    if (!keep_fn) {
+      fn_on_co = 1;
+      st->fn_ref = LUA_NOREF;
+    }
   }
   co = st->co;
   if (!lua_checkstack(co, n + 2)) goto nomem;
-  lua_rawgeti(co, LUA_REGISTRYINDEX, st->fn_ref);
+  if (!fn_on_co) lua_rawgeti(co, LUA_REGISTRYINDEX, st->fn_ref);
   if (n == 1) {
-    lua_rawgeti(co, LUA_REGISTRYINDEX, st->arg_ref);
+    switch (st->arg_kind) {
+    case RL_ARG_NIL: lua_pushnil(co); break;
+    case RL_ARG_BOOLEAN: lua_pushboolean(co, st->arg.b); break;
+    case RL_ARG_INTEGER: lua_pushinteger(co, st->arg.i); break;
+    case RL_ARG_FLOAT: lua_pushnumber(co, st->arg.d); break;
+    default: lua_rawgeti(co, LUA_REGISTRYINDEX, st->arg_ref); break;
+    }
   } else if (n > 1) { /* {fn, args...}: unpack it */
     for (i = 1; i <= n + 1; i++) lua_rawgeti(co, -i, i);
     lua_remove(co, -(n + 2));
   }
-  /* fn_ref stays until the task is freed: debug mode's report names the
-   * function of a task that has finished (rl_task_describe) */
   luaL_unref(L, LUA_REGISTRYINDEX, st->arg_ref);
   st->arg_ref = LUA_NOREF;
+  if (!keep_fn) {
+    luaL_unref(L, LUA_REGISTRYINDEX, st->fn_ref);
+    st->fn_ref = LUA_NOREF;
+  }
   return n;
 nomem:
   rill_future_fail(rill_task_future(t), RILL_ENOMEM, "out of memory starting a Lua task", NULL,
@@ -398,7 +430,11 @@ rill_task *rl_spawn_at(lua_State *L, rill_loop *loop, int fidx, int nargs) {
   rl_task *st;
   rill_task *t;
   rl_fut *u;
+  rl_ctx *c;
   int fn_ref, arg_ref = LUA_NOREF;
+  unsigned char arg_kind = RL_ARG_REF;
+  rl_arg arg;
+  arg.i = 0;
   luaL_checktype(L, fidx, LUA_TFUNCTION);
   u = rl_newfut(L);
   if (nargs > 1) { /* {fn, args...} */
@@ -409,42 +445,60 @@ rill_task *rl_spawn_at(lua_State *L, rill_loop *loop, int fidx, int nargs) {
       lua_rawseti(L, -2, i + 1);
     }
   } else {
-    if (nargs == 1) {
-      lua_pushvalue(L, fidx + 1);
-      arg_ref = luaL_ref(L, LUA_REGISTRYINDEX);
+    if (nargs == 1) { /* a nil, boolean or number travels in st itself */
+      switch (lua_type(L, fidx + 1)) {
+      case LUA_TNIL: arg_kind = RL_ARG_NIL; break;
+      case LUA_TBOOLEAN:
+        arg_kind = RL_ARG_BOOLEAN;
+        arg.b = lua_toboolean(L, fidx + 1);
+        break;
+      case LUA_TNUMBER:
+#if LUA_VERSION_NUM >= 503
+        if (lua_isinteger(L, fidx + 1)) {
+#else
+        if (0) { /* 5.1/LuaJIT: every number is a double (-0.0 included) */
+#endif
+          arg_kind = RL_ARG_INTEGER;
+          arg.i = lua_tointeger(L, fidx + 1);
+        } else {
+          arg_kind = RL_ARG_FLOAT;
+          arg.d = lua_tonumber(L, fidx + 1);
+        }
+        break;
+      default:
+        lua_pushvalue(L, fidx + 1);
+        arg_ref = luaL_ref(L, LUA_REGISTRYINDEX);
+      }
     }
     lua_pushvalue(L, fidx);
   }
   fn_ref = luaL_ref(L, LUA_REGISTRYINDEX);
-  st = (rl_task *)malloc(sizeof *st);
-  if (!st) {
+  if (!(c = rl_ctx_of(loop))) {
     luaL_unref(L, LUA_REGISTRYINDEX, fn_ref);
     luaL_unref(L, LUA_REGISTRYINDEX, arg_ref);
-    luaL_error(L, "out of memory");
-  }
-  st->main = rl_main(L);
-  st->co = NULL;
-  st->co_ref = LUA_NOREF;
-  st->fn_ref = fn_ref;
-  st->arg_ref = arg_ref;
-  st->nargs = nargs;
-  st->started = 0;
-  if (!(st->ctx = rl_ctx_of(loop))) {
-    luaL_unref(L, LUA_REGISTRYINDEX, fn_ref);
-    luaL_unref(L, LUA_REGISTRYINDEX, arg_ref);
-    free(st);
     rill_lua_push_error(L, RILL_ESTATE, "Lua tasks run on a loop of rill.run or rill.attach_loop");
     lua_error(L);
   }
-  t = rill_task_new_v2(loop, rl_step, st, rl_task_free, RILL_TASK_SKIP_CANCELLED_START);
+  /* the binding's state inside the core's task: no allocation of its own
+   * (W3's 100,000 tasks touch that many pages fewer) */
+  t = rill_task_new_inline(loop, rl_step, sizeof *st, rl_task_free, RILL_TASK_SKIP_CANCELLED_START);
   if (!t) {
     int code = rill_last_error();
     luaL_unref(L, LUA_REGISTRYINDEX, fn_ref);
     luaL_unref(L, LUA_REGISTRYINDEX, arg_ref);
-    free(st);
     rill_lua_push_error(L, code, rl_message_of(code));
     lua_error(L);
   }
+  st = (rl_task *)rill_task_arg(t); /* nothing may raise from here on */
+  st->co = NULL;
+  st->co_ref = LUA_NOREF;
+  st->fn_ref = fn_ref;
+  st->arg_ref = arg_ref;
+  st->arg_kind = arg_kind;
+  st->arg = arg;
+  st->nargs = nargs;
+  st->started = 0;
+  st->ctx = c;
   u->f = rill_task_future(t); /* the reference rill_task_new returned */
   rill_future_set_owner(u->f, &RL_TAG); /* its reports go to Lua's handler */
   return t;
@@ -457,22 +511,24 @@ int rl_spawn(lua_State *L) {
   return 1;
 }
 
+/* Raises "rill.WHAT called outside ..." where the caller at level is. */
+static int rl_outside_task(lua_State *L, int level, const char *what) {
+  luaL_where(L, level);
+  if (!rill_loop_current()) lua_pushfstring(L, "rill.%s called outside rill.run", what);
+  else lua_pushfstring(L, "rill.%s called outside a rill task (from a plain coroutine or callback)", what);
+  lua_concat(L, 2);
+  return lua_error(L);
+}
+
 /* core.check_task(): raises unless called from a rill task's own coroutine. */
 int rl_check_task(lua_State *L) {
-  if (!rl_running_co || L != rl_running_co) {
-    const char *what = luaL_optstring(L, 1, "this");
-    luaL_where(L, 2); /* the caller of rill.sleep & co */
-    if (!rill_loop_current()) lua_pushfstring(L, "rill.%s called outside rill.run", what);
-    else lua_pushfstring(L, "rill.%s called outside a rill task (from a plain coroutine or callback)", what);
-    lua_concat(L, 2);
-    return lua_error(L);
-  }
+  if (!rl_running_co || L != rl_running_co)
+    return rl_outside_task(L, 2, luaL_optstring(L, 1, "this")); /* the caller of rill.sleep & co */
   return 0;
 }
 
-/* core.raise_resume(code): the yield came back with RES_CANCEL/RES_ERR. */
-int rl_raise_resume(lua_State *L) {
-  int code = (int)luaL_checkinteger(L, 1);
+/* Raises the error of a yield that came back with RES_CANCEL/RES_ERR. */
+static int rl_raise_code(lua_State *L, int code) {
   if (code == RL_RES_CANCEL) {
     const char *msg = rl_running_task ? rill_task_cancel_message(rl_running_task) : NULL;
     rill_lua_push_error(L, RILL_ECANCELLED, msg);
@@ -482,6 +538,54 @@ int rl_raise_resume(lua_State *L) {
   }
   return lua_error(L);
 }
+
+/* core.raise_resume(code): the yield came back with RES_CANCEL/RES_ERR. */
+int rl_raise_resume(lua_State *L) { return rl_raise_code(L, (int)luaL_checkinteger(L, 1)); }
+
+#if LUA_VERSION_NUM >= 503
+/* rill.sleep and rill.yield are C functions that yield themselves (their
+ * continuation checks the resume code): a sleeping task's coroutine holds
+ * one call frame for them, not the two of a Lua wrapper calling
+ * coroutine.yield, and a frame is memory every suspended task keeps
+ * (W3: 100,000 of them at once). Lua 5.1/LuaJIT have no continuations:
+ * rill.lua keeps its Lua versions there. */
+static int rl_sleep_done(lua_State *L, int status, lua_KContext ctx) {
+  int code = (int)lua_tointeger(L, -1);
+  (void)status;
+  (void)ctx;
+  if (code != RL_RES_OK) return rl_raise_code(L, code);
+  return 0;
+}
+
+static int rl_sleep_yield(lua_State *L, const char *what, lua_Number seconds) {
+  if (!rl_running_co || L != rl_running_co) return rl_outside_task(L, 1, what);
+  lua_settop(L, 0);
+  lua_pushinteger(L, RL_OP_SLEEP);
+  lua_pushnumber(L, seconds);
+  return lua_yieldk(L, 2, 0, rl_sleep_done);
+}
+
+/* core.sleep(seconds) = rill.sleep */
+int rl_sleep(lua_State *L) {
+  lua_Number d = lua_tonumber(L, 1);
+  int type = lua_type(L, 1);
+  if (type != LUA_TNUMBER || d != d) { /* a NaN is a number: say so */
+    const char *got = type == LUA_TNUMBER ? "NaN" : lua_typename(L, type == LUA_TNONE ? LUA_TNIL : type);
+    lua_settop(L, 0);
+    luaL_where(L, 1);
+    lua_pushfstring(L, "bad argument #1 to 'rill.sleep' (number expected, got %s)", got);
+    lua_concat(L, 2);
+    return lua_error(L);
+  }
+  return rl_sleep_yield(L, "sleep", d);
+}
+
+/* core.yield() = rill.yield (sleep(0)) */
+int rl_yield(lua_State *L) { return rl_sleep_yield(L, "yield", 0); }
+#else
+int rl_sleep(lua_State *L) { return luaL_error(L, "core.sleep needs Lua 5.3+"); }
+int rl_yield(lua_State *L) { return luaL_error(L, "core.yield needs Lua 5.3+"); }
+#endif
 
 static rill_task *rl_checktask(lua_State *L, int idx) {
   rill_task *t = rill_task_from_future(rl_checkfut(L, idx));
