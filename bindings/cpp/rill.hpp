@@ -50,6 +50,9 @@
 #include <mutex>
 #include <optional>
 #include <new>
+#if __has_include(<source_location>)
+#include <source_location>
+#endif
 #include <stdexcept>
 #include <string>
 #include <string_view>
@@ -58,6 +61,13 @@
 #include <utility>
 #include <variant>
 #include <vector>
+
+// One pointer per co_await's place (see promise_base::where_function_).
+#if defined(__cpp_lib_source_location) && __cpp_lib_source_location >= 201907L
+#define RILL_CPP_HAS_SOURCE_LOCATION 1
+#else
+#define RILL_CPP_HAS_SOURCE_LOCATION 0
+#endif
 
 namespace rill {
 
@@ -260,7 +270,7 @@ template <class T> stored_t<T> stored_result_of(rill_future *f) {
 // ---- the coroutine machinery ----------------------------------------------
 
 #ifndef RILL_CPP_NO_FRAME_POOL
-// Coroutine frames come from a per-thread pool: size classes of 16 bytes up
+// Coroutine frames come from a per-thread pool: size classes of 8 bytes up
 // to 1 KiB, each a free list fed from 256 KiB slabs. Allocating or freeing
 // a frame costs a few instructions instead of a trip through malloc (a C
 // step task keeps its state wherever its caller likes, often an array; a
@@ -272,7 +282,11 @@ template <class T> stored_t<T> stored_result_of(rill_future *f) {
 // valgrind (tests/cpp's cpp_valgrind does).
 class frame_pool {
  public:
-  static constexpr std::size_t granule = 16, classes = 64, slab_size = 256 * 1024;
+  // 8-byte classes: a frame whose size is not a multiple of 16 cannot need
+  // 16-byte alignment (an object's size is a multiple of its alignment), so
+  // only sizes that are get 16-byte aligned blocks (carve()). Frames are
+  // many and small (a 56-byte frame no longer takes 64).
+  static constexpr std::size_t granule = 8, classes = 128, slab_size = 256 * 1024;
 
   static void *allocate(std::size_t n) {
     std::size_t c = (n + granule - 1) / granule;
@@ -317,14 +331,15 @@ class frame_pool {
     return p;
   }
   void *carve(std::size_t size) {
-    if (static_cast<std::size_t>(end_ - cur_) < size) {
+    if (size % 16 == 0 && reinterpret_cast<std::uintptr_t>(cur_) % 16) cur_ += 8;
+    if (cur_ > end_ || static_cast<std::size_t>(end_ - cur_) < size) {
       auto *s = static_cast<slab *>(::operator new(slab_size));
       {
         std::lock_guard<std::mutex> g(all().lock);
         s->next = all().slabs;
         all().slabs = s;
       }
-      cur_ = reinterpret_cast<char *>(s) + granule; // frames stay 16-byte aligned
+      cur_ = reinterpret_cast<char *>(s) + 16; // after the link, 16-byte aligned
       end_ = reinterpret_cast<char *>(s) + slab_size;
     }
     void *r = cur_;
@@ -372,11 +387,22 @@ struct promise_base {
 
   // Where the coroutine is, for debug mode's slow-step report ("Executing
   // <Task A (entry: worker() running at app.cpp:12)> took 1.001 seconds"):
-  // the compiler passes the call site's function, file and line as default
-  // arguments of initial_suspend (the coroutine itself) and of every
-  // co_await's await_transform. Three stores per co_await.
-  const char *where_function_ = nullptr, *where_file_ = nullptr;
+  // the compiler passes the coroutine's name as a default argument of
+  // initial_suspend, and each co_await's place as one of await_transform
+  // (the function is the same there: a co_await belongs to the coroutine
+  // it is written in). One store per co_await: a std::source_location is
+  // one pointer to a static record; without one (clang 14), file and line.
+  const char *where_function_ = nullptr;
+#if RILL_CPP_HAS_SOURCE_LOCATION
+  std::source_location where_{}; // line 0 until the first co_await
+  const char *where_file() const noexcept { return where_.line() ? where_.file_name() : nullptr; }
+  unsigned where_line() const noexcept { return static_cast<unsigned>(where_.line()); }
+#else
+  const char *where_file_ = nullptr;
   unsigned where_line_ = 0;
+  const char *where_file() const noexcept { return where_file_; }
+  unsigned where_line() const noexcept { return where_line_; }
+#endif
 
   // The first step starts here. A cancel that came before it never reaches
   // the body: the core ends the task CANCELLED without a step
@@ -386,15 +412,22 @@ struct promise_base {
     return {};
   }
   // Every co_await passes through unchanged; only its place is noted.
+#if RILL_CPP_HAS_SOURCE_LOCATION
   template <class A>
-  decltype(auto) await_transform(A &&awaitable, const char *function = __builtin_FUNCTION(),
-                                 const char *file = __builtin_FILE(),
+  decltype(auto) await_transform(A &&awaitable,
+                                 std::source_location where = std::source_location::current()) noexcept {
+    where_ = where;
+    return std::forward<A>(awaitable);
+  }
+#else
+  template <class A>
+  decltype(auto) await_transform(A &&awaitable, const char *file = __builtin_FILE(),
                                  unsigned line = __builtin_LINE()) noexcept {
-    where_function_ = function;
     where_file_ = file;
     where_line_ = line;
     return std::forward<A>(awaitable);
   }
+#endif
   // rill_step_set_describer's callback for step(): "NAME() running at
   // FILE:LINE" while suspended at a co_await, "NAME() done" once finished.
   static int describe(rill_task *t, void *frame, char *buf, std::size_t cap) noexcept {
@@ -402,12 +435,12 @@ struct promise_base {
     // members, so the promise sits where promise_base's would.
     auto &p = std::coroutine_handle<promise_base>::from_address(frame).promise();
     if (!p.where_function_) return 0;
-    if (rill_future_done(rill_task_future(t)) == 1 || !p.where_file_)
+    if (rill_future_done(rill_task_future(t)) == 1 || !p.where_file())
       std::snprintf(buf, cap, "%s()%s", p.where_function_,
                     rill_future_done(rill_task_future(t)) == 1 ? " done" : "");
     else
-      std::snprintf(buf, cap, "%s() running at %s:%u", p.where_function_, p.where_file_,
-                    p.where_line_);
+      std::snprintf(buf, cap, "%s() running at %s:%u", p.where_function_, p.where_file(),
+                    p.where_line());
     return 1;
   }
   // Registers describe once per program (per copy of step, i.e. per DSO).
@@ -430,12 +463,16 @@ template <class T> struct promise : promise_base {
   template <class U = T>
     requires std::is_convertible_v<U &&, T>
   void return_value(U &&v) noexcept(false) {
-    store(future(), value_traits<T>::set(future(), T(std::forward<U>(v))));
+    rill_future *f = future();
+    store(f, value_traits<T>::set(f, T(std::forward<U>(v))));
   }
 };
 template <> struct promise<void> : promise_base {
   task<void> get_return_object() noexcept;
-  void return_void() noexcept { store(future(), rill_future_set_none(future())); }
+  void return_void() noexcept {
+    rill_future *f = future();
+    store(f, rill_future_set_none(f));
+  }
 };
 
 // Awaits a rill future from inside a task; the result is read as T.
@@ -501,12 +538,11 @@ template <class T> class [[nodiscard]] task {
   using value_type = T;
 
   task() noexcept = default;
-  task(task &&o) noexcept : h_(std::exchange(o.h_, {})), task_(std::exchange(o.task_, nullptr)) {}
+  task(task &&o) noexcept : p_(std::exchange(o.p_, 0)) {}
   task &operator=(task &&o) noexcept {
     if (this != &o) {
       reset();
-      h_ = std::exchange(o.h_, {});
-      task_ = std::exchange(o.task_, nullptr);
+      p_ = std::exchange(o.p_, 0);
     }
     return *this;
   }
@@ -514,36 +550,41 @@ template <class T> class [[nodiscard]] task {
   task &operator=(const task &) = delete;
   ~task() { reset(); }
 
-  explicit operator bool() const noexcept { return h_ || task_; }
-  bool started() const noexcept { return task_ != nullptr; }
+  explicit operator bool() const noexcept { return p_ != 0; }
+  bool started() const noexcept { return task_ptr() != nullptr; }
 
   // Starts the task on loop (a no-op once started). Throws rill::error.
   task &start(rill_loop *loop) & {
-    if (task_) return *this;
-    if (!h_) throw error(RILL_EINVAL, "empty rill::task");
+    if (!(p_ & frame_bit)) {
+      if (!p_) throw error(RILL_EINVAL, "empty rill::task");
+      return *this;
+    }
     detail::promise_base::register_describer();
-    rill_task *t = rill_task_new_v2(loop, &detail::promise_base::step, h_.address(),
+    std::coroutine_handle<promise_type> h = owned_frame();
+    rill_task *t = rill_task_new_v2(loop, &detail::promise_base::step, h.address(),
                                     &detail::promise_base::destroy, RILL_TASK_SKIP_CANCELLED_START);
     if (!t) detail::throw_last();
-    h_.promise().task_ = t;
-    task_ = t;
-    h_ = {}; // the rill task owns the frame now
+    h.promise().task_ = t;
+    p_ = reinterpret_cast<std::uintptr_t>(t); // the rill task owns the frame now
     return *this;
   }
   task &&start(rill_loop *loop) && { return std::move(start(loop)); }
 
   // The rill task and its future (borrowed; NULL before start).
-  rill_task *native() const noexcept { return task_; }
-  rill_future *native_future() const noexcept { return task_ ? rill_task_future(task_) : nullptr; }
+  rill_task *native() const noexcept { return task_ptr(); }
+  rill_future *native_future() const noexcept {
+    rill_task *t = task_ptr();
+    return t ? rill_task_future(t) : nullptr;
+  }
 
-  bool done() const noexcept { return task_ && rill_future_done(native_future()) == 1; }
+  bool done() const noexcept { return task_ptr() && rill_future_done(native_future()) == 1; }
   bool cancelled() const noexcept {
-    return task_ && rill_future_state(native_future()) == RILL_CANCELLED;
+    return task_ptr() && rill_future_state(native_future()) == RILL_CANCELLED;
   }
   // Requests cancellation (asyncio's Task.cancel): true if not done yet.
   bool cancel(const char *message = nullptr) {
-    if (!task_) throw error(RILL_ESTATE, "cannot cancel a task that has not started");
-    return detail::check(rill_task_cancel(task_, message)) == 1;
+    if (!task_ptr()) throw error(RILL_ESTATE, "cannot cancel a task that has not started");
+    return detail::check(rill_task_cancel(task_ptr(), message)) == 1;
   }
   void set_name(const char *name) { detail::check(rill_task_set_name(require(), name)); }
   std::string_view name() const { return rill_task_name(require()); }
@@ -559,9 +600,9 @@ template <class T> class [[nodiscard]] task {
   struct awaiter : detail::future_awaiter<T> {
     task *t;
     explicit awaiter(task *tk) : detail::future_awaiter<T>{tk->native_future()}, t(tk) {}
-    bool await_ready() const noexcept { return t->task_ && detail::future_awaiter<T>::await_ready(); }
+    bool await_ready() const noexcept { return t->task_ptr() && detail::future_awaiter<T>::await_ready(); }
     template <detail::rill_promise P> void await_suspend(std::coroutine_handle<P> h) {
-      if (!t->task_) {
+      if (!t->task_ptr()) {
         t->start(h.promise().loop());
         this->f = t->native_future();
       }
@@ -573,20 +614,29 @@ template <class T> class [[nodiscard]] task {
 
  private:
   friend struct detail::promise<T>;
-  explicit task(std::coroutine_handle<promise_type> h) noexcept : h_(h) {}
+  explicit task(std::coroutine_handle<promise_type> h) noexcept
+      : p_(reinterpret_cast<std::uintptr_t>(h.address()) | frame_bit) {}
   rill_task *require() const {
-    if (!task_) throw error(RILL_ESTATE, "the task has not started");
-    return task_;
+    if (!task_ptr()) throw error(RILL_ESTATE, "the task has not started");
+    return task_ptr();
+  }
+  rill_task *task_ptr() const noexcept {
+    return p_ & frame_bit ? nullptr : reinterpret_cast<rill_task *>(p_);
+  }
+  std::coroutine_handle<promise_type> owned_frame() const noexcept {
+    return std::coroutine_handle<promise_type>::from_address(reinterpret_cast<void *>(p_ & ~frame_bit));
   }
   void reset() noexcept {
-    if (h_) h_.destroy(); // never started: the frame is ours
-    rill_task_release(task_);
-    h_ = {};
-    task_ = nullptr;
+    if (p_ & frame_bit) owned_frame().destroy(); // never started: the frame is ours
+    else rill_task_release(task_ptr());
+    p_ = 0;
   }
 
-  std::coroutine_handle<promise_type> h_; // owned until start
-  rill_task *task_ = nullptr;             // one reference once started
+  // One word (a vector of 100,000 tasks is 0.8 MB, not 1.6): until start,
+  // the coroutine frame (owned) with the low bit set; then the rill task
+  // (one reference). Frames are at least 8-byte aligned.
+  static constexpr std::uintptr_t frame_bit = 1;
+  std::uintptr_t p_ = 0;
 };
 
 namespace detail {
@@ -681,26 +731,47 @@ template <class T> class future {
 
 // co_await sleep(d): the task resumes once d has passed (d <= 0: exactly one
 // iteration). No future is allocated. Cancel: throws rill::cancelled_error.
-struct sleep_awaiter {
-  double seconds;
-  detail::promise_base *self = nullptr;
-
+// The awaiter is one word of the frame: the delay until it suspends, the
+// task's promise from then on.
+class sleep_awaiter {
+ public:
+  explicit sleep_awaiter(double seconds) noexcept : seconds_(seconds) {}
   bool await_ready() const noexcept { return false; }
   template <detail::rill_promise P> void await_suspend(std::coroutine_handle<P> h) {
-    self = &h.promise();
-    detail::check(seconds > 0 ? rill_task_sleep(self->task_, seconds)
-                              : rill_task_yield(self->task_));
+    double s = seconds_;
+    self_ = &h.promise();
+    detail::check(s > 0 ? rill_task_sleep(self_->task_, s) : rill_task_yield(self_->task_));
   }
-  void await_resume() const { self->deliver_cancel(); }
+  void await_resume() const { self_->deliver_cancel(); }
+
+ private:
+  union {
+    double seconds_;
+    detail::promise_base *self_;
+  };
+};
+
+// co_await yield(): sleep(0) without the delay's test.
+class yield_awaiter {
+ public:
+  bool await_ready() const noexcept { return false; }
+  template <detail::rill_promise P> void await_suspend(std::coroutine_handle<P> h) {
+    self_ = &h.promise();
+    detail::check(rill_task_yield(self_->task_));
+  }
+  void await_resume() const { self_->deliver_cancel(); }
+
+ private:
+  detail::promise_base *self_ = nullptr;
 };
 
 template <class Rep, class Period>
 inline sleep_awaiter sleep(std::chrono::duration<Rep, Period> d) noexcept {
-  return {std::chrono::duration<double>(d).count()};
+  return sleep_awaiter(std::chrono::duration<double>(d).count());
 }
-inline sleep_awaiter sleep(double seconds) noexcept { return {seconds}; }
+inline sleep_awaiter sleep(double seconds) noexcept { return sleep_awaiter(seconds); }
 // Gives up exactly one iteration: sleep(0).
-inline sleep_awaiter yield() noexcept { return {0.0}; }
+inline yield_awaiter yield() noexcept { return {}; }
 
 // ---------------------------------------------------------------------------
 // gather, wait_for
