@@ -474,6 +474,11 @@ int rill_task_cancel_requested(rill_task *t) {
   return cancel_requested_slow(t);
 }
 
+const unsigned char *rill_task_cancel_flag(rill_task *t) {
+  if (check_task(t)) return NULL;
+  return &t->deliver_cancel;
+}
+
 const char *rill_task_cancel_message(rill_task *t) {
   if (check_task(t)) return NULL;
   return rill__task_cancel_msg(t);
