@@ -63,11 +63,16 @@
 #include <variant>
 #include <vector>
 
-// One pointer per co_await's place (see promise_base::where_function_).
-#if defined(__cpp_lib_source_location) && __cpp_lib_source_location >= 201907L
-#define RILL_CPP_HAS_SOURCE_LOCATION 1
-#else
+// One pointer per co_await's place (see promise_base::where_function_):
+// __builtin_source_location() is the static record a std::source_location
+// holds (GCC 11+, clang 15+); without it, file and line.
 #define RILL_CPP_HAS_SOURCE_LOCATION 0
+#if defined(__cpp_lib_source_location) && __cpp_lib_source_location >= 201907L && defined(__has_builtin)
+#if __has_builtin(__builtin_source_location)
+#undef RILL_CPP_HAS_SOURCE_LOCATION
+#define RILL_CPP_HAS_SOURCE_LOCATION 1
+#include <bit>
+#endif
 #endif
 
 namespace rill {
@@ -376,6 +381,7 @@ class frame_pool {
 // What every rill::task coroutine's promise shares.
 struct promise_base {
   rill_task *task_ = nullptr; // borrowed: the rill task that drives this frame
+  const unsigned char *cancel_flag_ = nullptr; // rill_task_cancel_flag(task_)
 
 #ifndef RILL_CPP_NO_FRAME_POOL
   static void *operator new(std::size_t n) { return frame_pool::allocate(n); }
@@ -384,9 +390,10 @@ struct promise_base {
 
   // The rill step; its arg is the coroutine frame. It only resumes: every
   // await point (the initial one included) checks for a cancel itself.
-  static void step(rill_task *, void *frame) noexcept {
-    std::coroutine_handle<>::from_address(frame).resume();
-  }
+  // Not noexcept, so that it compiles to a jump into the coroutine: resume
+  // throws nothing (unhandled_exception keeps the exception, and
+  // initial_suspend, final_suspend and their awaiters are noexcept).
+  static void step(rill_task *, void *frame) { std::coroutine_handle<>::from_address(frame).resume(); }
   // The rill task's free_arg: it runs when the task is done or destroyed by
   // loop close, and frees the frame (locals included).
   static void destroy(void *frame) noexcept { std::coroutine_handle<>::from_address(frame).destroy(); }
@@ -396,8 +403,10 @@ struct promise_base {
 
   // After a suspension: a cancel for this step surfaces here, as asyncio
   // raises CancelledError at the await.
+  // A load, not a call: cancel_flag_ is rill_task_cancel_requested's
+  // answer during this task's steps.
   void deliver_cancel() const {
-    if (rill_task_cancel_requested(task_) == 1) [[unlikely]]
+    if (*cancel_flag_) [[unlikely]]
       throw_cancelled(task_);
   }
   [[noreturn, gnu::cold, gnu::noinline]] static void throw_cancelled(rill_task *t) {
@@ -416,9 +425,18 @@ struct promise_base {
   // one pointer to a static record; without one (clang 14), file and line.
   const char *where_function_ = nullptr;
 #if RILL_CPP_HAS_SOURCE_LOCATION
-  std::source_location where_{}; // line 0 until the first co_await
-  const char *where_file() const noexcept { return where_.line() ? where_.file_name() : nullptr; }
-  unsigned where_line() const noexcept { return static_cast<unsigned>(where_.line()); }
+  // A pointer argument, not a std::source_location: the coroutine then
+  // copies no temporary into its frame. Read back as the source_location
+  // that wraps it.
+  static_assert(sizeof(std::source_location) == sizeof(const void *) &&
+                std::is_trivially_copyable_v<std::source_location>);
+  const void *where_ = nullptr; // until the first co_await
+  const char *where_file() const noexcept {
+    return where_ ? std::bit_cast<std::source_location>(where_).file_name() : nullptr;
+  }
+  unsigned where_line() const noexcept {
+    return where_ ? static_cast<unsigned>(std::bit_cast<std::source_location>(where_).line()) : 0;
+  }
 #else
   const char *where_file_ = nullptr;
   unsigned where_line_ = 0;
@@ -436,8 +454,7 @@ struct promise_base {
   // Every co_await passes through unchanged; only its place is noted.
 #if RILL_CPP_HAS_SOURCE_LOCATION
   template <class A>
-  decltype(auto) await_transform(A &&awaitable,
-                                 std::source_location where = std::source_location::current()) noexcept {
+  decltype(auto) await_transform(A &&awaitable, const void *where = __builtin_source_location()) noexcept {
     where_ = where;
     return std::forward<A>(awaitable);
   }
@@ -587,6 +604,7 @@ template <class T> class [[nodiscard]] task {
                                     &detail::promise_base::destroy, RILL_TASK_SKIP_CANCELLED_START);
     if (!t) detail::throw_last();
     h.promise().task_ = t;
+    h.promise().cancel_flag_ = rill_task_cancel_flag(t);
     p_ = reinterpret_cast<std::uintptr_t>(t); // the rill task owns the frame now
     return *this;
   }
@@ -761,30 +779,39 @@ class sleep_awaiter {
   bool await_ready() const noexcept { return false; }
   template <detail::rill_promise P> void await_suspend(std::coroutine_handle<P> h) {
     double s = seconds_;
-    self_ = &h.promise();
-    detail::check(s > 0 ? rill_task_sleep(self_->task_, s) : rill_task_yield(self_->task_));
+    detail::promise_base &p = h.promise();
+    cancel_ = p.cancel_flag_;
+    detail::check(s > 0 ? rill_task_sleep(p.task_, s) : rill_task_yield(p.task_));
   }
-  void await_resume() const { self_->deliver_cancel(); }
+  void await_resume() const {
+    if (*cancel_) [[unlikely]]
+      detail::promise_base::throw_cancelled(rill_task_current());
+  }
 
  private:
   union {
     double seconds_;
-    detail::promise_base *self_;
+    const unsigned char *cancel_; // the task's cancel flag, once suspended
   };
 };
 
 // co_await yield(): sleep(0) without the delay's test.
 class yield_awaiter {
  public:
+  yield_awaiter() noexcept {} // user-provided: yield() does not zero cancel_
   bool await_ready() const noexcept { return false; }
   template <detail::rill_promise P> void await_suspend(std::coroutine_handle<P> h) {
-    self_ = &h.promise();
-    detail::check(rill_task_yield(self_->task_));
+    detail::promise_base &p = h.promise();
+    cancel_ = p.cancel_flag_;
+    detail::check(rill_task_yield(p.task_));
   }
-  void await_resume() const { self_->deliver_cancel(); }
+  void await_resume() const {
+    if (*cancel_) [[unlikely]]
+      detail::promise_base::throw_cancelled(rill_task_current());
+  }
 
  private:
-  detail::promise_base *self_ = nullptr;
+  const unsigned char *cancel_; // the task's cancel flag, set by await_suspend
 };
 
 template <class Rep, class Period>

@@ -433,6 +433,43 @@ TEST(Cancel, AwaitedFutureIsCancelledAtOnce) {
   EXPECT_EQ(ev, Events{"future wait cancelled: bye"});
 }
 
+rill::task<> yields_until_cancelled(Events &ev) {
+  try {
+    for (;;) co_await rill::yield();
+  } catch (const rill::cancelled_error &e) {
+    ev.push_back(std::string("yield: ") + e.what());
+    throw;
+  }
+}
+
+rill::task<> sleeps_zero_until_cancelled(Events &ev) {
+  try {
+    for (;;) co_await rill::sleep(0);
+  } catch (const rill::cancelled_error &e) {
+    ev.push_back(std::string("sleep(0): ") + e.what());
+    throw;
+  }
+}
+
+rill::task<> cancel_at_yield_and_sleep_zero(Events &ev) {
+  auto a = rill::spawn(yields_until_cancelled(ev));
+  auto b = rill::spawn(sleeps_zero_until_cancelled(ev));
+  co_await rill::yield();
+  co_await rill::yield();
+  a.cancel("a stop");
+  b.cancel("b stop");
+  EXPECT_THROW(co_await a, rill::cancelled_error);
+  EXPECT_THROW(co_await b, rill::cancelled_error);
+}
+
+// yield() and sleep(0) read the task's cancel flag (rill_task_cancel_flag),
+// not rill_task_cancel_requested, and find the message themselves.
+TEST(Cancel, AtYieldAndAtSleepZeroThrowsWithTheMessage) {
+  Events ev;
+  rill::run(cancel_at_yield_and_sleep_zero(ev));
+  EXPECT_EQ(ev, (Events{"yield: a stop", "sleep(0): b stop"}));
+}
+
 // ---------------------------------------------------------------------------
 // gather
 // ---------------------------------------------------------------------------
@@ -674,8 +711,8 @@ TEST(FramePool, AFreedFrameIsReusedAndSixteenByteMultiplesStayAligned) {
   void *d = pool::allocate(48);
   void *e = pool::allocate(24);
   void *f = pool::allocate(32);
-  for (void *p : {c, e}) EXPECT_EQ(reinterpret_cast<std::uintptr_t>(p) % 8, 0u);
-  for (void *p : {a, d, f}) EXPECT_EQ(reinterpret_cast<std::uintptr_t>(p) % 16, 0u);
+  for (void *p : {a, c, e}) EXPECT_EQ(reinterpret_cast<std::uintptr_t>(p) % 8, 0u);
+  for (void *p : {d, f}) EXPECT_EQ(reinterpret_cast<std::uintptr_t>(p) % 16, 0u);
   pool::deallocate(b, 70);
   pool::deallocate(c, 40);
   pool::deallocate(d, 48);
