@@ -502,8 +502,14 @@ template <class T> struct promise : promise_base {
   template <class U = T>
     requires std::is_convertible_v<U &&, T>
   void return_value(U &&v) noexcept(false) {
+    set_result(T(std::forward<U>(v)));
+  }
+  // Out of line, and scalars by value: the coroutine's hot path (resume,
+  // await, suspend) then saves fewer registers and needs no stack frame.
+  using result_arg = std::conditional_t<std::is_trivially_copyable_v<T> && sizeof(T) <= 16, T, T &&>;
+  [[gnu::noinline]] void set_result(result_arg v) noexcept(false) {
     rill_future *f = future();
-    store(f, value_traits<T>::set(f, T(std::forward<U>(v))));
+    store(f, value_traits<T>::set(f, std::move(v)));
   }
 };
 template <> struct promise<void> : promise_base {
