@@ -23,8 +23,10 @@
 // rill failure code becomes rill::cancelled_error (RILL_ECANCELLED),
 // rill::timeout_error (RILL_ETIMEDOUT) or rill::error (others).
 //
-// Costs: a task is one coroutine frame plus one rill task; an await
-// allocates nothing (the awaiter lives in the frame); sleep(0) is one
+// Costs: a task is one coroutine frame (from a per-thread pool of huge
+// pages) plus one rill task, and a rill::task handle is one word; an await
+// allocates nothing (the awaiter lives in the frame) and checks for a
+// cancel with one load (rill_task_cancel_flag); sleep(0) is one
 // rill_task_yield. Tags are the addresses of inline variables, unique per
 // program or shared object (with -fvisibility=hidden each shared object has
 // its own: C++ values and exceptions cross between two of them as rill
