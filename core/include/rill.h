@@ -866,6 +866,13 @@ RILL_API rill_task *rill_task_new_v2(rill_loop *loop, rill_step_fn step, void *a
  * arg_size 0 gives arg NULL. NULL with RILL_EINVAL on unknown flags. */
 RILL_API rill_task *rill_task_new_inline(rill_loop *loop, rill_step_fn step, size_t arg_size,
                                          rill_free_fn free_arg, unsigned flags);
+/* For a binding that checks for a cancel at every resumption: the address
+ * of a byte that, read during the task's own step, is what
+ * rill_task_cancel_requested returns there (1: this step must deliver a
+ * cancellation), so the check costs a load instead of a call. Outside the
+ * task's steps its value means nothing. Valid while the task is (hold a
+ * reference or be its step); NULL on bad input. */
+RILL_API const unsigned char *rill_task_cancel_flag(rill_task *task);
 
 /* rill_spawn_v2 flags.
  *

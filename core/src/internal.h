@@ -305,7 +305,9 @@ struct rill_task {
   rill__task_extra *extra; /* NULL until needed */
   int cancelling;
   unsigned char wait; /* enum rill__task_wait */
-  unsigned must_cancel : 1, deliver_cancel : 1, arranged : 1, in_list : 1;
+  /* A byte, not a bit: rill_task_cancel_flag hands out its address. */
+  unsigned char deliver_cancel;
+  unsigned must_cancel : 1, arranged : 1, in_list : 1;
   unsigned forwarding : 1; /* rill_task_cancel is passing a cancel on from it */
   unsigned skip_cancelled_start : 1; /* RILL_TASK_SKIP_CANCELLED_START, until the first step */
   unsigned is_coro : 1; /* a C coroutine: its rill__coro follows the task */

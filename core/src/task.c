@@ -479,11 +479,25 @@ static int task_cancel_hook(rill_future *f, const char *msg) {
   return rill_task_cancel((rill_task *)f, msg);
 }
 
-int rill_task_cancel_requested(rill_task *t) {
+__attribute__((noinline)) static int cancel_requested_slow(rill_task *t) {
   int rc = check_task(t);
   if (rc) return rc;
   if (t->fut.loop->current_task == t && t->wait == RILL__T_RUNNING) return t->deliver_cancel;
   return t->must_cancel || t->deliver_cancel; /* the latter: committed by a stopped timer */
+}
+
+int rill_task_cancel_requested(rill_task *t) {
+  /* A binding asks this at every resumption (C++, Python, Lua and Ruby
+   * steps): the common case, a live task asking during its own step, costs
+   * no call. A freed task has no type and takes the slow path, which aborts. */
+  if (RILL__LIKELY(t && t->fut.type && t->fut.loop->current_task == t && t->wait == RILL__T_RUNNING))
+    return t->deliver_cancel;
+  return cancel_requested_slow(t);
+}
+
+const unsigned char *rill_task_cancel_flag(rill_task *t) {
+  if (check_task(t)) return NULL;
+  return &t->deliver_cancel;
 }
 
 const char *rill_task_cancel_message(rill_task *t) {

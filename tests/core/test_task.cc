@@ -299,6 +299,33 @@ TEST_F(Task, CancelTwiceReturnsOneOneCountsTwoAndTheFirstMessageWins) {
   rill_future_release(f);
 }
 
+TEST_F(Task, CancelFlagReadInEachStepIsThatStepsCancelRequested) {
+  // 1.1: rill_task_cancel_flag's byte, read in the task's own steps (the
+  // C++ wrapper's check at every co_await), agrees with the call.
+  const unsigned char *flag = nullptr;
+  int steps = 0;
+  rill_task *t = NewTask([this, &flag, &steps](rill_task *self) {
+    log.push_back("step " + std::to_string(steps) + ": flag=" + std::to_string(*flag) +
+                  " requested=" + std::to_string(rill_task_cancel_requested(self)));
+    if (*flag) FinishCancelled(self);
+    else EXPECT_EQ(rill_task_yield(self), RILL_OK);
+    steps++;
+  });
+  flag = rill_task_cancel_flag(t);
+  ASSERT_NE(flag, nullptr);
+  EXPECT_EQ(rill_loop_run_once(loop, 0), 1);
+  EXPECT_EQ(rill_loop_run_once(loop, 0), 1);
+  EXPECT_EQ(rill_task_cancel(t, "stop"), 1); // between steps: the next one delivers it
+  Run();
+  EXPECT_EQ(log, (std::vector<std::string>{"step 0: flag=0 requested=0", "step 1: flag=0 requested=0",
+                                            "step 2: flag=1 requested=1"}));
+  EXPECT_EQ(rill_future_state(rill_task_future(t)), RILL_CANCELLED);
+  EXPECT_STREQ(rill_future_error_message(rill_task_future(t)), "stop");
+  rill_task_release(t);
+}
+
+TEST_F(Task, CancelFlagOfNullIsNullAndEInval) { EXPECT_NULL_WITH(rill_task_cancel_flag(nullptr), RILL_EINVAL); }
+
 TEST_F(Task, CancelMessageIsNullWithoutACancel) {
   rill_task *t = NewTask([](rill_task *self) { FinishNone(self); });
   EXPECT_EQ(rill_task_cancel_message(t), nullptr);

@@ -6,7 +6,10 @@
 
 #include <rill.hpp>
 
+#include <algorithm>
 #include <chrono>
+#include <coroutine>
+#include <cstdint>
 #include <cstdlib>
 #include <memory>
 #include <stdexcept>
@@ -430,6 +433,43 @@ TEST(Cancel, AwaitedFutureIsCancelledAtOnce) {
   EXPECT_EQ(ev, Events{"future wait cancelled: bye"});
 }
 
+rill::task<> yields_until_cancelled(Events &ev) {
+  try {
+    for (;;) co_await rill::yield();
+  } catch (const rill::cancelled_error &e) {
+    ev.push_back(std::string("yield: ") + e.what());
+    throw;
+  }
+}
+
+rill::task<> sleeps_zero_until_cancelled(Events &ev) {
+  try {
+    for (;;) co_await rill::sleep(0);
+  } catch (const rill::cancelled_error &e) {
+    ev.push_back(std::string("sleep(0): ") + e.what());
+    throw;
+  }
+}
+
+rill::task<> cancel_at_yield_and_sleep_zero(Events &ev) {
+  auto a = rill::spawn(yields_until_cancelled(ev));
+  auto b = rill::spawn(sleeps_zero_until_cancelled(ev));
+  co_await rill::yield();
+  co_await rill::yield();
+  a.cancel("a stop");
+  b.cancel("b stop");
+  EXPECT_THROW(co_await a, rill::cancelled_error);
+  EXPECT_THROW(co_await b, rill::cancelled_error);
+}
+
+// yield() and sleep(0) read the task's cancel flag (rill_task_cancel_flag),
+// not rill_task_cancel_requested, and find the message themselves.
+TEST(Cancel, AtYieldAndAtSleepZeroThrowsWithTheMessage) {
+  Events ev;
+  rill::run(cancel_at_yield_and_sleep_zero(ev));
+  EXPECT_EQ(ev, (Events{"yield: a stop", "sleep(0): b stop"}));
+}
+
 // ---------------------------------------------------------------------------
 // gather
 // ---------------------------------------------------------------------------
@@ -654,6 +694,73 @@ rill::task<int> holds_guard() {
   co_await rill::sleep(10s);
   co_return 1;
 }
+
+// A task is one word: a vector of 100,000 of them is 0.8 MB.
+static_assert(sizeof(rill::task<int>) == sizeof(void *));
+
+#ifndef RILL_CPP_NO_FRAME_POOL
+TEST(FramePool, AFreedFrameIsReusedAndSixteenByteMultiplesStayAligned) {
+  using pool = rill::detail::frame_pool;
+  void *a = pool::allocate(72);
+  pool::deallocate(a, 72);
+  void *b = pool::allocate(70); // the same 8-byte class
+  EXPECT_EQ(a, b);
+  // A size that is not a multiple of 16 cannot need more than 8-byte
+  // alignment; one that is gets 16, wherever the slab was carved to.
+  void *c = pool::allocate(40);
+  void *d = pool::allocate(48);
+  void *e = pool::allocate(24);
+  void *f = pool::allocate(32);
+  for (void *p : {a, c, e}) EXPECT_EQ(reinterpret_cast<std::uintptr_t>(p) % 8, 0u);
+  for (void *p : {d, f}) EXPECT_EQ(reinterpret_cast<std::uintptr_t>(p) % 16, 0u);
+  pool::deallocate(b, 70);
+  pool::deallocate(c, 40);
+  pool::deallocate(d, 48);
+  pool::deallocate(e, 24);
+  pool::deallocate(f, 32);
+  // Past 1 KiB frames are plain operator new.
+  void *big = pool::allocate(4096);
+  pool::deallocate(big, 4096);
+}
+
+// Resumes at once, noting the coroutine's frame.
+struct note_frame {
+  void **out;
+  bool await_ready() const noexcept { return false; }
+  bool await_suspend(std::coroutine_handle<> h) const noexcept {
+    *out = h.address();
+    return false;
+  }
+  void await_resume() const noexcept {}
+};
+
+rill::task<long> notes_its_frame(long i, std::vector<void *> &frames) {
+  void *me = nullptr;
+  co_await note_frame{&me};
+  frames.push_back(me);
+  co_return i;
+}
+
+rill::task<> a_thousand_tasks_twice(std::vector<void *> (&frames)[2]) {
+  for (auto &round : frames) {
+    std::vector<rill::task<long>> tasks;
+    for (long i = 0; i < 1000; i++) tasks.push_back(notes_its_frame(i, round));
+    std::vector<long> r = co_await rill::gather(std::move(tasks));
+    EXPECT_EQ(r.size(), 1000u);
+    EXPECT_EQ(r[999], 999);
+  }
+}
+
+// The second thousand frames are the first thousand's, freed as each task
+// finished.
+TEST(FramePool, FramesOfFinishedTasksAreReused) {
+  std::vector<void *> frames[2];
+  rill::run(a_thousand_tasks_twice(frames));
+  for (auto &round : frames) std::sort(round.begin(), round.end());
+  ASSERT_EQ(frames[0].size(), 1000u);
+  EXPECT_EQ(frames[0], frames[1]);
+}
+#endif
 
 TEST(Raii, UnstartedTaskFreesItsFrame) {
   Guard::live = 0;
