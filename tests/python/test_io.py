@@ -494,6 +494,71 @@ class Cancel(unittest.TestCase):
         gc.collect()
         self.assertEqual([r() for r in refs], [None, None])
 
+    def test_cancel_message_object_reaches_a_pending_read(self):
+        # the object given to cancel(msg) is what the read raises
+        msg = ("why", 5)
+
+        async def main():
+            srv, port = await serve()
+            r, w = await aio.open_connection("127.0.0.1", port)
+            seen = []
+
+            async def reader():
+                try:
+                    await r.read(10)
+                except asyncio.CancelledError as e:
+                    seen.append(e.args)
+                    raise
+
+            t = aio.create_task(reader())
+            await aio.sleep(0.02)
+            t.cancel(msg)
+            try:
+                await t
+            except asyncio.CancelledError:
+                pass
+            w.write(b"after")
+            got = await r.readexactly(5)
+            w.close()
+            srv.close()
+            return seen, got
+
+        self.assertEqual(bounded(main()), ([(msg,)], b"after"))
+
+    def test_reads_awaited_by_asyncio_tasks(self):
+        # asyncio's own Task on the running loop drives a stream read: it
+        # waits, wakes with the data, and its cancel loses no data; a read
+        # not yet awaited is no future (asyncio's is a coroutine)
+        async def main():
+            srv, port = await serve()
+            r, w = await aio.open_connection("127.0.0.1", port)
+            pending = r.read(1)
+            isfut = asyncio.isfuture(pending)
+            pending.close()
+
+            async def rd(n):
+                return await r.readexactly(n)
+
+            t = asyncio.Task(rd(5))
+            await aio.sleep(0.02)
+            waited = not t.done()
+            w.write(b"hello")
+            got = await t
+            t2 = asyncio.Task(rd(3))
+            await aio.sleep(0.02)
+            t2.cancel()
+            try:
+                await t2
+            except asyncio.CancelledError:
+                pass
+            w.write(b"abc")
+            got2 = await r.readexactly(3)
+            w.close()
+            srv.close()
+            return isfut, waited, got, t2.cancelled(), got2
+
+        self.assertEqual(bounded(main()), (False, True, b"hello", True, b"abc"))
+
     def test_read_never_awaited_takes_nothing(self):
         async def main():
             srv, port = await serve()
@@ -719,7 +784,7 @@ class ToThread(unittest.TestCase):
                 else:
                     del loop  # dropped unclosed: its pool stops in dealloc
                     gc.collect()
-        for _ in range(200):  # asyncio's executor threads wind down after the loop
+        for _ in range(500):  # asyncio's executor threads wind down after the loop (slowly under load)
             if threads() <= before:
                 break
             time.sleep(0.01)

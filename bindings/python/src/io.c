@@ -4,8 +4,8 @@
  * Process faces).
  *
  * Every rule (buffers, limits, watermarks, read_until, EOF, accept,
- * reaping) is the core's: a wait is the core's future wrapped as a
- * rill.Future, which a task awaits directly (rill_task_wait). This file
+ * reaping) is the core's: a rill task awaits a wait's core future
+ * directly (rill_task_wait); other drivers get a rill.Future of it. This file
  * converts values (bytes, addresses, the stream of a connect), maps codes
  * to asyncio's exceptions (the table's classes, with errno, .partial,
  * .consumed filled in) and holds references. */
@@ -116,8 +116,8 @@ static PyObject *raise_last_io(void) {
 /* wait return. Like sync.c's _SyncWait it starts the core's operation   */
 /* at its first send (asyncio's are coroutines: one never awaited does   */
 /* nothing), returns at once without a Future when the core is done at  */
-/* once (data already buffered), else yields a rill.Future of the core   */
-/* future, which the task waits on directly.                             */
+/* once (data already buffered), else yields itself: a rill task waits   */
+/* on its core future, an asyncio Task uses it as a future.              */
 
 enum { OP_READ, OP_EXACTLY, OP_UNTIL, OP_READ_ALL, OP_DRAIN, OP_DRAIN_CLOSING, OP_WAIT_CLOSED, OP_TCP_CONNECT, OP_UNIX_CONNECT,
        OP_LISTENER_CLOSED, OP_PROCESS_WAIT, OP_THREAD, OP_NONE /* done at once with None: no core future */ };
@@ -132,11 +132,28 @@ typedef struct {
   PyFuture *pf;     /* made when the wait has to yield */
   PyLoop *loop;
   unsigned char op, started, finished;
+  /* asyncio's _asyncio_future_blocking: NONE until the wait yields itself
+   * pending (asyncio.isfuture() is then true), set to False by the
+   * asyncio Task that takes it. */
+  unsigned char blocking;
 } PyIOWait;
 
+enum { BLOCKING_NONE, BLOCKING_TRUE, BLOCKING_FALSE };
+
+/* Freed waits kept for the next ones: a request of an echo server makes
+ * two (the read, the drain). Only ever touched with the GIL held. */
+#define IOWAIT_FREE_MAX 16
+static PyIOWait *iowait_free[IOWAIT_FREE_MAX];
+static int iowait_free_n;
+
 static PyObject *new_iowait(PyLoop *loop, int op, PyObject *owner, PyObject *arg, Py_ssize_t n) {
-  PyIOWait *w = PyObject_GC_New(PyIOWait, &IOWaitType);
-  if (!w) return NULL;
+  PyIOWait *w;
+  if (iowait_free_n) {
+    w = iowait_free[--iowait_free_n];
+    _Py_NewReference((PyObject *)w);
+  } else if (!(w = PyObject_GC_New(PyIOWait, &IOWaitType))) {
+    return NULL;
+  }
   Py_XINCREF(owner);
   w->owner = owner;
   Py_XINCREF(arg);
@@ -148,6 +165,7 @@ static PyObject *new_iowait(PyLoop *loop, int op, PyObject *owner, PyObject *arg
   w->loop = loop;
   w->op = (unsigned char)op;
   w->started = w->finished = 0;
+  w->blocking = BLOCKING_NONE;
   PyObject_GC_Track(w);
   return (PyObject *)w;
 }
@@ -227,6 +245,47 @@ static int read_all_next(PyIOWait *w, rill_future *f) {
   return iowait_start(w) < 0 ? -1 : 1;
 }
 
+/* The rill.Future of a started wait (made at the first call), for a
+ * driver that is not a rill task; a new reference, or NULL with an error. */
+static PyFuture *iowait_pf(PyIOWait *w) {
+  if (!w->pf) {
+    if (!w->f) {
+      PyErr_SetString(PyExc_RuntimeError, "the I/O wait has no future");
+      return NULL;
+    }
+    if (!(w->pf = future_wrap(w->loop, w->f, FK_PLAIN))) {
+      w->f = NULL;
+      return NULL;
+    }
+    w->f = NULL;
+  }
+  Py_INCREF(w->pf);
+  return w->pf;
+}
+
+/* The core future a rill task waits on when the wait yielded itself
+ * (task.c), or NULL if y is not a pending wait. */
+rill_future *iowait_core_future(PyObject *y, PyFuture **pf) {
+  PyIOWait *w = (PyIOWait *)y;
+  if (!Py_IS_TYPE(y, &IOWaitType) || !w->started || w->finished) return NULL;
+  *pf = w->pf;
+  return iowait_future(w);
+}
+
+/* CancelledError for a wait whose core future was cancelled: with the
+ * object given to cancel(msg) when the message is the one the core
+ * passed on (through the rill.Future, or from the rill task that awaited
+ * the wait itself). */
+static PyObject *iowait_cancelled_exc(PyIOWait *w, rill_future *f) {
+  if (w->pf) return future_exc(w->pf);
+  const char *text = rill_future_error_message(f);
+  PyTask *t = current_task;
+  const char *tmsg = t && t->task ? rill_task_cancel_message(t->task) : NULL;
+  if (t && t->base.cancel_msg && text && tmsg && strcmp(text, tmsg) == 0)
+    return make_cancelled_obj(t->base.cancel_msg, text);
+  return make_cancelled(text);
+}
+
 static PySendResult iowait_send(PyIOWait *w, PyObject *arg, PyObject **result) {
   (void)arg;
   *result = NULL;
@@ -261,16 +320,13 @@ static PySendResult iowait_send(PyIOWait *w, PyObject *arg, PyObject **result) {
     state = rill_future_state(f);
   }
   if (state == RILL_PENDING) {
-    if (!w->pf) {
-      if (!(w->pf = future_wrap(w->loop, w->f, FK_PLAIN))) {
-        w->f = NULL;
-        w->finished = 1;
-        return PYGEN_ERROR;
-      }
-      w->f = NULL;
-    }
-    Py_INCREF(w->pf);
-    *result = (PyObject *)w->pf;
+    /* The wait yields itself: a rill task waits on its core future
+     * (iowait_core_future); any other driver (an asyncio Task) sees an
+     * asyncio future, whose methods come from a rill.Future made then
+     * (iowait_getattro). */
+    w->blocking = BLOCKING_TRUE;
+    Py_INCREF(w);
+    *result = (PyObject *)w;
     return PYGEN_NEXT;
   }
   w->finished = 1;
@@ -282,9 +338,8 @@ static PySendResult iowait_send(PyIOWait *w, PyObject *arg, PyObject **result) {
   } else {
     PyStream *st = w->owner && Py_TYPE(w->owner) == &StreamType ? (PyStream *)w->owner : NULL;
     Py_ssize_t expected = w->op == OP_EXACTLY ? w->n : -1;
-    PyObject *exc = state == RILL_CANCELLED && w->pf
-                        ? future_exc(w->pf) /* with the object given to cancel(msg) */
-                        : io_exc(f, expected, st, w->op == OP_UNTIL ? w->arg : NULL);
+    PyObject *exc = state == RILL_CANCELLED ? iowait_cancelled_exc(w, f)
+                                            : io_exc(f, expected, st, w->op == OP_UNTIL ? w->arg : NULL);
     if (exc) raise_exc(exc);
   }
   return *result ? PYGEN_RETURN : PYGEN_ERROR;
@@ -372,8 +427,45 @@ static void iowait_dealloc(PyIOWait *w) {
   if (f && rill_future_state(f) == RILL_PENDING) rill_future_cancel(f);
   rill_future_release(f);
   iowait_clear(w);
-  PyObject_GC_Del(w);
+  if (iowait_free_n < IOWAIT_FREE_MAX) iowait_free[iowait_free_n++] = w;
+  else PyObject_GC_Del(w);
 }
+
+/* An asyncio Task that got the wait (it yielded itself, pending) uses it
+ * as an asyncio future: _asyncio_future_blocking here, every other
+ * future attribute (add_done_callback, get_loop, result, cancel, ...)
+ * from the wait's rill.Future. Before it yields, or once it is over, the
+ * wait is a plain awaitable (asyncio.isfuture() is false). */
+static PyObject *iowait_getattro(PyIOWait *w, PyObject *name) {
+  PyObject *r = PyObject_GenericGetAttr((PyObject *)w, name);
+  if (r || !w->started || w->finished || w->blocking == BLOCKING_NONE ||
+      !PyErr_ExceptionMatches(PyExc_AttributeError))
+    return r;
+  PyErr_Clear();
+  PyFuture *pf = iowait_pf(w);
+  if (!pf) return NULL;
+  r = PyObject_GetAttr((PyObject *)pf, name);
+  Py_DECREF(pf);
+  return r;
+}
+
+static PyObject *iowait_get_blocking(PyIOWait *w, void *c) {
+  (void)c;
+  if (w->blocking == BLOCKING_NONE || w->finished) Py_RETURN_NONE;
+  return PyBool_FromLong(w->blocking == BLOCKING_TRUE);
+}
+
+static int iowait_set_blocking(PyIOWait *w, PyObject *v, void *c) {
+  (void)c;
+  int b = v ? PyObject_IsTrue(v) : 0;
+  if (b < 0) return -1;
+  if (w->blocking != BLOCKING_NONE) w->blocking = b ? BLOCKING_TRUE : BLOCKING_FALSE;
+  return 0;
+}
+
+static PyGetSetDef iowait_getset[] = {
+    {"_asyncio_future_blocking", (getter)iowait_get_blocking, (setter)iowait_set_blocking, NULL, NULL},
+    {NULL, NULL, NULL, NULL, NULL}};
 
 static PyMethodDef iowait_methods[] = {
     {"send", (PyCFunction)iowait_send_method, METH_O, NULL},
@@ -396,6 +488,8 @@ PyTypeObject IOWaitType = {
     .tp_iter = self_iter,
     .tp_iternext = (iternextfunc)iowait_iternext,
     .tp_methods = iowait_methods,
+    .tp_getset = iowait_getset,
+    .tp_getattro = (getattrofunc)iowait_getattro,
 };
 
 /* ------------------------------------------------------------------ */

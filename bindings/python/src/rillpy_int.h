@@ -21,6 +21,7 @@ typedef struct PyTask PyTask;
 
 extern PyTypeObject LoopType, HandleType, FutureType, TaskType, SleepType, TimeoutType, GroupType;
 extern PyTypeObject SyncWaitType; /* sync.c: what acquire/wait/put/get/join return */
+extern PyTypeObject IOWaitType;   /* io.c: what a stream's reads, drain, connect ... return */
 
 extern PyObject *CancelledError, *InvalidStateError, *RillError, *QueueShutDown;
 extern PyObject *resume_marker; /* sent into a coroutine resumed after sleep */
@@ -199,6 +200,7 @@ PyObject *future_state_str (PyFuture *self, void *closure);
 PyObject *future_get_blocking (PyFuture *self, void *closure);
 PySendResult future_am_send (PyFuture *self, PyObject *arg, PyObject **result);
 PyObject *self_iter (PyObject *self);
+rill_future *iowait_core_future (PyObject *y, PyFuture **pf);
 PyObject *future_iternext (PyFuture *self);
 PyObject *future_repr (PyFuture *self);
 PyObject *future_address (PyFuture *self, PyObject *unused);

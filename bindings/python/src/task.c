@@ -147,6 +147,22 @@ void task_handle_yield(PyTask *t, rill_task *rt, PyObject *y) {
     double d = ((PySleep *)y)->delay;
     t->send_marker = 1;
     rc = d > 0 ? rill_task_sleep(rt, d) : rill_task_yield(rt);
+  } else if (Py_IS_TYPE(y, &IOWaitType)) {
+    /* a stream read, drain, connect ... that yielded itself (io.c): the
+     * task waits on its core future; no rill.Future is made */
+    PyFuture *pf = NULL;
+    rill_future *f = iowait_core_future(y, &pf);
+    if (!f) {
+      task_set_pending_exc(t, PyObject_CallFunction(PyExc_RuntimeError, "s",
+                                                    "Task got an I/O wait that is not pending"));
+      rc = rill_task_yield(rt);
+    } else {
+      rc = rill_task_wait(rt, f);
+      if (rc == 0 && pf) {
+        Py_INCREF(pf);
+        Py_XSETREF(t->waiter, pf);
+      }
+    }
   } else if (Future_Check(y)) {
     PyFuture *f = (PyFuture *)y;
     if (f == &t->base) {
