@@ -3,6 +3,8 @@
 // handles and steps, early timers, lost cancel messages, recursion in the
 // core, -inf timeouts, rill_loop_free inside a callback, the arena giving
 // memory back, the stack size accepted twice, coroutine stack overflow.
+#include <sys/mman.h>
+#include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -453,6 +455,55 @@ TEST(ReliabilityArena, MemoryOfReleasedFuturesServesOtherObjects) {
   ASSERT_EQ(waitpid(pid, &status, 0), pid);
   ASSERT_TRUE(WIFEXITED(status)) << "child died with signal " << WTERMSIG(status);
   EXPECT_EQ(WEXITSTATUS(status), 0) << "10: setrlimit, 11: loop, 12: fill, 13: task, 14: run";
+}
+
+// Without huge pages (Ruby turns them off for its process), the arena has
+// the kernel fill a chunk's pages 64 KiB ahead of the carving instead of
+// taking a fault per page; and never further than that.
+TEST(ReliabilityArena, WithoutHugePagesPagesAreFilledAheadOfTheCarving) {
+  if (UnderSanitizerOrValgrind()) GTEST_SKIP() << "the arena is off under ASan/valgrind";
+  pid_t pid = fork();
+  ASSERT_GE(pid, 0);
+  if (pid == 0) {
+    const size_t page = (size_t)sysconf(_SC_PAGESIZE), chunk = (size_t)2 << 20;
+    // A kernel without MADV_POPULATE_WRITE (before 5.14): nothing to check.
+    void *probe = mmap(nullptr, page, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (probe == MAP_FAILED) _exit(10);
+    if (madvise(probe, page, 23 /* MADV_POPULATE_WRITE */) != 0) _exit(77);
+    munmap(probe, page);
+    if (prctl(PR_SET_THP_DISABLE, 1, 0, 0, 0) != 0) _exit(77);
+    rill_loop *l = rill_loop_new();
+    if (!l) _exit(11);
+    std::vector<rill_future *> futs;
+    futs.push_back(rill_future_new(l));
+    char *base = (char *)((uintptr_t)futs[0] & ~(uintptr_t)(chunk - 1));
+    auto resident = [&](size_t off) {
+      unsigned char v = 0;
+      return mincore(base + off, page, &v) == 0 && (v & 1);
+    };
+    for (size_t off = 0; off < (64 << 10); off += page)
+      if (!resident(off)) _exit(12);  // filled ahead of the first object
+    if (resident(256 << 10)) _exit(13);  // but not the whole chunk
+    // Carve past 600 KiB of the chunk: the filling follows the carving.
+    while ((char *)futs.back() < base + (600 << 10)) {
+      rill_future *f = rill_future_new(l);
+      if (!f || (char *)f < base || (char *)f >= base + chunk) _exit(14);
+      futs.push_back(f);
+    }
+    for (size_t off = 0; off < (600 << 10); off += page)
+      if (!resident(off)) _exit(15);
+    if (resident(1 << 20)) _exit(16);
+    for (auto *f : futs) rill_future_release(f);
+    rill_loop_free(l);
+    _exit(0);
+  }
+  int status = 0;
+  ASSERT_EQ(waitpid(pid, &status, 0), pid);
+  ASSERT_TRUE(WIFEXITED(status)) << "child died with signal " << WTERMSIG(status);
+  if (WEXITSTATUS(status) == 77) GTEST_SKIP() << "no MADV_POPULATE_WRITE or PR_SET_THP_DISABLE here";
+  EXPECT_EQ(WEXITSTATUS(status), 0)
+      << "10: mmap, 11: loop, 12: first 64 KiB not filled, 13: filled too far, 14: future, "
+         "15: carved pages not filled, 16: filled too far after carving";
 }
 
 // ---- coroutine stack overflow --------------------------------------------

@@ -231,6 +231,19 @@ class TestBasics < Minitest::Test
     assert_nil Rill.current_task
   end
 
+  def test_spawn_bad_arguments
+    Rill.run do
+      e = assert_raises(ArgumentError) { Rill.spawn }
+      assert_equal "Rill.spawn needs a block", e.message
+      assert_raises(ArgumentError) { Rill.spawn(nam: "x") { 1 } }  # unknown keyword
+      assert_raises(ArgumentError) { Rill.spawn(1) { 1 } }          # no positional arguments
+      assert_raises(TypeError) { Rill.spawn(name: 5) { 1 } }
+      assert_equal 2, Rill.spawn(name: nil) { 2 }.value
+    end
+    e = assert_raises(Rill::Error) { Rill.spawn { 1 } }
+    assert_match(/no running Rill loop/, e.message)
+  end
+
   def test_call_soon_fifo_and_call_later_order
     log = []
     Rill.run do

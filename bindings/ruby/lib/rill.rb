@@ -328,11 +328,8 @@ module Rill
     end
   end
 
-  # Starts the block as a new task (from the next loop iteration).
-  def spawn(name: nil, &block)
-    raise ArgumentError, "Rill.spawn needs a block" unless block
-    Ext.spawn(block, name)
-  end
+  # Rill.spawn(name: nil) { ... } is defined in C (src/task.c): it starts
+  # the block as a new task (from the next loop iteration).
 
   # Embedding (bindings/ruby/README.md): starts the block as a task of a
   # loop from Rill.attach_loop; it runs when the host runs that loop.

@@ -53,13 +53,14 @@ extern const char rr_tag;
 
 typedef struct rloop rloop;
 
-/* One Ruby task. Lives while the Task object lives or rill holds it
- * (task arg until done, result pointer / failure payload until the
- * future is freed): refcounted. */
+/* One Ruby task: the inline state of its core task (rill_task_new_inline),
+ * so it lives as long as the task does: while the Task object lives (it
+ * holds a reference) or the loop holds the task (until done); the task's
+ * future, whose value or failure payload may point at it, is part of the
+ * same allocation. */
 typedef struct rtask {
   unsigned magic;
-  int refs;
-  rill_task *task;       /* our reference (released when the Task object dies) */
+  rill_task *task;       /* the Task object's reference (released when it dies) */
   rloop *lp;
   VALUE self;            /* the Rill::Task (Qnil once it died) */
   VALUE fiber;           /* Qnil before start and after the end */

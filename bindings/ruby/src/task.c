@@ -1,11 +1,6 @@
 /* bindings/ruby/src/task.c - Rill::Task: a rill step task that resumes a Fiber; Rill.sleep and awaiting. */
 #include "rill_ruby.h"
 
-static void rt_unref(void *p) {
-  rtask *rt = p;
-  if (--rt->refs == 0) free(rt);
-}
-
 static void task_mark(void *p) {
   rtask *rt = p;
   if (rt->pending && rt->lp) rb_gc_mark_movable(rt->lp->self); /* open while it is pending */
@@ -19,15 +14,14 @@ static void task_compact(void *p) {
   rt->block = rb_gc_location(rt->block);
   rt->result = rb_gc_location(rt->result);
 }
+/* rt lives inside the core task (rill_task_new_inline): dropping the
+ * Task object's reference may free it, so nothing touches rt after. */
 static void task_dfree(void *p) {
   rtask *rt = p;
   rill_task *t = rt->task;
   rt->self = rt->fiber = rt->block = rt->result = Qnil;
   rt->task = NULL;
-  rt->refs++;           /* keep rt while rill lets go of it */
-  rill_task_release(t); /* may run rt_unref (payload): never Ruby */
-  rt->refs -= 2;        /* that extra and the Task object's */
-  if (rt->refs == 0) free(rt);
+  rill_task_release(t); /* never runs Ruby */
 }
 static size_t task_memsize(const void *p) { (void)p; return sizeof(rtask); }
 const rb_data_type_t task_type = {
@@ -64,9 +58,8 @@ static void rr_complete(rtask *rt, int state, VALUE v) {
     case T_FIXNUM: rill_future_set_int(f, (int64_t)FIX2LONG(v)); return;
     case T_FLOAT: rill_future_set_double(f, RFLOAT_VALUE(v)); return;
     case T_STRING: rill_future_set_bytes(f, RSTRING_PTR(v), (size_t)RSTRING_LEN(v)); return;
-    default:
-      rt->refs++;
-      if (rill_future_set_pointer(f, rt, rt_unref, RR_TAG)) rt->refs--;
+    default: /* rt is inside the task, which outlives its own future's value */
+      rill_future_set_pointer(f, rt, NULL, RR_TAG);
       return;
     }
   }
@@ -88,8 +81,7 @@ static void rr_complete(rtask *rt, int state, VALUE v) {
     snprintf(buf, sizeof buf, "%s", (!st && RB_TYPE_P(m, T_STRING) && strcmp(StringValueCStr(m), cls)) ? StringValueCStr(m) : "");
   else
     snprintf(buf, sizeof buf, "%s: %s", cls, (!st && RB_TYPE_P(m, T_STRING)) ? StringValueCStr(m) : "?");
-  rt->refs++;
-  rill_future_fail(f, code, buf, rt, rt_unref, RR_TAG);
+  rill_future_fail(f, code, buf, rt, NULL, RR_TAG);
 }
 
 static VALUE rr_call_block(VALUE p) {
@@ -286,7 +278,7 @@ static void ruby_task_done(void *arg) {
   slot_release(rt);
   rt->fiber = Qnil;
   rt->block = Qnil;
-  rt_unref(rt);
+  /* rt's memory goes with the task's last reference */
 }
 
 /* ---- debug mode's slow-step report (rill_step_set_describer) ----
@@ -362,22 +354,24 @@ static int task_describe(rill_task *t, void *arg, char *buf, size_t cap) {
   return !state && ok == Qtrue;
 }
 
+/* One allocation per task: rt is the core task's inline state. The Task
+ * object is made first, empty (a failed allocation leaves no task behind),
+ * and gets rt once the task exists; nothing below it can raise. */
 VALUE rr_spawn(rloop *lp, VALUE block, VALUE name) {
-  rtask *rt = calloc(1, sizeof *rt);
-  if (!rt) rb_raise(rb_eNoMemError, "out of memory");
-  rt->magic = RR_MAGIC;
-  rt->refs = 1; /* the Task object's */
-  rt->self = rt->fiber = rt->block = rt->result = Qnil;
-  rt->lp = lp;
-  VALUE obj = TypedData_Wrap_Struct(cTask, &task_type, rt);
-  rt->self = obj;
-  rt->block = block;
   const char *cname = NIL_P(name) ? NULL : StringValueCStr(name);
-  rill_task *t = rill_task_new_v2(lp->loop, ruby_step, rt, ruby_task_done, RILL_TASK_SKIP_CANCELLED_START);
+  VALUE obj = TypedData_Wrap_Struct(cTask, &task_type, NULL);
+  rill_task *t = rill_task_new_inline(lp->loop, ruby_step, sizeof(rtask), ruby_task_done,
+                                      RILL_TASK_SKIP_CANCELLED_START);
   if (!t) rr_raise(rill_last_error());
+  rtask *rt = rill_task_arg(t); /* zeroed */
+  rt->magic = RR_MAGIC;
+  rt->self = obj;
+  rt->fiber = rt->result = Qnil;
+  rt->block = block;
+  rt->lp = lp;
+  rt->task = t; /* the Task object's reference; the loop holds its own until done */
+  DATA_PTR(obj) = rt;
   rill_future_set_owner(rill_task_future(t), RR_TAG); /* its reports: Ruby's handler */
-  rt->task = t;
-  rt->refs++; /* rill's (the arg, until ruby_task_done) */
   rt->pending = 1;
   rt->next = pending_head;
   if (pending_head) pending_head->prev = rt;
@@ -392,6 +386,23 @@ static VALUE m_spawn(VALUE self, VALUE block, VALUE name) {
   if (!rb_obj_is_proc(block)) rb_raise(rb_eArgError, "Rill.spawn needs a block");
   rloop *lp = rr_running_loop();
   return rr_spawn(lp, block, name);
+}
+
+/* Rill.spawn(name: nil) { ... } -> Task: in C, as it is called once per
+ * task (a Ruby method in between costs a frame and a keyword parse). */
+static VALUE m_rill_spawn(int argc, VALUE *argv, VALUE self) {
+  (void)self;
+  VALUE opts = Qnil, block = Qnil, name = Qnil;
+  rb_scan_args(argc, argv, "0:&", &opts, &block);
+  if (!NIL_P(opts)) {
+    static ID kw[1];
+    if (!kw[0]) kw[0] = rb_intern("name");
+    VALUE v[1];
+    rb_get_kwargs(opts, kw, 0, 1, v); /* unknown keywords raise */
+    if (v[0] != Qundef) name = v[0];
+  }
+  if (NIL_P(block)) rb_raise(rb_eArgError, "Rill.spawn needs a block");
+  return rr_spawn(rr_running_loop(), block, name);
 }
 
 /* Rill.sleep(seconds) */
@@ -482,6 +493,7 @@ void rr_init_task(VALUE mExt) {
   rb_define_method(cTask, "uncancel", task_uncancel, 0);
   rb_define_module_function(mExt, "spawn", m_spawn, 2);
   rb_define_module_function(mRill, "sleep", m_sleep, 1);
+  rb_define_module_function(mRill, "spawn", m_rill_spawn, -1);
   rb_define_module_function(mExt, "await", m_await, 1);
   rb_define_module_function(mExt, "current_task", m_current_task, 0);
 }
