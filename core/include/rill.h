@@ -1162,10 +1162,14 @@ RILL_API rill_future *rill_stream_drain(rill_stream *stream);
 RILL_API long long rill_stream_write_buffered(rill_stream *stream);
 /* Write watermarks (default 64 KiB / 16 KiB; low <= high). */
 RILL_API int rill_stream_set_write_watermarks(rill_stream *stream, size_t high, size_t low);
-/* 1.1. The write watermarks into *high and *low (either may be NULL): a
- * drain is DONE at once while rill_stream_write_buffered() <= *low, so a
- * binding can skip making its future. 0, RILL_EINVAL, RILL_ECLOSED. */
+/* 1.1. The write watermarks into *high and *low (either may be NULL).
+ * 0, RILL_EINVAL, RILL_ECLOSED. */
 RILL_API int rill_stream_write_watermarks(rill_stream *stream, size_t *high, size_t *low);
+/* 1.1. Whether rill_stream_drain would be DONE at once: 1 while the stream
+ * has not failed and rill_stream_write_buffered() is at or below the low
+ * watermark (a binding can then skip making the future), 0 when the drain
+ * would wait or fail; RILL_EINVAL, RILL_ECLOSED (closed loop). */
+RILL_API int rill_stream_drain_ready(rill_stream *stream);
 /* Shuts the write side once the buffer is flushed (half-close). */
 RILL_API int rill_stream_write_eof(rill_stream *stream);
 /* Stops reading, flushes the write buffer, then closes the fd. 0, or

@@ -119,7 +119,8 @@ const void *rill_stream_error_partial(rill_future *f, size_t *len) {
  * of 100 streams in one iteration is 100 of these, and glibc's per-size
  * cache holds 7), larger ones from malloc. Only the read futures of
  * streams and datagram sockets get these: their value is never moved
- * into a queue (rill__value_from_future), only freed with the future. */
+ * into a queue (rill__value_from_future stops the process if one is),
+ * only freed with the future. */
 int rill__future_set_bytes_raw(rill_future *f, const void *data, size_t len) {
   int arena = len && len <= RILL__ARENA_MAX_SMALL;
   void *copy = arena ? rill__alloc(f->loop, len) : malloc(len ? len : 1);

@@ -727,13 +727,22 @@ int rill_stream_write(rill_stream *s, const void *data, size_t len) {
   return RILL_OK;
 }
 
+/* The drain rule, in one place: a drain is DONE at once while the stream
+ * has not failed and its buffer is at or below the low watermark. */
+static int drain_ready(const rill_stream *s) { return !s->failed && s->wlen <= s->low; }
+
+int rill_stream_drain_ready(rill_stream *s) {
+  int rc = check(s);
+  return rc ? rc : drain_ready(s);
+}
+
 rill_future *rill_stream_drain(rill_stream *s) {
   if (check(s)) return NULL;
   rill_future *f = rill_future_new(s->loop);
   if (!f) return NULL;
   if (s->failed) {
     rill__future_fail_io(f, s->failed, s->sys_errno, rill_strerror(s->failed), NULL, 0);
-  } else if (s->wlen <= s->low) {
+  } else if (drain_ready(s)) {
     rill_future_set_none(f);
   } else {
     if (s->ndrains == s->drains_cap) {

@@ -1,6 +1,7 @@
 /* sync.c - Event, Lock, Semaphore, Condition, Barrier: FIFO lists of
  * waiter futures, and the hand-offs that complete them (asyncio's rules).
  * The Queue is in queue.c. */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -163,6 +164,14 @@ void rill__value_from_future(rill_future *f, rill__value *v) {
   case RILL_INT: v->v.i = f->v.i; break;
   case RILL_DOUBLE: v->v.d = f->v.d; break;
   case RILL_BYTES:
+    /* A value is freed with free(): a read's bytes in the loop's arena
+     * (rill__future_set_bytes_raw) must never get here. Only the queue's
+     * own get futures do; anything else is a bug in the core, stopped
+     * here rather than left to corrupt the heap later. */
+    if (f->bytes_in_arena) {
+      fputs("rill: internal error: a read's arena bytes moved into a queue value\n", stderr);
+      abort();
+    }
     v->v.bytes.data = f->v.bytes.data;
     v->v.bytes.len = f->v.bytes.len;
     break;

@@ -149,6 +149,10 @@ TEST_F(Stream, WriteToAPipeWithoutReaderIsEpipeNotSigpipe) {
   EXPECT_EQ(rill_last_error_errno(), EPIPE);
   EXPECT_EQ(rill_stream_is_closing(w), 1);
   EXPECT_FAILS_WITH(rill_stream_write(w, "x", 1), RILL_EPIPE);  // the failure sticks
+  EXPECT_EQ(rill_stream_drain_ready(w), 0);  // a failed stream's drain fails
+  rill_future *d = rill_stream_drain(w);
+  EXPECT_EQ(rill_future_state(d), RILL_FAILED);
+  rill_future_release(d);
   rill_stream_release(w);
 }
 
@@ -570,11 +574,16 @@ TEST_F(Stream, PauseAndResumeWritingAtTheWatermarks) {
               EXPECT_EQ(hi, 1u << 20);  // a refused change leaves them as they were
               EXPECT_EQ(rill_stream_write_watermarks(a, nullptr, &lo), RILL_OK);
               EXPECT_EQ(lo, 1u << 16);
+              EXPECT_EQ(rill_stream_drain_ready(a), 1);  // nothing buffered
               rill_stream_set_callback(a, ProtoCb, &proto, ProtoFree);
               std::string chunk(1 << 20, 'p');
               for (int i = 0; i < 6; i++) rill_stream_write(a, chunk.data(), chunk.size());
               rill_yield();
               EXPECT_EQ(log, (std::vector<std::string>{"pause"}));
+              EXPECT_GT(rill_stream_write_buffered(a), 1 << 16);
+              EXPECT_EQ(rill_stream_drain_ready(a), 0);  // and rill_stream_drain waits
+              rill_future *d = rill_stream_drain(a);
+              EXPECT_EQ(rill_future_done(d), 0);
               size_t total = 6u << 20, got = 0;
               while (got < total) {
                 rill_future *f = rill_stream_read(b, 1 << 20);
@@ -587,6 +596,9 @@ TEST_F(Stream, PauseAndResumeWritingAtTheWatermarks) {
               EXPECT_EQ(got, total);
               rill_yield();
               EXPECT_EQ(log, (std::vector<std::string>{"pause", "resume"}));
+              EXPECT_EQ(rill_stream_drain_ready(a), 1);
+              EXPECT_EQ(rill_await(d), RILL_OK);
+              rill_future_release(d);
               rill_stream_close(a);
               rill_stream_close(b);
               rill_yield();
@@ -700,6 +712,7 @@ TEST_F(Stream, BadInput) {
   EXPECT_FAILS_WITH(rill_stream_write_buffered(nullptr), RILL_EINVAL);
   EXPECT_FAILS_WITH(rill_stream_set_write_watermarks(nullptr, 2, 1), RILL_EINVAL);
   EXPECT_FAILS_WITH(rill_stream_write_watermarks(nullptr, nullptr, nullptr), RILL_EINVAL);
+  EXPECT_FAILS_WITH(rill_stream_drain_ready(nullptr), RILL_EINVAL);
   EXPECT_FAILS_WITH(rill_stream_write_eof(nullptr), RILL_EINVAL);
   EXPECT_FAILS_WITH(rill_stream_close(nullptr), RILL_EINVAL);
   EXPECT_FAILS_WITH(rill_stream_abort(nullptr), RILL_EINVAL);
@@ -937,6 +950,7 @@ TEST_F(Stream, LoopCloseAbortsOpenStreams) {
   size_t lo = 7;
   EXPECT_FAILS_WITH(rill_stream_write_watermarks(w, nullptr, &lo), RILL_ECLOSED);
   EXPECT_EQ(lo, 7u);
+  EXPECT_FAILS_WITH(rill_stream_drain_ready(w), RILL_ECLOSED);
   rill_future_release(f);
   rill_stream_release(r);
   rill_stream_release(w);

@@ -564,18 +564,13 @@ static PyObject *stream_write(PyStream *self, PyObject *arg) {
 }
 
 /* drain(): on a closing stream, ConnectionResetError once it is closed.
- * An open stream at or below its low watermark is done at once (the core's
- * rule), so that common case makes no core future. */
+ * An open stream whose drain the core says is done at once (below its low
+ * watermark) makes no core future: the common case. */
 static PyObject *stream_drain(PyStream *self, PyObject *unused) {
   (void)unused;
   int closing = rill_stream_is_closing(self->s);
-  if (closing == 0) {
-    long long buffered = rill_stream_write_buffered(self->s);
-    size_t low;
-    if (buffered >= 0 && rill_stream_write_watermarks(self->s, NULL, &low) == RILL_OK &&
-        (unsigned long long)buffered <= low)
-      return new_iowait(self->loop, OP_NONE, NULL, NULL, 0);
-  }
+  if (closing == 0 && rill_stream_drain_ready(self->s) == 1)
+    return new_iowait(self->loop, OP_NONE, NULL, NULL, 0);
   int op = closing == 1 ? OP_DRAIN_CLOSING : OP_DRAIN;
   return new_iowait(self->loop, op, (PyObject *)self, NULL, 0);
 }
