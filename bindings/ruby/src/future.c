@@ -28,10 +28,7 @@ VALUE rr_fut_wrap(rill_future *f, VALUE src, VALUE kids) {
 
 /* The rill future of a Task or Future object; TypeError otherwise. */
 rill_future *rr_future_of(VALUE obj) {
-  if (rb_typeddata_is_kind_of(obj, &task_type)) {
-    rtask *rt = DATA_PTR(obj);
-    return rill_task_future(rt->task);
-  }
+  if (rb_typeddata_is_kind_of(obj, &task_type)) return rill_task_future(rr_task_get(obj)->task);
   if (rb_typeddata_is_kind_of(obj, &fut_type)) return ((rfut *)DATA_PTR(obj))->f;
   rb_raise(rb_eTypeError, "expected a Rill::Task or Rill::Future, got %s", rb_obj_classname(obj));
   return NULL;

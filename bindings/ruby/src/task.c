@@ -29,7 +29,13 @@ const rb_data_type_t task_type = {
   .function = {.dmark = task_mark, .dfree = task_dfree, .dsize = task_memsize, .dcompact = task_compact},
 };
 
-rtask *rr_task_get(VALUE obj) { return rb_check_typeddata(obj, &task_type); }
+/* A Task object whose spawn failed (rr_spawn makes the object first) has
+ * no task; ObjectSpace could still hand it out: refused, not followed. */
+rtask *rr_task_get(VALUE obj) {
+  rtask *rt = rb_check_typeddata(obj, &task_type);
+  if (!rt) rb_raise(eError, "this Rill::Task was never spawned (its spawn raised)");
+  return rt;
+}
 
 /* The Ruby task running now, checked to be running on its own fiber. */
 rtask *rr_current_rtask(const char *what) {
