@@ -74,7 +74,8 @@ struct rill__arena {
   chunk *bump_chunk; /* the chunk being carved */
   size_t empty;      /* chunks whose live count fell to 0 */
   int populate;      /* no huge pages here: fill pages ahead of the bump */
-  char *ready_end;   /* the bump chunk's pages below this are filled */
+  char *ready_end;   /* the bump chunk's pages below this are filled (its end
+                      * when not filling: the carve's check then never fires) */
 };
 
 /* Chunks are CHUNK_SIZE-aligned (map_huge), so an object finds its own. */
@@ -135,6 +136,7 @@ static void populate_ahead(rill__arena *a, char *need) {
     if (n > POPULATE_STEP) n = POPULATE_STEP;
     if (madvise(a->ready_end, n, MADV_POPULATE_WRITE) != 0) {
       a->populate = 0;
+      a->ready_end = a->bump_end;
       return;
     }
     a->ready_end += n;
@@ -164,8 +166,8 @@ void *rill__alloc(rill_loop *loop, size_t size) {
   if ((size_t)(a->bump_end - a->bump) < rounded) {
     chunk *c = map_huge(CHUNK_SIZE);
     if (!c) return NULL;
-    a->ready_end = (char *)c;
     a->bump_end = (char *)c + CHUNK_SIZE;
+    a->ready_end = a->populate ? (char *)c : a->bump_end;
     if (a->populate) populate_ahead(a, (char *)c + GRANULE);
     c->next = a->chunks;
     c->live = 0;
@@ -178,7 +180,7 @@ void *rill__alloc(rill_loop *loop, size_t size) {
   }
   void *p = a->bump;
   a->bump += rounded;
-  if (RILL__UNLIKELY(a->bump > a->ready_end && a->populate)) populate_ahead(a, a->bump);
+  if (RILL__UNLIKELY(a->bump > a->ready_end)) populate_ahead(a, a->bump);
   if (a->bump_chunk->live++ == 0) a->empty--;
   return p;
 }
