@@ -579,6 +579,26 @@ class Adoption(unittest.TestCase):
             loop.close()
 
     @rill_only
+    def test_loop_is_the_design_name_of_the_event_loop_class(self):
+        # DESIGN.md and uvloop name the class Loop; rill.run's loop, the
+        # policy's and new_event_loop's are all instances of it.
+        self.assertIs(aio.Loop, aio.EventLoop)
+        self.assertIn("Loop", aio.__all__)
+        self.assertTrue(issubclass(aio.Loop, asyncio.AbstractEventLoop))
+
+        async def main():
+            return asyncio.get_running_loop()
+
+        self.assertIsInstance(aio.run(main()), aio.Loop)
+        loop = aio.Loop()
+        try:
+            self.assertFalse(loop.is_running())
+            self.assertEqual(loop.run_until_complete(main()), loop)
+        finally:
+            loop.close()
+        self.assertTrue(loop.is_closed())
+
+    @rill_only
     def test_runner_loop_factory(self):
         async def main():
             return type(asyncio.get_running_loop())

@@ -46,7 +46,7 @@ __version__ = _rill.VERSION
 
 __all__ = [
     "run", "sleep", "gather", "create_task", "Task", "Future", "get_running_loop",
-    "new_event_loop", "EventLoop", "EventLoopPolicy", "install", "current_task", "all_tasks", "CancelledError",
+    "new_event_loop", "Loop", "EventLoop", "EventLoopPolicy", "install", "current_task", "all_tasks", "CancelledError",
     "InvalidStateError", "TimeoutError", "Error", "wait_for", "timeout", "timeout_at",
     "Timeout", "shield", "wait", "as_completed", "TaskGroup", "ensure_future",
     "iscoroutine", "FIRST_COMPLETED", "FIRST_EXCEPTION", "ALL_COMPLETED", "Handle",
@@ -217,6 +217,11 @@ class EventLoop(TransportsMixin, LoopIOMixin, _rill.LoopBase, _asyncio_events.Ab
     def shutdown_asyncgens(self):
         return _done_coroutine()
 
+
+
+# DESIGN.md's and uvloop's name for the class (uvloop.Loop): the same class,
+# so isinstance and repr agree whichever name the code used.
+Loop = EventLoop
 
 
 async def _done_coroutine():
