@@ -3,10 +3,12 @@
  * thread (thread-safe submission from other threads is not swept). */
 #define RILL_FAULT_IMPL 1
 #include "fault.h"
+#include <errno.h>
 /* Force-included before the line above: the real functions here. */
 #undef malloc
 #undef calloc
 #undef realloc
+#undef posix_memalign
 #undef free
 
 static long fail_at, calls, failed, live;
@@ -51,6 +53,13 @@ void *rill__fault_realloc(void *p, size_t n) {
   void *q = realloc(p, n);
   if (q && !p) live++;
   return q;
+}
+
+int rill__fault_posix_memalign(void **pp, size_t align, size_t n) {
+  if (fail_now()) return ENOMEM;
+  int rc = posix_memalign(pp, align, n);
+  if (!rc) live++;
+  return rc;
 }
 
 void rill__fault_free(void *p) {

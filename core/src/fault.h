@@ -2,7 +2,7 @@
  *
  * Force-included (-include fault.h) into every core source of the test
  * library rill_fault (tests/core/CMakeLists.txt, RILL_OOM_TESTS): every
- * malloc/calloc/realloc/free of the core, and libev's through the
+ * malloc/calloc/realloc/posix_memalign/free of the core, and libev's through the
  * allocator rill installs, goes through fault.c, which counts live blocks
  * and can fail the Nth allocation. Never part of librill. */
 #ifndef RILL_FAULT_H
@@ -18,6 +18,7 @@ extern "C" {
 void *rill__fault_malloc(size_t n);
 void *rill__fault_calloc(size_t n, size_t size);
 void *rill__fault_realloc(void *p, size_t n);
+int rill__fault_posix_memalign(void **pp, size_t align, size_t n);
 void rill__fault_free(void *p);
 
 /* The test's controls. fail_at = N: the Nth allocation from now fails
@@ -34,6 +35,7 @@ long rill__fault_live(void);    /* blocks allocated and not yet freed */
 #define malloc(n) rill__fault_malloc(n)
 #define calloc(n, s) rill__fault_calloc(n, s)
 #define realloc(p, n) rill__fault_realloc(p, n)
+#define posix_memalign(pp, a, n) rill__fault_posix_memalign(pp, a, n)
 #define free(p) rill__fault_free(p)
 #endif
 #endif

@@ -255,8 +255,10 @@ static int reserve_read(rill_stream *s, size_t min_free) {
   }
   size_t cap = s->rcap ? s->rcap : READ_CHUNK;
   while (cap - s->rlen < min_free) cap *= 2;
-  char *b = realloc(s->rbuf, cap);
+  char *b = rill__io_buffer(cap); /* not realloc: the kernel reads into it */
   if (!b) return -1;
+  if (s->rlen) memcpy(b, s->rbuf, s->rlen); /* compacted above: roff is 0 */
+  free(s->rbuf);
   s->rbuf = b;
   s->rcap = cap;
   return 0;
@@ -314,7 +316,7 @@ static void read_node_run(rill__node *node, int discard) {
    * one: the data is borrowed for the call, and a buffer used by every
    * stream stays in the cache and is four times a stream's own. */
   char *buf = s->loop->read_buf;
-  if (!buf && !(buf = s->loop->read_buf = malloc(SHARED_READ))) goto out; /* ENOMEM: later */
+  if (!buf && !(buf = s->loop->read_buf = rill__io_buffer(SHARED_READ))) goto out; /* ENOMEM: later */
   ssize_t n = read(s->fd, buf, SHARED_READ);
   if (n > 0) {
     s->cb(s, RILL_STREAM_DATA, buf, (size_t)n, 0, s->cb_arg);

@@ -89,7 +89,7 @@ static void split(const struct sockaddr *sa, socklen_t len, char *host, size_t h
 static void recv_run(rill__node *node, int discard) {
   rill_udp *u = RILL__CONTAINER(node, rill_udp, node);
   u->queued = 0;
-  if (!discard && !u->rbuf && !(u->rbuf = malloc(RBUF_SIZE))) {
+  if (!discard && !u->rbuf && !(u->rbuf = rill__io_buffer(RBUF_SIZE))) {
     rill__report(u->loop, NULL, "udp recvfrom: out of memory for the receive buffer");
     discard = 1;
   }
