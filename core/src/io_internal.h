@@ -22,12 +22,14 @@ struct rill__io {
 };
 
 /* A buffer the kernel copies received bytes into (read, recvfrom):
- * page-aligned, freed with free(); NULL on ENOMEM. On x86 the kernel's copy
- * to user space (rep movsb) is 2-3x slower into a destination that is not
- * 64-byte aligned, and malloc's blocks are only 16-byte aligned: a 64 KiB
- * loopback TCP round trip took 56 us reading into malloc + 16 against 24 us
- * into an aligned buffer on the reference VM (issue 12's W4 64 KiB cells).
- * Only the destination matters; what a send copies from may be anywhere. */
+ * page-aligned, freed with free(); NULL on ENOMEM. The kernel's copy to
+ * user space uses rep movsb, which on AMD Zen runs ~20x slower when
+ * (destination - source) mod 64 is 8 to 31; a socket's data evidently
+ * starts 64-byte aligned (an aligned destination is the fast case), and
+ * malloc's blocks are only 16-byte aligned: a
+ * 64 KiB loopback TCP round trip took 56 us reading into malloc + 16
+ * against 24 us into an aligned buffer on the reference VM (issue 12's W4
+ * 64 KiB cells; bench/README.md). */
 static inline char *rill__io_buffer(size_t n) {
   void *p;
   return posix_memalign(&p, 4096, n) ? NULL : (char *)p;
