@@ -508,23 +508,7 @@ T.case("collectgarbage_during_io", function()
   collectgarbage()
 end)
 
--- The fds open in this process, counted by ls through popen: the count can
--- include popen's own write end, which the parent closes only after the
--- child runs (a race that ctest -j lost once: "expected 9, got 8"), so the
--- fewest of three counts is the number.
-local function open_fds()
-  local f = assert(io.open("/proc/self/stat"))
-  local pid = f:read("*l"):match("^(%d+)")
-  f:close()
-  local fewest
-  for _ = 1, 3 do
-    local p = assert(io.popen("ls -1 /proc/" .. pid .. "/fd | wc -l"))
-    local n = tonumber(p:read("*a"))
-    p:close()
-    if not fewest or n < fewest then fewest = n end
-  end
-  return fewest
-end
+local open_fds = T.open_fds
 
 T.case("no_fd_left_open", function()
   -- every socket, server, UDP endpoint, pipe and watcher closed: by

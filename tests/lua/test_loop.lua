@@ -17,15 +17,7 @@ local function code_of(fn, ...)
   return rill.is_error(err) and err.code or tostring(err)
 end
 
-local function open_fds()
-  local stat = assert(io.open("/proc/self/stat")):read("*l") -- (the file's fd is closed by GC: count twice)
-  local pid = stat:match("^(%d+)")
-  collectgarbage()
-  local p = assert(io.popen("ls -1 /proc/" .. pid .. "/fd | wc -l"))
-  local n = tonumber(p:read("*a"))
-  p:close()
-  return n
-end
+local open_fds = T.open_fds
 
 T.case("run_until_complete_then_again", function()
   local loop = rill.new_loop()
