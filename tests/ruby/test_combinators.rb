@@ -76,7 +76,8 @@ class TestCombinators < Minitest::Test
         end
       end
       assert cleaned, "the inner task is cancelled and awaited before TimeoutError"
-      assert_operator now - t0, :<, 0.5
+      # under 1 s (the inner sleep) even under valgrind
+      assert_operator now - t0, :<, [0.5 * slow, 0.95].min
       t = Rill.spawn { Rill.sleep(1) }
       assert_raises(Rill::TimeoutError) { Rill.wait_for(0.01, t) }
       assert t.cancelled?
