@@ -18,6 +18,10 @@ and protocol on rill's loop (--rill) against theirs on uvloop (>= 1.3x, >= 1x).
 W4PY_BORROWED=1 adds two rows: asyncio's streams and protocol on rill's loop
 with asyncio's own selector transport (RILL_PY_TRANSPORT=asyncio) instead of
 rill's C transport, to compare the two in one run.
+
+W4PY_RING_OFF=1 adds two rows: rill streams and asyncio's protocol on rill's
+loop with RILL_IO_URING=0 (each read and send its own syscall instead of an
+iteration's in one io_uring_enter, core/src/uring.c), to compare in one run.
 """
 import os
 import statistics
@@ -42,12 +46,18 @@ BORROWED = [  # W4PY_BORROWED=1: asyncio's transport on rill's loop
     ("rill loop, asyncio streams, borrowed transport", ["--streams", "--rill"]),
     ("rill loop, asyncio protocol, borrowed transport", ["--protocol", "--rill"]),
 ]
+RING_OFF = [  # W4PY_RING_OFF=1: the core's batched reads and sends off
+    ("rill streams, no ring", ["--rill-streams"]),
+    ("rill loop, asyncio protocol, no ring", ["--protocol", "--rill"]),
+]
 # (rill row, uvloop row, goal): the ratios printed under each table.
 GOALS = [("rill streams", "uvloop streams", 1.3),
          ("rill loop, asyncio streams", "uvloop streams", 1.3),
          ("rill loop, asyncio protocol", "uvloop protocol", 1.0),
          ("rill loop, asyncio streams, borrowed transport", "uvloop streams", 1.3),
-         ("rill loop, asyncio protocol, borrowed transport", "uvloop protocol", 1.0)]
+         ("rill loop, asyncio protocol, borrowed transport", "uvloop protocol", 1.0),
+         ("rill streams, no ring", "uvloop streams", 1.3),
+         ("rill loop, asyncio protocol, no ring", "uvloop protocol", 1.0)]
 CELLS = [(10, 1024), (100, 1024), (10, 65536)]
 
 
@@ -61,6 +71,8 @@ def _cpu(pid):
 def run_cell(build, port, flags, conns, size, secs, env, name=""):
     if "borrowed transport" in name:
         env = dict(env, RILL_PY_TRANSPORT="asyncio")
+    if "no ring" in name:
+        env = dict(env, RILL_IO_URING="0")
     out = open(f"/tmp/rill-w4py-{os.getpid()}.out", "w+")
     server = subprocess.Popen(["taskset", "-c", "1", PYTHON, str(ROOT / "examples" / "echo_server.py"),
                                str(port)] + flags, stdout=out, stderr=subprocess.STDOUT, env=env)
@@ -103,7 +115,8 @@ def main(argv):
     env["PYTHONPATH"] = os.pathsep.join(
         [str(build / "bindings" / "python" / "debian"), str(build / "bindings" / "python")]
         + ([env["PYTHONPATH"]] if env.get("PYTHONPATH") else []))
-    rows = SERVERS + (BORROWED if os.environ.get("W4PY_BORROWED") == "1" else [])
+    rows = SERVERS + (BORROWED if os.environ.get("W4PY_BORROWED") == "1" else []) + (
+        RING_OFF if os.environ.get("W4PY_RING_OFF") == "1" else [])
     servers = [s for s in rows if "--uvloop" not in s[1] or subprocess.run(
         [PYTHON, "-c", "import uvloop"], capture_output=True).returncode == 0]
     port = int(os.environ.get("W4_PORT", "17600"))

@@ -1152,8 +1152,14 @@ RILL_API int rill_stream_write(rill_stream *stream, const void *data, size_t len
  * rill_stream_write_buffered until then (drain waits for them as for any
  * buffered bytes); write_eof, close and turning coalescing off send them
  * first, at once, and so does a write that takes them past the high
- * watermark (writing pauses only on what the fd refuses). 0;
- * RILL_ENOTCONN on a closing or closed stream. */
+ * watermark (writing pauses only on what the fd refuses). On Linux the
+ * iteration's coalesced sends on sockets (every stream's) leave in one
+ * io_uring_enter, each non-blocking, the loop's ring made on first use;
+ * where io_uring is unavailable, in a child forked after the ring was
+ * made, or with RILL_IO_URING=0 in the environment when the loop would
+ * make it, each stream sends by itself: the bytes, their order and the
+ * errors are the same either way. 0; RILL_ENOTCONN on a closing or
+ * closed stream. */
 RILL_API int rill_stream_set_coalesce_writes(rill_stream *stream, int on);
 /* A future DONE once the write buffer is at or below the low watermark
  * (at once if it is); fails if the stream fails first. A reference. */

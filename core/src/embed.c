@@ -68,7 +68,7 @@ int rill_loop_backend_fd(rill_loop *loop) {
     if (efd < 0) return rill__fail(RILL_ESYS, "eventfd: %s", strerror(errno));
     ev_io_init(&loop->wake_io, wake_cb, efd, EV_READ);
     ev_io_start(loop->ev, &loop->wake_io);
-    ev_run(loop->ev, EVRUN_NOWAIT); /* into the kernel's set now */
+    rill__ev_run(loop, EVRUN_NOWAIT); /* into the kernel's set now */
     atomic_store_explicit(&loop->wake_fd, efd, memory_order_release);
   }
   /* From now on every iteration collects libev's events without blocking
@@ -82,7 +82,7 @@ double rill_loop_backend_timeout(rill_loop *loop) {
   if (rill__loop_check(loop)) return NAN;
   /* libev hands fd changes to the kernel when it polls: a watcher started
    * by the last batch must be in the set before the host waits on it. */
-  if (!loop->running) ev_run(loop->ev, EVRUN_NOWAIT);
+  if (!loop->running) rill__ev_run(loop, EVRUN_NOWAIT);
   if (loop->ready.head || loop->late.head ||
       atomic_load_explicit(&loop->ts_pending, memory_order_relaxed))
     return 0;

@@ -138,7 +138,14 @@ struct rill_loop {
   struct rill__binding *bindings; /* per-binding state and handlers (binding.c) */
   struct rill__io *io; /* fd watchers and open I/O objects (io.c), NULL until used */
   struct rill__sync *syncs; /* sync.c: live sync primitives, for close */
+  struct rill__uring *uring; /* uring.c: batched reads and sends, NULL until used */
+  int uring_off;             /* uring.c: no ring here (refused or disabled) */
+  struct rill__uring_op *uring_head, *uring_tail; /* uring.c: queued, in order */
+  unsigned uring_count;
 };
+
+/* Bumped in a forked child (loop.c): a ring made before is the parent's. */
+RILL__HIDDEN extern atomic_uint rill__fork_gen;
 
 /* initial-exec: no __tls_get_addr call on the hot path. Kept to a few
  * words of static TLS (this, future.c's release list), well within what
@@ -146,6 +153,8 @@ struct rill_loop {
 #define RILL__TLS_IE __attribute__((tls_model("initial-exec")))
 RILL__HIDDEN extern _Thread_local rill_loop *rill__tls_loop RILL__TLS_IE;
 
+/* ev_run, then the batched reads its callbacks queued (uring.c). */
+RILL__HIDDEN void rill__ev_run(rill_loop *loop, int flags);
 RILL__HIDDEN double rill__clock(void);
 RILL__HIDDEN void rill__loop_retain(rill_loop *loop);
 RILL__HIDDEN void rill__loop_release(rill_loop *loop);

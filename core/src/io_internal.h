@@ -35,6 +35,32 @@ static inline char *rill__io_buffer(size_t n) {
   return posix_memalign(&p, 4096, n) ? NULL : (char *)p;
 }
 
+/* uring.c: a loop's batched sends. An op lives in its owner (a stream);
+ * done runs once its send completed, with res the bytes sent or -errno. */
+typedef struct rill__uring_op rill__uring_op;
+enum { RILL__OP_IDLE, RILL__OP_QUEUED, RILL__OP_DONE };
+struct rill__uring_op {
+  void (*done)(rill__uring_op *op);
+  rill__uring_op *next, *qnext;
+  int res, state;
+  int recv, fd; /* what to do (set by rill__uring_queue) */
+  void *p;
+  size_t n;
+};
+/* Queues a send of p[0..n) on fd (a socket), or with recv set a receive
+ * into it, made by the next rill__uring_submit, non-blocking; n is capped
+ * at INT_MAX. p must stay put until op's done ran. -1 when the loop has no
+ * ring (refused, or RILL_IO_URING=0): do it directly. */
+RILL__HIDDEN int rill__uring_queue(rill_loop *loop, rill__uring_op *op, int recv, int fd, void *p,
+                                   size_t n);
+/* Makes every queued op, two or more in one io_uring_enter (one alone, or
+ * in a child forked after the ring was made, by its own syscall), then
+ * runs their done. */
+RILL__HIDDEN void rill__uring_submit(rill_loop *loop);
+/* op's send completed and its done ran (submitting the batch if needed). */
+RILL__HIDDEN void rill__uring_settle(rill_loop *loop, rill__uring_op *op);
+RILL__HIDDEN void rill__uring_free(rill_loop *loop);
+
 RILL__HIDDEN int rill__io_register(rill_loop *loop, rill__io_obj *obj);
 RILL__HIDDEN void rill__io_unregister(rill_loop *loop, rill__io_obj *obj);
 /* ev_io start/stop that keep loop->io_active (the loop polls while > 0). */

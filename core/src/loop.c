@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "internal.h"
+#include "io_internal.h"
 
 _Thread_local rill_loop *rill__tls_loop RILL__TLS_IE;
 
@@ -96,7 +97,10 @@ static void wake_timer_cb(struct ev_loop *ev, ev_timer *w, int revents) {
 
 /* A forked child has no running loop (asyncio's rule too): it may start
  * one of its own, even when the fork happened inside a callback. */
-static void forget_running_loop(void) { rill__tls_loop = NULL; }
+static void forget_running_loop(void) {
+  rill__tls_loop = NULL;
+  atomic_fetch_add_explicit(&rill__fork_gen, 1, memory_order_relaxed);
+}
 static pthread_once_t atfork_once = PTHREAD_ONCE_INIT;
 static void atfork_install(void) { pthread_atfork(NULL, NULL, forget_running_loop); }
 
@@ -157,6 +161,8 @@ rill_loop *rill_loop_new(void) {
   loop->now = rill__clock();
   const char *dbg = getenv("RILL_DEBUG");
   loop->debug = dbg && dbg[0] == '1';
+  const char *uring = getenv("RILL_IO_URING"); /* 0: no batched reads and sends */
+  loop->uring_off = uring && uring[0] == '0';
   return loop;
 }
 
@@ -273,6 +279,7 @@ int rill_loop_close(rill_loop *loop) {
   loop->ev = NULL;
   free(loop->read_buf);
   loop->read_buf = NULL;
+  rill__uring_free(loop);
   rill__free_array(loop->heap, loop->heap_cap * sizeof *loop->heap);
   loop->heap = NULL;
   loop->heap_cap = 0;
@@ -342,6 +349,11 @@ static void drain_threadsafe(rill_loop *loop) {
   if (atomic_load_explicit(&loop->intr_pending, memory_order_acquire)) rill__signal_dispatch(loop);
 }
 
+void rill__ev_run(rill_loop *loop, int flags) {
+  ev_run(loop->ev, flags);
+  rill__uring_submit(loop); /* the reads libev's callbacks queued, in one go */
+}
+
 static int has_work(const rill_loop *loop) {
   return loop->ready.head || loop->late.head || loop->heap_len || loop->io_active ||
          atomic_load_explicit(&loop->ts_pending, memory_order_relaxed);
@@ -366,15 +378,15 @@ static int iterate(rill_loop *loop, double max_wait) {
         ev_timer_start(loop->ev, &loop->wake_timer);
       }
       if (loop->poll_fn) loop->poll_fn(loop, RILL_POLL_BEFORE, loop->poll_arg);
-      ev_run(loop->ev, EVRUN_ONCE);
+      rill__ev_run(loop, EVRUN_ONCE);
       if (loop->poll_fn) loop->poll_fn(loop, RILL_POLL_AFTER, loop->poll_arg);
       ev_timer_stop(loop->ev, &loop->wake_timer);
     } else if (loop->io_active || loop->backend_exposed) {
-      ev_run(loop->ev, EVRUN_NOWAIT);
+      rill__ev_run(loop, EVRUN_NOWAIT);
     }
     if (atomic_load_explicit(&loop->ts_pending, memory_order_relaxed)) drain_threadsafe(loop);
   } else if (loop->io_active || loop->backend_exposed) {
-    ev_run(loop->ev, EVRUN_NOWAIT);
+    rill__ev_run(loop, EVRUN_NOWAIT);
   }
   loop->now = rill__clock();
   rill__timer *t;
@@ -385,7 +397,10 @@ static int iterate(rill_loop *loop, double max_wait) {
   int count = run_queue(&loop->ready, 0);
   /* Late nodes scheduled by the batch (or outside the loop) run now, in
    * this iteration: coalesced writes leave with no poll in between. */
-  while (loop->late.head) count += run_queue(&loop->late, 0);
+  while (loop->late.head) {
+    count += run_queue(&loop->late, 0);
+    rill__uring_submit(loop); /* the sends those nodes queued, in one go */
+  }
   return count;
 }
 

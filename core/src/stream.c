@@ -44,6 +44,8 @@ struct rill_stream {
   ev_io rio, wio;
   rill__node read_node; /* callback face: read and deliver */
   rill__node flush_node; /* coalesced writes: send what the iteration wrote */
+  rill__uring_op wop;    /* the flush's send, batched with the iteration's others */
+  rill__uring_op rop;    /* the awaitable face's read, batched likewise */
   char *rbuf;
   size_t rcap, roff, rlen; /* unread bytes at rbuf + roff */
   size_t limit;
@@ -105,6 +107,8 @@ static void read_ev(struct ev_loop *ev, ev_io *w, int revents);
 static void write_ev(struct ev_loop *ev, ev_io *w, int revents);
 static void read_node_run(rill__node *node, int discard);
 static void flush_node_run(rill__node *node, int discard);
+static void batched_send_done(rill__uring_op *op);
+static void batched_read_done(rill__uring_op *op);
 
 rill_stream *rill__stream_new(rill_loop *loop, int fd, rill_listener *listener) {
   rill_stream *s = calloc(1, sizeof *s);
@@ -134,6 +138,8 @@ rill_stream *rill__stream_new(rill_loop *loop, int fd, rill_listener *listener) 
   s->low = 16384;
   s->read_node.run = read_node_run;
   s->flush_node.run = flush_node_run;
+  s->wop.done = batched_send_done;
+  s->rop.done = batched_read_done;
   if (s->kind == K_TCP) {
     int one = 1;
     setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
@@ -160,13 +166,23 @@ rill_stream *rill_stream_open_fd(rill_loop *loop, int fd) {
   return rill__stream_new(loop, fd, NULL);
 }
 
-static int check(const rill_stream *s) {
+/* A batched read or send still queued or not yet handled runs its course
+ * first: every entry point (check) sees the stream as a direct read or
+ * send would have left it. No caller's code runs between the queueing and
+ * the loop's submit, so this is a guard, not a path. */
+static void settle(rill_stream *s) {
+  if (s->rop.state) rill__uring_settle(s->loop, &s->rop);
+  if (s->wop.state) rill__uring_settle(s->loop, &s->wop);
+}
+
+static int check(rill_stream *s) {
   if (!s) return rill__fail(RILL_EINVAL, "stream is NULL");
   if (s->loop->closed) return rill__fail(RILL_ECLOSED, "the stream's loop is closed");
+  if (s->rop.state | s->wop.state) settle(s);
   return RILL_OK;
 }
 
-static int check_open(const rill_stream *s) {
+static int check_open(rill_stream *s) {
   int rc = check(s);
   if (rc) return rc;
   if (!s->open || s->closing) {
@@ -270,6 +286,23 @@ static void fail_errno(rill_stream *s, int err, const char *what) {
   finalize(s, rill_code_from_errno(err), err);
 }
 
+/* What a read into the buffer's free end gave (bytes, 0 at EOF, -errno),
+ * then the stream's reference the read held. */
+static void read_result(rill_stream *s, ssize_t n) {
+  if (s->open) {
+    if (n > 0) {
+      s->rlen += (size_t)n;
+    } else if (n == 0) {
+      s->eof_received = 1;
+    } else if (n != -EAGAIN && n != -EWOULDBLOCK && n != -EINTR) {
+      fail_errno(s, (int)-n, "read");
+    }
+    satisfy_pending(s);
+    update_reading(s);
+  }
+  rill_stream_release(s);
+}
+
 /* Awaitable face: read straight from libev's callback into the buffer;
  * completing the pending read schedules its waiter. */
 static void read_ev(struct ev_loop *ev, ev_io *w, int revents) {
@@ -283,19 +316,21 @@ static void read_ev(struct ev_loop *ev, ev_io *w, int revents) {
     }
     return;
   }
+  if (s->rop.state) return; /* a batched read is on its way */
   if (reserve_read(s, 4096)) return; /* ENOMEM: try again later */
-  ssize_t n = read(s->fd, s->rbuf + s->roff + s->rlen, s->rcap - s->roff - s->rlen);
+  char *p = s->rbuf + s->roff + s->rlen;
+  size_t room = s->rcap - s->roff - s->rlen;
   s->refs++;
-  if (n > 0) {
-    s->rlen += (size_t)n;
-  } else if (n == 0) {
-    s->eof_received = 1;
-  } else if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) {
-    fail_errno(s, errno, "read");
-  }
-  satisfy_pending(s);
-  update_reading(s);
-  rill_stream_release(s);
+  /* A socket's read joins the loop's batch (uring.c), made with the
+   * iteration's others once libev's callbacks have run. */
+  if (s->kind != K_PIPE && rill__uring_queue(s->loop, &s->rop, 1, s->fd, p, room) == 0) return;
+  ssize_t n = read(s->fd, p, room);
+  read_result(s, n < 0 ? -errno : n);
+}
+
+static void batched_read_done(rill__uring_op *op) {
+  rill_stream *s = RILL__CONTAINER(op, rill_stream, rop);
+  read_result(s, op->res);
 }
 
 /* Callback face: read into the reused buffer and hand it over. */
@@ -544,6 +579,7 @@ const void *rill_stream_peek(rill_stream *s, size_t *len) {
     rill__fail(RILL_EINVAL, s ? "len is NULL" : "stream is NULL");
     return NULL;
   }
+  settle(s);
   if (!s->rlen || s->cb) return NULL;
   *len = s->rlen;
   return s->rbuf + s->roff;
@@ -551,6 +587,7 @@ const void *rill_stream_peek(rill_stream *s, size_t *len) {
 
 int rill_stream_consume(rill_stream *s, size_t n) {
   if (!s) return rill__fail(RILL_EINVAL, "stream is NULL");
+  settle(s);
   if (n > s->rlen) return rill__fail(RILL_EINVAL, "only %zu bytes are buffered", s->rlen);
   consume(s, n);
   update_reading(s);
@@ -559,6 +596,7 @@ int rill_stream_consume(rill_stream *s, size_t n) {
 
 int rill_stream_at_eof(rill_stream *s) {
   if (!s) return rill__fail(RILL_EINVAL, "stream is NULL");
+  settle(s);
   return s->eof_received && !s->rlen;
 }
 
@@ -621,6 +659,7 @@ static void write_ev(struct ev_loop *ev, ev_io *w, int revents) {
   (void)ev, (void)revents;
   rill_stream *s = RILL__CONTAINER(w, rill_stream, wio);
   s->refs++;
+  if (s->wop.state) rill__uring_settle(s->loop, &s->wop);
   while (s->wlen) {
     ssize_t n = raw_write(s, s->wbuf + s->woff, s->wlen);
     if (n < 0) {
@@ -637,12 +676,36 @@ static void write_ev(struct ev_loop *ev, ev_io *w, int revents) {
 }
 
 /* Coalesced writes: what the callbacks before it wrote, in one send; the
- * rest waits for the fd to be writable as any buffered write. */
+ * rest waits for the fd to be writable as any buffered write. A socket's
+ * send joins the loop's batch (uring.c: the iteration's flushes in one
+ * kernel entry), keeping the node's reference until it completes. */
 static void flush_node_run(rill__node *node, int discard) {
   rill_stream *s = RILL__CONTAINER(node, rill_stream, flush_node);
   s->flush_queued = 0;
   if (!discard && s->open && s->wlen && !ev_is_active(&s->wio)) {
+    if (s->kind != K_PIPE &&
+        rill__uring_queue(s->loop, &s->wop, 0, s->fd, s->wbuf + s->woff, s->wlen) == 0)
+      return;
     write_ev(s->loop->ev, &s->wio, EV_WRITE);
+    if (s->open && s->wlen) rill__io_start(s->loop, &s->wio);
+  }
+  rill_stream_release(s);
+}
+
+/* The batched send completed: as write_ev after its send, except that
+ * what the socket did not take waits for EV_WRITE (it was full). */
+static void batched_send_done(rill__uring_op *op) {
+  rill_stream *s = RILL__CONTAINER(op, rill_stream, wop);
+  if (s->open) {
+    if (op->res > 0) {
+      s->woff += (size_t)op->res;
+      s->wlen -= (size_t)op->res;
+      if (!s->wlen) s->woff = 0;
+    } else if (op->res < 0 && op->res != -EAGAIN && op->res != -EWOULDBLOCK &&
+               op->res != -EINTR) {
+      fail_errno(s, -op->res, "write");
+    }
+    if (s->open) after_write(s);
     if (s->open && s->wlen) rill__io_start(s->loop, &s->wio);
   }
   rill_stream_release(s);
@@ -651,6 +714,7 @@ static void flush_node_run(rill__node *node, int discard) {
 /* Coalesced bytes still waiting for their node go out now: write EOF and
  * close keep their place after them without waiting an iteration. */
 static void flush_now(rill_stream *s) {
+  if (s->wop.state) rill__uring_settle(s->loop, &s->wop);
   if (!s->coalesce || !s->wlen || ev_is_active(&s->wio)) return;
   write_ev(s->loop->ev, &s->wio, EV_WRITE);
   if (s->open && s->wlen) rill__io_start(s->loop, &s->wio);
@@ -804,6 +868,11 @@ int rill_stream_write_eof(rill_stream *s) {
 static void finalize(rill_stream *s, int code, int err) {
   if (!s->open) return;
   s->refs++;
+  settle(s); /* before the fd closes */
+  if (!s->open) {
+    rill_stream_release(s);
+    return;
+  }
   rill__io_stop(s->loop, &s->rio);
   rill__io_stop(s->loop, &s->wio);
   close(s->fd);

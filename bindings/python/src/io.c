@@ -53,6 +53,10 @@ static PyObject *stream_wrap(PyLoop *loop, rill_stream *s) {
     return NULL;
   }
   o->s = s;
+  /* Writes leave once the iteration's ready callbacks have run: each
+   * coalesced into one send, and the iteration's sends into one kernel
+   * entry (the core's batch, as the loop's transports). */
+  rill_stream_set_coalesce_writes(s, 1);
   Py_INCREF(loop);
   o->loop = loop;
   o->weakreflist = NULL;

@@ -1,0 +1,267 @@
+// Batched reads and sends (core/src/uring.c): an iteration's reads of ready
+// sockets, and its coalesced writes, each go in one io_uring_enter. What
+// users see must not change: every stream's bytes in order, a full socket
+// waiting for EV_WRITE, a dead peer failing the stream, reads of many
+// streams each getting their own bytes, and the same with the ring off
+// (RILL_IO_URING=0) or in a forked child (whose ring is the parent's).
+#include <stdlib.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <string>
+#include <vector>
+
+#include "io_test.h"
+
+using namespace rilltest;
+
+namespace {
+
+// The io_uring fds this process has open (0 when no loop made a ring).
+int CountRings() {
+  DIR *d = opendir("/proc/self/fd");
+  if (!d) return -1;
+  int n = 0;
+  while (struct dirent *e = readdir(d)) {
+    char path[300], target[256];
+    snprintf(path, sizeof path, "/proc/self/fd/%s", e->d_name);
+    ssize_t len = readlink(path, target, sizeof target - 1);
+    if (len > 0) {
+      target[len] = 0;
+      if (strstr(target, "io_uring")) n++;
+    }
+  }
+  closedir(d);
+  return n;
+}
+
+std::string Drain(int fd) {
+  std::string got;
+  char buf[65536];
+  for (ssize_t n; (n = recv(fd, buf, sizeof buf, MSG_DONTWAIT)) > 0;) got.append(buf, (size_t)n);
+  return got;
+}
+
+class Batch : public IoTest {
+ protected:
+  struct Pair {
+    rill_stream *s = nullptr;
+    int peer = -1;
+  };
+  std::vector<Pair> pairs;
+
+  void Open(int n, int sndbuf = 0, rill_loop *on = nullptr) {
+    for (int i = 0; i < n; i++) {
+      int fds[2];
+      ASSERT_EQ(socketpair(AF_UNIX, SOCK_STREAM, 0, fds), 0);
+      if (sndbuf) setsockopt(fds[0], SOL_SOCKET, SO_SNDBUF, &sndbuf, sizeof sndbuf);
+      Pair p;
+      p.s = rill_stream_open_fd(on ? on : loop, fds[0]);
+      ASSERT_NE(p.s, nullptr);
+      ASSERT_EQ(rill_stream_set_coalesce_writes(p.s, 1), RILL_OK);
+      p.peer = fds[1];
+      pairs.push_back(p);
+    }
+  }
+  void TearDown() override {
+    for (Pair &p : pairs) {
+      rill_stream_abort(p.s);
+      rill_stream_release(p.s);
+      close(p.peer);
+    }
+    pairs.clear();
+    IoTest::TearDown();
+  }
+  // Each stream writes "i:a;" then "i:b;" from callbacks of one batch.
+  void WriteFromOneBatch(rill_loop *on = nullptr) {
+    struct W {
+      rill_stream *s;
+      std::string text;
+    };
+    static std::vector<W> ws;
+    ws.clear();
+    for (size_t i = 0; i < pairs.size(); i++) {
+      ws.push_back({pairs[i].s, std::to_string(i) + ":a;"});
+      ws.push_back({pairs[i].s, std::to_string(i) + ":b;"});
+    }
+    for (W &w : ws)
+      rill_handle_release(rill_call_soon(
+          on ? on : loop,
+          [](void *arg) {
+            W *w = static_cast<W *>(arg);
+            EXPECT_EQ(rill_stream_write(w->s, w->text.data(), w->text.size()), RILL_OK);
+          },
+          &w, nullptr));
+  }
+};
+
+// 40 streams written in one iteration: after that one run_once every peer
+// holds its own bytes, in order, and the loop made its ring.
+TEST_F(Batch, OneIterationsWritesReachEveryPeerInOrder) {
+  Open(40);
+  WriteFromOneBatch();
+  EXPECT_GE(rill_loop_run_once(loop, 0), 0);
+  for (size_t i = 0; i < pairs.size(); i++) {
+    EXPECT_EQ(rill_stream_write_buffered(pairs[i].s), 0);
+    EXPECT_EQ(Drain(pairs[i].peer), std::to_string(i) + ":a;" + std::to_string(i) + ":b;");
+  }
+  EXPECT_EQ(CountRings(), 1) << "the iteration's sends did not go through io_uring";
+}
+
+// 30 streams become readable together: one run_once reads them all (one
+// group), and each pending read gets its own stream's bytes; a peer that
+// closed gives its reader EOF in the same group.
+TEST_F(Batch, ReadsOfManyStreamsInOneIterationEachGetTheirOwnBytes) {
+  Open(30);
+  std::vector<rill_future *> reads;
+  for (Pair &p : pairs) reads.push_back(rill_stream_read(p.s, 4096));
+  for (size_t i = 0; i < pairs.size(); i++) {
+    if (i % 10 == 9) {
+      shutdown(pairs[i].peer, SHUT_WR);
+    } else {
+      std::string text = "stream " + std::to_string(i);
+      ASSERT_EQ(send(pairs[i].peer, text.data(), text.size(), 0), (ssize_t)text.size());
+    }
+  }
+  EXPECT_GE(rill_loop_run_once(loop, 1), 0);
+  for (size_t i = 0; i < pairs.size(); i++) {
+    ASSERT_EQ(rill_future_state(reads[i]), RILL_DONE) << "stream " << i;
+    size_t len = 0;
+    const void *p = rill_future_bytes(reads[i], &len);
+    std::string got(static_cast<const char *>(p), len);
+    EXPECT_EQ(got, i % 10 == 9 ? "" : "stream " + std::to_string(i));
+    EXPECT_EQ(rill_stream_at_eof(pairs[i].s), i % 10 == 9 ? 1 : 0);
+    rill_future_release(reads[i]);
+  }
+  EXPECT_EQ(CountRings(), 1) << "the iteration's reads did not go through io_uring";
+}
+
+// What a small socket buffer does not take waits for EV_WRITE: the bytes
+// arrive whole and in order as the peers read, and drain completes.
+TEST_F(Batch, APartialSendFinishesThroughTheWriteWatcher) {
+  Open(3, 4096);
+  std::string big(60000, 0);
+  for (size_t i = 0; i < big.size(); i++) big[i] = (char)('a' + i % 26);
+  std::vector<std::string> got(pairs.size());
+  EXPECT_EQ(RunMain([&]() -> int {
+              for (Pair &p : pairs) EXPECT_EQ(rill_stream_write(p.s, big.data(), big.size()), RILL_OK);
+              EXPECT_EQ(AwaitRc(rill_sleep_future(loop, 0)), RILL_OK);
+              size_t waiting = 0;
+              for (Pair &p : pairs) waiting += rill_stream_write_buffered(p.s) > 0;
+              EXPECT_EQ(waiting, pairs.size()) << "a 4 KiB socket took 60,000 bytes at once";
+              for (int round = 0; round < 2000; round++) {
+                bool all = true;
+                for (size_t i = 0; i < pairs.size(); i++) {
+                  got[i] += Drain(pairs[i].peer);
+                  all = all && got[i].size() >= big.size();
+                }
+                if (all) break;
+                AwaitRc(rill_sleep_future(loop, 0.001));
+              }
+              for (Pair &p : pairs) EXPECT_EQ(AwaitRc(rill_stream_drain(p.s)), RILL_OK);
+              return RILL_OK;
+            }),
+            RILL_OK);
+  for (size_t i = 0; i < pairs.size(); i++) EXPECT_EQ(got[i], big) << "stream " << i;
+}
+
+// A socket already full gets EAGAIN from the batch; its bytes go when the
+// peer reads.
+TEST_F(Batch, AFullSocketWaitsForThePeer) {
+  Open(1, 4096);
+  int fd = rill_stream_fd(pairs[0].s);
+  ASSERT_GE(fd, 0);
+  std::string filler;
+  char chunk[4096] = {0};
+  for (ssize_t n; (n = send(fd, chunk, sizeof chunk, MSG_DONTWAIT)) > 0;) filler.append(chunk, (size_t)n);
+  EXPECT_EQ(RunMain([&]() -> int {
+              EXPECT_EQ(rill_stream_write(pairs[0].s, "after", 5), RILL_OK);
+              EXPECT_EQ(AwaitRc(rill_sleep_future(loop, 0)), RILL_OK);
+              EXPECT_EQ(rill_stream_write_buffered(pairs[0].s), 5);  // refused, kept
+              std::string got;
+              for (int i = 0; i < 2000 && got.size() < filler.size() + 5; i++) {
+                got += Drain(pairs[0].peer);
+                AwaitRc(rill_sleep_future(loop, 0.001));
+              }
+              EXPECT_EQ(got.size(), filler.size() + 5);
+              EXPECT_EQ(got.substr(filler.size()), "after");
+              return RILL_OK;
+            }),
+            RILL_OK);
+}
+
+// A peer gone before the batch leaves: the send's error fails the stream
+// (closed, a later write names the failure), as a direct send's would.
+TEST_F(Batch, ADeadPeerFailsTheStream) {
+  Open(2);
+  close(pairs[1].peer);
+  pairs[1].peer = -1;
+  EXPECT_EQ(RunMain([&]() -> int {
+              EXPECT_EQ(rill_stream_write(pairs[0].s, "ok", 2), RILL_OK);
+              EXPECT_EQ(rill_stream_write(pairs[1].s, "lost", 4), RILL_OK);
+              EXPECT_EQ(AwaitRc(rill_sleep_future(loop, 0)), RILL_OK);
+              EXPECT_EQ(rill_stream_is_closing(pairs[1].s), 1);
+              int rc = rill_stream_write(pairs[1].s, "more", 4);  // the failure, named
+              EXPECT_TRUE(rc == RILL_EPIPE || rc == RILL_ECONNRESET) << rill_err_name(rc);
+              EXPECT_EQ(AwaitRc(rill_stream_wait_closed(pairs[1].s)), RILL_OK);
+              return RILL_OK;
+            }),
+            RILL_OK);
+  EXPECT_EQ(Drain(pairs[0].peer), "ok");  // the other send of the batch went
+}
+
+// RILL_IO_URING=0: no ring, the same bytes (each stream sends by itself).
+TEST_F(Batch, WithTheRingOffTheSameBytesArrive) {
+  setenv("RILL_IO_URING", "0", 1);  // read when a loop would make its ring
+  rill_loop *off = rill_loop_new();
+  ASSERT_NE(off, nullptr);
+  Open(5, 0, off);
+  WriteFromOneBatch(off);
+  EXPECT_GE(rill_loop_run_once(off, 0), 0);
+  for (size_t i = 0; i < pairs.size(); i++)
+    EXPECT_EQ(Drain(pairs[i].peer), std::to_string(i) + ":a;" + std::to_string(i) + ":b;");
+  EXPECT_EQ(CountRings(), 0);
+  unsetenv("RILL_IO_URING");
+  for (Pair &p : pairs) {
+    rill_stream_release(p.s);  // the loop's close closes them
+    close(p.peer);
+  }
+  pairs.clear();
+  EXPECT_EQ(rill_loop_close(off), RILL_OK);
+  rill_loop_free(off);
+}
+
+// A child forked after the loop made its ring does not use it (the ring is
+// shared with the parent): its writes still arrive, and so do the parent's.
+TEST_F(Batch, AForkedChildSendsWithoutTheParentsRing) {
+  Open(2);
+  WriteFromOneBatch();
+  EXPECT_GE(rill_loop_run_once(loop, 0), 0);
+  ASSERT_EQ(CountRings(), 1);
+  EXPECT_EQ(Drain(pairs[0].peer), "0:a;0:b;");
+  EXPECT_EQ(Drain(pairs[1].peer), "1:a;1:b;");
+  pid_t pid = fork();
+  ASSERT_GE(pid, 0);
+  if (pid == 0) {  // two sends: a group the parent's loop would batch
+    int ok = rill_stream_write(pairs[0].s, "child", 5) == RILL_OK &&
+             rill_stream_write(pairs[1].s, "child", 5) == RILL_OK;
+    ok = ok && rill_loop_run_once(loop, 0) >= 0 && rill_stream_write_buffered(pairs[0].s) == 0 &&
+         rill_stream_write_buffered(pairs[1].s) == 0;
+    _exit(ok ? 0 : 1);
+  }
+  int status = 0;
+  ASSERT_EQ(waitpid(pid, &status, 0), pid);
+  EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+  for (Pair &p : pairs) {
+    char buf[16];
+    ssize_t n = recv(p.peer, buf, sizeof buf, 0);
+    EXPECT_EQ(n > 0 ? std::string(buf, (size_t)n) : "<none>", "child");
+  }
+  // The parent's ring still works after the child used the loop.
+  EXPECT_EQ(rill_stream_write(pairs[1].s, "parent", 6), RILL_OK);
+  EXPECT_GE(rill_loop_run_once(loop, 0), 0);
+  EXPECT_EQ(Drain(pairs[1].peer), "parent");
+}
+
+}  // namespace
