@@ -22,8 +22,15 @@ rill's C transport, to compare the two in one run.
 W4PY_RING_OFF=1 adds two rows: rill streams and asyncio's protocol on rill's
 loop with RILL_IO_URING=0 (each read and send its own syscall instead of an
 iteration's in one io_uring_enter, core/src/uring.c), to compare in one run.
+
+W4PY_ONLY="row,row" keeps only the rows named (a focused A/B, e.g.
+W4PY_RING_OFF=1 W4PY_ONLY="uvloop protocol,rill loop, asyncio protocol,rill
+loop, asyncio protocol, no ring": row names contain ", ", so the list is
+split on commas not followed by a space); W4PY_CELLS="100x1024,10x1024"
+keeps only those cells.
 """
 import os
+import re
 import statistics
 import subprocess
 import sys
@@ -117,6 +124,13 @@ def main(argv):
         + ([env["PYTHONPATH"]] if env.get("PYTHONPATH") else []))
     rows = SERVERS + (BORROWED if os.environ.get("W4PY_BORROWED") == "1" else []) + (
         RING_OFF if os.environ.get("W4PY_RING_OFF") == "1" else [])
+    only = os.environ.get("W4PY_ONLY")
+    if only:
+        names = re.split(r",(?! )", only)
+        rows = [r for r in rows if r[0] in names]
+    cells = os.environ.get("W4PY_CELLS")
+    if cells:
+        CELLS[:] = [tuple(int(x) for x in c.split("x")) for c in cells.split(",")]
     servers = [s for s in rows if "--uvloop" not in s[1] or subprocess.run(
         [PYTHON, "-c", "import uvloop"], capture_output=True).returncode == 0]
     port = int(os.environ.get("W4_PORT", "17600"))

@@ -142,6 +142,11 @@ struct rill_loop {
   int uring_off;             /* uring.c: no ring here (refused or disabled) */
   struct rill__uring_op *uring_head, *uring_tail; /* uring.c: queued, in order */
   unsigned uring_count;
+  /* uring.c: where an iteration's callback-face reads land (one slot per
+   * stream), and how many of those reads are not yet handed over. */
+  char *read_arena;
+  size_t read_arena_cap;
+  unsigned read_arena_busy;
 };
 
 /* Bumped in a forked child (loop.c): a ring made before is the parent's. */

@@ -38,14 +38,14 @@ struct rill_stream {
   int fd, kind;
   unsigned open : 1, closing : 1, eof_requested : 1, eof_sent : 1, eof_received : 1,
       read_paused : 1, writing_paused : 1, read_queued : 1, lost_posted : 1, coalesce : 1,
-      flush_queued : 1;
+      flush_queued : 1, arena_read : 1;
   int failed; /* the failure code, 0 if none */
   int sys_errno;
   ev_io rio, wio;
   rill__node read_node; /* callback face: read and deliver */
   rill__node flush_node; /* coalesced writes: send what the iteration wrote */
   rill__uring_op wop;    /* the flush's send, batched with the iteration's others */
-  rill__uring_op rop;    /* the awaitable face's read, batched likewise */
+  rill__uring_op rop;    /* a read, batched likewise (arena_read: the callback face's) */
   char *rbuf;
   size_t rcap, roff, rlen; /* unread bytes at rbuf + roff */
   size_t limit;
@@ -312,6 +312,14 @@ static void read_ev(struct ev_loop *ev, ev_io *w, int revents) {
     if (!s->read_queued) {
       s->read_queued = 1;
       s->refs++;
+      /* A socket's read joins the batch, into a slot of the loop's read
+       * arena; its node hands the bytes over once the group is made.
+       * Otherwise the node reads by itself. */
+      if (s->kind != K_PIPE && !s->rop.state &&
+          rill__uring_queue(s->loop, &s->rop, 1, s->fd, NULL, 0) == 0) {
+        s->arena_read = 1;
+        return;
+      }
       rill__schedule(s->loop, &s->read_node);
     }
     return;
@@ -330,15 +338,62 @@ static void read_ev(struct ev_loop *ev, ev_io *w, int revents) {
 
 static void batched_read_done(rill__uring_op *op) {
   rill_stream *s = RILL__CONTAINER(op, rill_stream, rop);
-  read_result(s, op->res);
+  if (s->arena_read) rill__schedule(s->loop, &s->read_node); /* holds the read's reference */
+  else read_result(s, op->res);
+}
+
+static void deliver_eof(rill_stream *s) {
+  s->eof_received = 1;
+  update_reading(s);
+  int keep = s->cb(s, RILL_STREAM_EOF, NULL, 0, 0, s->cb_arg);
+  if (!keep && s->open && !s->closing) rill_stream_close(s);
+}
+
+/* An arena read's outcome that cannot be handed over as it stands: the
+ * stream was paused or closed, its callback removed, or older bytes wait
+ * in its buffer. Bytes are kept in the stream's buffer (dropped if it is
+ * closing, as a direct read would not have been made), an end of file
+ * seen later again (a socket repeats it), an error fails the stream. */
+static void keep_arena_read(rill_stream *s, ssize_t n) {
+  if (n > 0) {
+    if (s->closing) return;
+    if (reserve_read(s, (size_t)n)) {
+      finalize(s, RILL_ENOMEM, ENOMEM);
+      return;
+    }
+    memcpy(s->rbuf + s->roff + s->rlen, s->rop.p, (size_t)n);
+    s->rlen += (size_t)n;
+  } else if (n == 0) {
+    if (s->cb || s->closing) return;
+    s->eof_received = 1;
+  } else {
+    if (n != -EAGAIN && n != -EWOULDBLOCK && n != -EINTR) fail_errno(s, (int)-n, "read");
+    return;
+  }
+  if (!s->cb) {
+    satisfy_pending(s);
+    update_reading(s);
+  }
 }
 
 /* Callback face: read into the reused buffer and hand it over. */
 static void read_node_run(rill__node *node, int discard) {
   rill_stream *s = RILL__CONTAINER(node, rill_stream, read_node);
   s->read_queued = 0;
-  if (discard || !s->cb || !s->open) goto out;
+  int arena = s->arena_read;
+  s->arena_read = 0;
+  if (discard || !s->open) goto out;
+  if (arena) { /* made in the iteration's batch: the bytes are in the arena */
+    ssize_t n = s->rop.res;
+    int as_is = s->cb && !s->closing && !s->read_paused && !s->rlen;
+    if (as_is && n > 0) s->cb(s, RILL_STREAM_DATA, s->rop.p, (size_t)n, 0, s->cb_arg);
+    else if (as_is && n == 0) deliver_eof(s);
+    else keep_arena_read(s, n);
+    if (as_is || !s->rlen) goto out;
+  }
+  if (!s->cb) goto out;
   if (s->rlen) { /* read by the awaitable face before the callback was set */
+    if (s->closing || s->read_paused) goto out; /* resume_reading hands it over */
     size_t len = s->rlen;
     s->rlen = 0;
     size_t off = s->roff;
@@ -347,7 +402,8 @@ static void read_node_run(rill__node *node, int discard) {
     goto out;
   }
   if (s->closing || s->read_paused || s->eof_received) goto out;
-  /* Into the loop's one buffer, as uvloop's loop reads every stream into
+  /* Not batched (a pipe, no ring, the arena held): into the loop's one
+   * buffer, as uvloop's loop reads every stream into
    * one: the data is borrowed for the call, and a buffer used by every
    * stream stays in the cache and is four times a stream's own. */
   char *buf = s->loop->read_buf;
@@ -356,15 +412,23 @@ static void read_node_run(rill__node *node, int discard) {
   if (n > 0) {
     s->cb(s, RILL_STREAM_DATA, buf, (size_t)n, 0, s->cb_arg);
   } else if (n == 0) {
-    s->eof_received = 1;
-    update_reading(s);
-    int keep = s->cb(s, RILL_STREAM_EOF, NULL, 0, 0, s->cb_arg);
-    if (!keep && s->open && !s->closing) rill_stream_close(s);
+    deliver_eof(s);
   } else if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) {
     fail_errno(s, errno, "read");
   }
 out:
+  if (arena) rill__uring_arena_put(s->loop);
   rill_stream_release(s);
+}
+
+/* The callback face's bytes kept in the stream's buffer go to the
+ * callback in a node of their own. */
+static void schedule_kept(rill_stream *s) {
+  if (s->cb && s->rlen && !s->read_queued) {
+    s->read_queued = 1;
+    s->refs++;
+    rill__schedule(s->loop, &s->read_node);
+  }
 }
 
 int rill_stream_set_callback(rill_stream *s, rill_stream_fn fn, void *arg, rill_free_fn free_arg) {
@@ -377,11 +441,7 @@ int rill_stream_set_callback(rill_stream *s, rill_stream_fn fn, void *arg, rill_
   s->cb_arg = arg;
   s->cb_free = fn ? free_arg : NULL;
   update_reading(s);
-  if (fn && s->rlen && !s->read_queued) { /* hand over what was read already */
-    s->read_queued = 1;
-    s->refs++;
-    rill__schedule(s->loop, &s->read_node);
-  }
+  schedule_kept(s); /* hand over what was read already */
   return RILL_OK;
 }
 
@@ -398,6 +458,7 @@ int rill_stream_resume_reading(rill_stream *s) {
   if (rc) return rc;
   s->read_paused = 0;
   update_reading(s);
+  schedule_kept(s);
   return RILL_OK;
 }
 

@@ -1,8 +1,8 @@
 /* uring.c - one io_uring per loop, for the reads and sends of an iteration.
  *
- * Each read of a ready socket (stream.c's awaitable face, from libev's
- * callbacks) and each send of coalesced writes (stream.c's flush nodes,
- * from the late queue) would cost a syscall of its own: at W4's 100
+ * Each read of a ready socket (stream.c, from libev's callbacks) and each
+ * send of coalesced writes (stream.c's flush nodes, from the late queue)
+ * would cost a syscall of its own: at W4's 100
  * connections two kernel entries per request, 0.7 us each on the
  * reference VM before any TCP work. Here they are queued instead, and the
  * loop makes each group (the reads after ev_run, the sends after the late
@@ -17,7 +17,11 @@
  * io_uring is missing or refused (an old kernel, seccomp), with
  * RILL_IO_URING=0 in the environment when the loop is made, or in a child
  * forked after the ring was made (it is the parent's), each op is made by
- * its own syscall. No allocation happens per op: an op lives in its stream. */
+ * its own syscall. No allocation happens per op: an op lives in its stream.
+ * The awaitable face reads into its stream's buffer; the callback face,
+ * whose bytes are borrowed for the call, into a slot of the loop's read
+ * arena, held until its callback ran (a new group takes no slot while an
+ * earlier group's are held: those streams read by themselves). */
 #include <errno.h>
 #include <linux/io_uring.h>
 #include <stdatomic.h>
@@ -44,6 +48,15 @@
 #endif
 
 #define RING_ENTRIES 256
+/* The read arena: a group's callback-face reads share ARENA_SPAN, each
+ * slot between SLOT_MIN and SLOT_MAX (a lone read gets what the direct
+ * path's shared buffer had). Slots start a cache line apart modulo a page,
+ * so a group's small reads do not all fall in the same cache sets (the
+ * stride is a slot and a line). */
+#define ARENA_SPAN (4u << 20)
+#define SLOT_MAX (256u * 1024)
+#define SLOT_MIN 4096u
+#define SLOT_SKEW 64u
 
 struct rill__uring {
   int fd;
@@ -117,7 +130,14 @@ fail:
   return NULL;
 }
 
+static void arena_free(rill_loop *loop) {
+  free(loop->read_arena);
+  loop->read_arena = NULL;
+  loop->read_arena_cap = 0;
+}
+
 void rill__uring_free(rill_loop *loop) {
+  arena_free(loop);
   struct rill__uring *r = loop->uring;
   if (!r) return;
   ring_unmap(r);
@@ -127,7 +147,7 @@ void rill__uring_free(rill_loop *loop) {
 }
 
 int rill__uring_queue(rill_loop *loop, rill__uring_op *op, int recv, int fd, void *p, size_t n) {
-  if (loop->uring_off) return -1;
+  if (loop->uring_off || (!p && loop->read_arena_busy)) return -1;
   op->recv = recv;
   op->fd = fd;
   op->p = p;
@@ -219,12 +239,58 @@ static int ring_batch(struct rill__uring *r, rill__uring_op **list, rill__uring_
   return -1;
 }
 
+void rill__uring_arena_put(rill_loop *loop) {
+  if (loop->read_arena_busy) loop->read_arena_busy--;
+}
+
+/* Gives each arena read of *list a slot; without memory for them, fails
+ * them (-EAGAIN: the stream reads again when the socket is next ready)
+ * and takes them off *list. Returns how many ops are left on it. */
+static unsigned place_arena_reads(rill_loop *loop, rill__uring_op **list, unsigned count,
+                                  rill__uring_op **done) {
+  unsigned k = 0;
+  for (rill__uring_op *op = *list; op; op = op->qnext) k += op->recv && !op->p;
+  if (!k) return count;
+  size_t slot = ARENA_SPAN / k;
+  slot = slot > SLOT_MAX ? SLOT_MAX : slot < SLOT_MIN ? SLOT_MIN : slot & ~(size_t)(SLOT_MIN - 1);
+  size_t stride = slot + SLOT_SKEW, need = k * stride;
+  /* read_arena_busy is 0 here: rill__uring_queue turns arena reads away
+   * while an earlier group's slots are held, and every op queued since is
+   * in this submit. */
+  if (need > loop->read_arena_cap && !loop->read_arena_busy) {
+    arena_free(loop);
+    if ((loop->read_arena = rill__io_buffer(need))) loop->read_arena_cap = need;
+  }
+  int room = need <= loop->read_arena_cap && !loop->read_arena_busy;
+  rill__uring_op **link = list;
+  unsigned i = 0;
+  for (rill__uring_op *op = *list; op; op = *link) {
+    if (!op->recv || op->p) {
+      link = &op->qnext;
+      continue;
+    }
+    loop->read_arena_busy++; /* put back by the owner, placed or not */
+    if (room) {
+      op->p = loop->read_arena + (size_t)i * stride;
+      op->n = slot;
+      i++;
+      link = &op->qnext;
+    } else {
+      *link = op->qnext;
+      count--;
+      finish(op, -EAGAIN, done);
+    }
+  }
+  return count;
+}
+
 void rill__uring_submit(rill_loop *loop) {
   rill__uring_op *list = loop->uring_head, *done = NULL;
   if (!list) return;
   unsigned count = loop->uring_count;
   loop->uring_head = loop->uring_tail = NULL;
   loop->uring_count = 0;
+  count = place_arena_reads(loop, &list, count, &done);
   /* One op gains nothing from the ring: its own syscall is cheaper. So is
    * a ring made before a fork (it is the parent's). */
   struct rill__uring *r = NULL;

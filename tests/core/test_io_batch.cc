@@ -137,6 +137,125 @@ TEST_F(Batch, ReadsOfManyStreamsInOneIterationEachGetTheirOwnBytes) {
   EXPECT_EQ(CountRings(), 1) << "the iteration's reads did not go through io_uring";
 }
 
+// The callback face (the loop's transports): one iteration's reads of
+// many streams land in slots of the loop's read arena, one group; each
+// callback gets its own stream's bytes, and EOF where the peer shut down.
+struct Seen {
+  std::string data;
+  int eofs = 0, calls = 0;
+  rill_stream *other = nullptr; // acted on from this stream's callback
+  int act = 0;                  // 1 pause other, 2 close other, 3 drop other's callback
+  Seen *partner = nullptr;      // the other's record: it must not act back
+};
+
+int Record(rill_stream *, int event, const void *data, size_t len, int, void *arg) {
+  Seen *seen = static_cast<Seen *>(arg);
+  seen->calls++;
+  if (event == RILL_STREAM_DATA) seen->data.append(static_cast<const char *>(data), len);
+  if (event == RILL_STREAM_EOF) seen->eofs++;
+  if (seen->other && seen->act == 1) EXPECT_EQ(rill_stream_pause_reading(seen->other), RILL_OK);
+  if (seen->other && seen->act == 2) rill_stream_abort(seen->other);
+  if (seen->other && seen->act == 3) EXPECT_EQ(rill_stream_set_callback(seen->other, nullptr, nullptr, nullptr), RILL_OK);
+  seen->other = nullptr;
+  if (seen->partner) seen->partner->other = nullptr;
+  return 1;
+}
+
+TEST_F(Batch, CallbackReadsOfManyStreamsEachGetTheirOwnBytes) {
+  Open(30);
+  std::vector<Seen> seen(pairs.size());
+  for (size_t i = 0; i < pairs.size(); i++)
+    ASSERT_EQ(rill_stream_set_callback(pairs[i].s, Record, &seen[i], nullptr), RILL_OK);
+  for (size_t i = 0; i < pairs.size(); i++) {
+    if (i % 10 == 9) {
+      shutdown(pairs[i].peer, SHUT_WR);
+    } else {
+      std::string text = "stream " + std::to_string(i) + std::string(i * 100, 'x');
+      ASSERT_EQ(send(pairs[i].peer, text.data(), text.size(), 0), (ssize_t)text.size());
+    }
+  }
+  EXPECT_GE(rill_loop_run_once(loop, 1), 0);
+  for (size_t i = 0; i < pairs.size(); i++) {
+    EXPECT_EQ(seen[i].data, i % 10 == 9 ? "" : "stream " + std::to_string(i) + std::string(i * 100, 'x'))
+        << "stream " << i;
+    EXPECT_EQ(seen[i].eofs, i % 10 == 9 ? 1 : 0) << "stream " << i;
+  }
+  EXPECT_EQ(CountRings(), 1) << "the callback face's reads did not go through io_uring";
+  // The next iteration's group reuses the arena: still each its own bytes.
+  for (size_t i = 0; i < pairs.size(); i++)
+    if (i % 10 != 9) ASSERT_EQ(send(pairs[i].peer, "!", 1, 0), 1);
+  EXPECT_GE(rill_loop_run_once(loop, 1), 0);
+  for (size_t i = 0; i < pairs.size(); i++)
+    if (i % 10 != 9) EXPECT_EQ(seen[i].data.back(), '!') << "stream " << i;
+}
+
+// A lone stream's batched read is as large as the direct path's (256 KiB):
+// what the peer wrote comes in one callback.
+TEST_F(Batch, ALoneCallbackReadTakesAllThatIsThere) {
+  Open(1);
+  int big = 1 << 20;
+  setsockopt(pairs[0].peer, SOL_SOCKET, SO_SNDBUF, &big, sizeof big);
+  Seen seen;
+  ASSERT_EQ(rill_stream_set_callback(pairs[0].s, Record, &seen, nullptr), RILL_OK);
+  std::string text(150000, 'q');
+  ASSERT_EQ(send(pairs[0].peer, text.data(), text.size(), 0), (ssize_t)text.size());
+  EXPECT_GE(rill_loop_run_once(loop, 1), 0);
+  EXPECT_EQ(seen.calls, 1);
+  EXPECT_EQ(seen.data.size(), text.size());
+}
+
+// Streams read in one group, where the first callback pauses, aborts or
+// drops the callback of the other stream, whose bytes were already read:
+// a paused stream keeps them and hands them over on resume (with nothing
+// new from the peer), an aborted one drops them, one without a callback
+// gives them to the awaitable face. (Which of the two runs first is the
+// poller's order: each is set to act on the other.)
+TEST_F(Batch, ACallbackActingOnAStreamReadInTheSameGroup) {
+  for (int act = 1; act <= 3; act++) {
+    SCOPED_TRACE("act " + std::to_string(act));
+    Open(2);
+    Pair p[2] = {pairs[pairs.size() - 2], pairs[pairs.size() - 1]};
+    Seen seen[2];
+    for (int i = 0; i < 2; i++) {
+      seen[i].other = p[1 - i].s;
+      seen[i].act = act;
+      seen[i].partner = &seen[1 - i];
+      ASSERT_EQ(rill_stream_set_callback(p[i].s, Record, &seen[i], nullptr), RILL_OK);
+    }
+    ASSERT_EQ(send(p[0].peer, "to 0", 4, 0), 4);
+    ASSERT_EQ(send(p[1].peer, "to 1", 4, 0), 4);
+    EXPECT_GE(rill_loop_run_once(loop, 1), 0);
+    ASSERT_EQ(seen[0].calls + seen[1].calls, 1) << "a read made before the act reached the stream acted on";
+    int first = seen[0].calls ? 0 : 1, second = 1 - first;
+    EXPECT_EQ(seen[first].data, "to " + std::to_string(first));
+    Pair b = p[second];
+    Seen &sb = seen[second];
+    if (act == 1) {
+      ASSERT_EQ(send(b.peer, " and", 4, 0), 4);
+      EXPECT_GE(rill_loop_run_once(loop, 0), 0);
+      EXPECT_EQ(sb.calls, 0) << "a paused stream got bytes";
+      ASSERT_EQ(rill_stream_resume_reading(b.s), RILL_OK);
+      EXPECT_GE(rill_loop_run_once(loop, 1), 0);
+      EXPECT_GE(rill_loop_run_once(loop, 0), 0);
+      EXPECT_EQ(sb.data, "to " + std::to_string(second) + " and");
+    } else if (act == 2) {
+      EXPECT_EQ(rill_stream_is_closing(b.s), 1);
+      EXPECT_GE(rill_loop_run_once(loop, 0), 0);
+      EXPECT_EQ(sb.data, "") << "an aborted stream's read bytes reached its callback";
+    } else {
+      rill_future *r = rill_stream_read(b.s, 100);
+      ASSERT_NE(r, nullptr);
+      EXPECT_GE(rill_loop_run_once(loop, 0), 0);
+      ASSERT_EQ(rill_future_state(r), RILL_DONE);
+      size_t len = 0;
+      const void *bytes = rill_future_bytes(r, &len);
+      EXPECT_EQ(std::string(static_cast<const char *>(bytes), len), "to " + std::to_string(second));
+      rill_future_release(r);
+    }
+  }
+  EXPECT_EQ(CountRings(), 1);
+}
+
 // What a small socket buffer does not take waits for EV_WRITE: the bytes
 // arrive whole and in order as the peers read, and drain completes.
 TEST_F(Batch, APartialSendFinishesThroughTheWriteWatcher) {
