@@ -28,6 +28,11 @@ W4PY_RING_OFF=1 W4PY_ONLY="uvloop protocol,rill loop, asyncio protocol,rill
 loop, asyncio protocol, no ring": row names contain ", ", so the list is
 split on commas not followed by a space); W4PY_CELLS="100x1024,10x1024"
 keeps only those cells.
+
+W4PY_OTHER_BUILD=DIR adds, for each rill row, the same server on the
+Python binding of another build tree (say the commit before a change, built
+with -DRILL_PYTHON_DEBIAN=ON), named "ROW, other build": a before/after in
+one run.
 """
 import os
 import re
@@ -80,6 +85,10 @@ def run_cell(build, port, flags, conns, size, secs, env, name=""):
         env = dict(env, RILL_PY_TRANSPORT="asyncio")
     if "no ring" in name:
         env = dict(env, RILL_IO_URING="0")
+    if name.endswith(", other build"):
+        other = Path(os.environ["W4PY_OTHER_BUILD"]).resolve()
+        env = dict(env, PYTHONPATH=os.pathsep.join(
+            [str(other / "bindings" / "python" / "debian"), str(other / "bindings" / "python")]))
     out = open(f"/tmp/rill-w4py-{os.getpid()}.out", "w+")
     server = subprocess.Popen(["taskset", "-c", "1", PYTHON, str(ROOT / "examples" / "echo_server.py"),
                                str(port)] + flags, stdout=out, stderr=subprocess.STDOUT, env=env)
@@ -124,6 +133,10 @@ def main(argv):
         + ([env["PYTHONPATH"]] if env.get("PYTHONPATH") else []))
     rows = SERVERS + (BORROWED if os.environ.get("W4PY_BORROWED") == "1" else []) + (
         RING_OFF if os.environ.get("W4PY_RING_OFF") == "1" else [])
+    if os.environ.get("W4PY_OTHER_BUILD"):
+        rows = rows + [(f"{name}, other build", flags) for name, flags in rows
+                       if name.startswith("rill") and "no ring" not in name]
+        GOALS.extend((f"{mine}, other build", peer, goal) for mine, peer, goal in list(GOALS))
     only = os.environ.get("W4PY_ONLY")
     if only:
         names = re.split(r",(?! )", only)
