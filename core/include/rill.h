@@ -1067,8 +1067,9 @@ enum rill_stream_event {
  * return value matters for RILL_STREAM_EOF only. RILL_STREAM_DATA's bytes
  * are borrowed for the call: copy what you keep. On Linux the sockets made
  * ready in one poll are read together, in one io_uring_enter (as with
- * rill_stream_set_coalesce_writes; RILL_IO_URING=0 turns it off), before
- * their callbacks run; a stream paused, or left without a callback, by an
+ * rill_stream_set_coalesce_writes; RILL_IO_URING=0 turns it off), into
+ * slots of a per-loop arena (up to 4 MiB, kept until the loop closes),
+ * before their callbacks run; a stream paused, or left without a callback, by an
  * earlier callback of that batch keeps its bytes for when it resumes, or
  * for its awaitable reads; one closed by it drops them, as it would have
  * dropped any bytes that came after the close. */
