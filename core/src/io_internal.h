@@ -55,10 +55,11 @@ RILL__HIDDEN int rill__uring_queue(rill_loop *loop, rill__uring_op *op, int recv
                                    size_t n);
 /* A receive with p NULL lands in the loop's read arena: the submit gives
  * each such op a slot of its own (p and n are set then, the slot's size
- * shared out among the group's), or fails it with -EAGAIN if there is no
- * memory. Its owner reads the bytes at p, then calls rill__uring_arena_put
- * (for a failed op too). -1 (do it directly) also while an earlier
- * group's slots are still held. */
+ * shared out among the group's); its owner reads the bytes at p, then
+ * calls rill__uring_arena_put. An op given no slot (the arena full or not
+ * allocated) is done with p still NULL and nothing read: its owner reads
+ * by itself. -1 (do it directly) also while an earlier group's slots are
+ * still held. */
 RILL__HIDDEN void rill__uring_arena_put(rill_loop *loop);
 /* Makes every queued op, two or more in one io_uring_enter (one alone, or
  * in a child forked after the ring was made, by its own syscall), then

@@ -338,8 +338,11 @@ static void read_ev(struct ev_loop *ev, ev_io *w, int revents) {
 
 static void batched_read_done(rill__uring_op *op) {
   rill_stream *s = RILL__CONTAINER(op, rill_stream, rop);
-  if (s->arena_read) rill__schedule(s->loop, &s->read_node); /* holds the read's reference */
-  else read_result(s, op->res);
+  if (!s->arena_read) read_result(s, op->res);
+  else { /* the node (it holds the read's reference) hands the bytes over */
+    if (!op->p) s->arena_read = 0; /* no slot: the node reads by itself */
+    rill__schedule(s->loop, &s->read_node);
+  }
 }
 
 static void deliver_eof(rill_stream *s) {

@@ -243,9 +243,10 @@ void rill__uring_arena_put(rill_loop *loop) {
   if (loop->read_arena_busy) loop->read_arena_busy--;
 }
 
-/* Gives each arena read of *list a slot; without memory for them, fails
- * them (-EAGAIN: the stream reads again when the socket is next ready)
- * and takes them off *list. Returns how many ops are left on it. */
+/* Gives each arena read of *list a slot. Past the arena's span (over a
+ * thousand reads in one group) or without memory for it, an op gets none:
+ * it completes at once with p still NULL, off *list, and its owner reads
+ * by itself. Returns how many ops are left on *list. */
 static unsigned place_arena_reads(rill_loop *loop, rill__uring_op **list, unsigned count,
                                   rill__uring_op **done) {
   unsigned k = 0;
@@ -253,7 +254,9 @@ static unsigned place_arena_reads(rill_loop *loop, rill__uring_op **list, unsign
   if (!k) return count;
   size_t slot = ARENA_SPAN / k;
   slot = slot > SLOT_MAX ? SLOT_MAX : slot < SLOT_MIN ? SLOT_MIN : slot & ~(size_t)(SLOT_MIN - 1);
-  size_t stride = slot + SLOT_SKEW, need = k * stride;
+  size_t stride = slot + SLOT_SKEW, slots = ARENA_SPAN / stride;
+  if (slots > k) slots = k;
+  size_t need = slots * stride;
   /* read_arena_busy is 0 here: rill__uring_queue turns arena reads away
    * while an earlier group's slots are held, and every op queued since is
    * in this submit. */
@@ -261,24 +264,22 @@ static unsigned place_arena_reads(rill_loop *loop, rill__uring_op **list, unsign
     arena_free(loop);
     if ((loop->read_arena = rill__io_buffer(need))) loop->read_arena_cap = need;
   }
-  int room = need <= loop->read_arena_cap && !loop->read_arena_busy;
+  if (need > loop->read_arena_cap || loop->read_arena_busy) slots = 0;
   rill__uring_op **link = list;
   unsigned i = 0;
   for (rill__uring_op *op = *list; op; op = *link) {
     if (!op->recv || op->p) {
       link = &op->qnext;
-      continue;
-    }
-    loop->read_arena_busy++; /* put back by the owner, placed or not */
-    if (room) {
+    } else if (i < slots) {
       op->p = loop->read_arena + (size_t)i * stride;
       op->n = slot;
       i++;
+      loop->read_arena_busy++; /* put back by the owner once it used the bytes */
       link = &op->qnext;
     } else {
       *link = op->qnext;
       count--;
-      finish(op, -EAGAIN, done);
+      finish(op, -ENOBUFS, done);
     }
   }
   return count;
