@@ -212,7 +212,7 @@ TEST_F(Batch, MoreCallbackReadsThanArenaSlotsStillEachGetTheirOwn) {
     if (rl.rlim_max < want) GTEST_SKIP() << "RLIMIT_NOFILE hard limit " << rl.rlim_max;
     struct rlimit up = rl;
     up.rlim_cur = want;
-    ASSERT_EQ(setrlimit(RLIMIT_NOFILE, &up), 0);
+    if (setrlimit(RLIMIT_NOFILE, &up) != 0) GTEST_SKIP() << "cannot raise RLIMIT_NOFILE (valgrind?)";
   }
   Open(n);
   std::vector<Seen> seen(pairs.size());
