@@ -841,7 +841,9 @@ RILL_API int rill_loop_backend_fd(rill_loop *loop);
  * rill_loop_run_once: 0 when work is ready, the time to the next timer,
  * RILL_FOREVER when only I/O can wake the loop. Call it right before
  * each wait: it also hands libev's pending fd changes to the kernel (and
- * collects events already there). NaN on bad input. */
+ * collects events already there). When that collection leaves work ready
+ * (0 returned), the next rill_loop_run_once runs it without polling again.
+ * NaN on bad input. */
 RILL_API double rill_loop_backend_timeout(rill_loop *loop);
 
 /* ------------------------------------------------------------------ */

@@ -82,10 +82,19 @@ double rill_loop_backend_timeout(rill_loop *loop) {
   if (rill__loop_check(loop)) return NAN;
   /* libev hands fd changes to the kernel when it polls: a watcher started
    * by the last batch must be in the set before the host waits on it. */
-  if (!loop->running) rill__ev_run(loop, EVRUN_NOWAIT);
+  int polled = !loop->running;
+  if (polled) rill__ev_run(loop, EVRUN_NOWAIT);
   if (loop->ready.head || loop->late.head ||
-      atomic_load_explicit(&loop->ts_pending, memory_order_relaxed))
+      atomic_load_explicit(&loop->ts_pending, memory_order_relaxed)) {
+    /* The host does not wait and runs the iteration next: that iteration
+     * takes this poll as its own. A second poll right after this one would
+     * find the fds whose watchers the callbacks just stopped still ready
+     * (their tasks have not read yet) and make libev drop them from the
+     * kernel's set, to add them back when the tasks wait again: two
+     * epoll_ctl per one-shot wait (the Ruby scheduler's io_wait). */
+    loop->host_polled = polled;
     return 0;
+  }
   double t = INFINITY;
   rill__timer *next = rill__timer_peek(loop);
   if (next) {

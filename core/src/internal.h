@@ -133,6 +133,8 @@ struct rill_loop {
   atomic_int intr_pending;         /* signal.c: a signal or rill_loop_interrupt came */
   rill_process *processes;         /* process.c: children not yet reaped */
   int backend_exposed;             /* embed.c: a host polls the backend fd itself */
+  int host_polled;                 /* embed.c: rill_loop_backend_timeout polled and
+                                    * found work; the next iteration polls no more */
   atomic_int wake_fd;              /* embed.c: eventfd every wake-up writes once exposed */
   ev_io wake_io;
   struct rill__binding *bindings; /* per-binding state and handlers (binding.c) */

@@ -360,6 +360,8 @@ static int has_work(const rill_loop *loop) {
 }
 
 static int iterate(rill_loop *loop, double max_wait) {
+  int host_polled = loop->host_polled; /* embed.c: polled just before */
+  loop->host_polled = 0;
   if (atomic_load_explicit(&loop->ts_pending, memory_order_relaxed)) drain_threadsafe(loop);
   if (!loop->ready.head && !loop->late.head) {
     double wait = max_wait;
@@ -385,7 +387,7 @@ static int iterate(rill_loop *loop, double max_wait) {
       rill__ev_run(loop, EVRUN_NOWAIT);
     }
     if (atomic_load_explicit(&loop->ts_pending, memory_order_relaxed)) drain_threadsafe(loop);
-  } else if (loop->io_active || loop->backend_exposed) {
+  } else if ((loop->io_active || loop->backend_exposed) && !host_polled) {
     rill__ev_run(loop, EVRUN_NOWAIT);
   }
   loop->now = rill__clock();

@@ -1,6 +1,8 @@
 // A host that puts rill in its own poll set: rill_loop_backend_fd and
 // rill_loop_backend_timeout with poll(2), then rill_loop_run_once(loop, 0).
+#include <fcntl.h>
 #include <poll.h>
+#include <unistd.h>
 
 #include <atomic>
 #include <chrono>
@@ -91,6 +93,48 @@ TEST_F(Embed, TheTimeoutSaysHowLongTheHostMayWait) {
   rill_handle_cancel(h);
   rill_handle_release(h);
   EXPECT_TRUE(std::isinf(rill_loop_backend_timeout(loop)));
+}
+
+// When rill_loop_backend_timeout polled and found work (it returns 0, so
+// the host does not wait), the iteration that follows runs that work
+// without polling again: a second poll would find the fds whose one-shot
+// waits just completed still readable (their tasks have not read yet) and
+// make libev drop them from the kernel's set, only to add them back when
+// the tasks wait again (two epoll_ctl per wait, seen with Ruby's io_wait).
+TEST_F(Embed, TheIterationAfterAZeroTimeoutTakesThatPollAsItsOwn) {
+  int a[2], b[2];
+  ASSERT_EQ(pipe2(a, O_CLOEXEC | O_NONBLOCK), 0);
+  ASSERT_EQ(pipe2(b, O_CLOEXEC | O_NONBLOCK), 0);
+  ASSERT_GE(rill_loop_backend_fd(loop), 0);
+  rill_future *wa = rill_fd_wait(loop, a[0], RILL_READABLE);
+  rill_future *wb = rill_fd_wait(loop, b[0], RILL_READABLE);
+  ASSERT_NE(wa, nullptr);
+  ASSERT_NE(wb, nullptr);
+  DoneCb *ran = NewDoneCb([&](rill_future *) { log.push_back("a ready"); });
+  ASSERT_EQ(rill_future_on_done(wa, DoneCbRun, ran, DoneCbFree), RILL_OK);
+  EXPECT_TRUE(std::isinf(rill_loop_backend_timeout(loop))) << "nothing ready yet";
+  ASSERT_EQ(write(a[1], "x", 1), 1);
+  EXPECT_EQ(rill_loop_backend_timeout(loop), 0.0) << "its poll found a's wait done";
+  EXPECT_EQ(rill_future_done(wa), 1);
+  ASSERT_EQ(write(b[1], "y", 1), 1);
+  EXPECT_GE(rill_loop_run_once(loop, 0), 1);
+  EXPECT_EQ(log, (std::vector<std::string>{"a ready"}));
+  EXPECT_EQ(rill_future_done(wb), 0) << "this iteration did not poll again";
+  EXPECT_GE(rill_loop_run_once(loop, 0), 0);
+  EXPECT_EQ(rill_future_done(wb), 1) << "the next one did";
+  // A host that waited (a timeout above 0) gets its events polled.
+  rill_future *wa2 = rill_fd_wait(loop, a[0], RILL_READABLE);
+  ASSERT_NE(wa2, nullptr);
+  char c;
+  ASSERT_EQ(read(a[0], &c, 1), 1);
+  EXPECT_TRUE(std::isinf(rill_loop_backend_timeout(loop)));
+  ASSERT_EQ(write(a[1], "z", 1), 1);
+  EXPECT_GE(rill_loop_run_once(loop, 0), 0);
+  EXPECT_EQ(rill_future_done(wa2), 1);
+  rill_future_release(wa);
+  rill_future_release(wb);
+  rill_future_release(wa2);
+  for (int fd : {a[0], a[1], b[0], b[1]}) close(fd);
 }
 
 TEST_F(Embed, AnInterruptMakesTheFdReadable) {
