@@ -1035,7 +1035,10 @@ RILL_API int rill_code_from_errno(int errno_value);
  * the caller owns; rill never closes it) is readable, until removed. One
  * reader per fd per loop: a second call replaces the first (whose free_arg
  * runs), as asyncio does. 0, RILL_EINVAL, RILL_EBADF, RILL_ECLOSED,
- * RILL_ENOMEM (free_arg not called on failure). */
+ * RILL_ENOMEM (free_arg not called on failure). Remove the watcher before
+ * closing fd: one whose fd is closed before the loop next polls stops
+ * quietly (fn never runs; removing it still frees arg), and one whose fd
+ * is closed later no longer hears of it (the kernel drops a closed fd). */
 RILL_API int rill_fd_add_reader(rill_loop *loop, int fd, rill_fn fn, void *arg,
                                 rill_free_fn free_arg);
 /* The same for writability. */
@@ -1048,7 +1051,11 @@ RILL_API int rill_fd_remove_writer(rill_loop *loop, int fd);
 /* A future DONE (int: the RILL_READABLE|RILL_WRITABLE bits ready) once fd
  * is ready for one of events. Cancelling it stops the watch; use
  * rill_wait_for for a timeout. Returns a reference; NULL on bad input
- * (RILL_EINVAL, RILL_EBADF, RILL_ECLOSED). */
+ * (RILL_EINVAL, RILL_EBADF for a negative fd or one past RLIMIT_NOFILE
+ * that is not open, RILL_ECLOSED, RILL_ENOMEM). Whether fd is open is
+ * checked when the loop next polls, for all of an iteration's new waits
+ * in one syscall: a wait on an fd that is not open then (never opened, or
+ * closed meanwhile) fails with RILL_EBADF (errno EBADF). */
 RILL_API rill_future *rill_fd_wait(rill_loop *loop, int fd, int events);
 
 /* -- streams: TCP (IPv4/IPv6), Unix sockets, pipes -- */

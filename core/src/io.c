@@ -8,10 +8,13 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <netdb.h>
+#include <limits.h>
 #include <netinet/in.h>
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/un.h>
 #include <unistd.h>
 
@@ -323,6 +326,21 @@ static void fdw_remove(rill__fdw *w) {
   fdw_release(w);
 }
 
+/* fd got a watcher: rill__io_check_new_fds looks at it before the poll. */
+static void note_fresh(struct rill__io *io, int fd) {
+  if (io->nfresh == io->fresh_cap) {
+    size_t cap = io->fresh_cap ? io->fresh_cap * 2 : 64;
+    int *p = realloc(io->fresh, cap * sizeof *p);
+    if (!p) {
+      io->fresh_lost = 1;
+      return;
+    }
+    io->fresh = p;
+    io->fresh_cap = cap;
+  }
+  io->fresh[io->nfresh++] = fd;
+}
+
 static int fd_add(rill_loop *loop, int fd, rill_fn fn, void *arg, rill_free_fn free_arg, int write) {
   int rc = rill__loop_check(loop);
   if (rc) return rc;
@@ -357,6 +375,7 @@ static int fd_add(rill_loop *loop, int fd, rill_fn fn, void *arg, rill_free_fn f
   *slot = w;
   ev_io_init(&w->io, fdw_ev_cb, fd, write ? EV_WRITE : EV_READ);
   rill__io_start(loop, &w->io);
+  note_fresh(io, fd);
   return RILL_OK;
 }
 
@@ -388,12 +407,23 @@ int rill_fd_remove_writer(rill_loop *loop, int fd) { return fd_remove(loop, fd, 
 
 typedef struct fd_wait {
   rill_future fut;
-  ev_io io; /* holds a reference while active */
+  ev_io io; /* while armed: holds a reference, counts in io_active */
+  int armed;
+  struct fd_wait *prev, *next; /* io->waits, while armed */
 } fd_wait;
 
 static void fd_wait_stop(fd_wait *w) {
-  if (!ev_is_active(&w->io)) return;
-  rill__io_stop(w->fut.loop, &w->io);
+  if (!w->armed) return;
+  w->armed = 0;
+  rill_loop *loop = w->fut.loop;
+  struct rill__io *io = loop->io; /* NULL once the loop closed its I/O */
+  if (io) {
+    if (w->prev) w->prev->next = w->next;
+    else io->waits = w->next;
+    if (w->next) w->next->prev = w->prev;
+  }
+  w->prev = w->next = NULL;
+  rill__io_stop(loop, &w->io);
   w->fut.refs--; /* the watcher's; whoever called us holds another */
 }
 
@@ -418,9 +448,30 @@ static void fd_wait_cb(struct ev_loop *ev, ev_io *io, int revents) {
   rill_future_release(f);
 }
 
+/* A wait checks its fd when the loop next polls (rill__io_check_new_fds,
+ * one poll(2) for all of an iteration's new watchers), not here: a wait
+ * is made per read that would block, and an fcntl each was one syscall
+ * in five of a Ruby echo round trip. Past RLIMIT_NOFILE, where an fd is
+ * almost never open, fcntl decides now, so a wild number never sizes
+ * libev's fd table. */
+static int check_wait_fd(struct rill__io *io, int fd) {
+  if (fd < 0) return rill__fail(RILL_EBADF, "bad file descriptor %d", fd);
+  if (!io->nofile) {
+    struct rlimit rl;
+    io->nofile = getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < (rlim_t)INT_MAX
+                     ? (int)rl.rlim_cur : 1024;
+  }
+  return fd < io->nofile ? RILL_OK : rill__check_fd(fd);
+}
+
 rill_future *rill_fd_wait(rill_loop *loop, int fd, int events) {
   if (rill__loop_check(loop)) return NULL;
-  if (rill__check_fd(fd)) return NULL;
+  struct rill__io *io = io_of(loop);
+  if (!io) {
+    rill__fail(RILL_ENOMEM, "out of memory");
+    return NULL;
+  }
+  if (check_wait_fd(io, fd)) return NULL;
   if (events <= 0 || (events & ~(RILL_READABLE | RILL_WRITABLE))) {
     rill__fail(RILL_EINVAL, "events must be RILL_READABLE and/or RILL_WRITABLE");
     return NULL;
@@ -431,8 +482,84 @@ rill_future *rill_fd_wait(rill_loop *loop, int fd, int events) {
   ev_io_init(&w->io, fd_wait_cb, fd,
              ((events & RILL_READABLE) ? EV_READ : 0) | ((events & RILL_WRITABLE) ? EV_WRITE : 0));
   w->fut.refs++;
+  w->armed = 1;
+  w->prev = NULL;
+  w->next = io->waits;
+  if (io->waits) io->waits->prev = w;
+  io->waits = w;
   rill__io_start(loop, &w->io);
+  note_fresh(io, fd);
   return &w->fut;
+}
+
+/* ---------------------------------------------------------------- */
+/* Closed fds under new watchers                                      */
+
+/* fd is not open: stop the caller's watchers on it before libev sees it. */
+static void fd_gone(rill_loop *loop, int fd) {
+  struct rill__io *io = loop->io;
+  io->gone++;
+  if ((size_t)fd < io->cap) {
+    if (io->readers[fd]) rill__io_stop(loop, &io->readers[fd]->io);
+    if (io->writers[fd]) rill__io_stop(loop, &io->writers[fd]->io);
+  }
+  for (fd_wait *w = io->waits, *next; w; w = next) {
+    next = w->next;
+    if (w->io.fd != fd) continue;
+    rill_future *f = &w->fut;
+    f->refs++;
+    fd_wait_stop(w);
+    if (f->state == RILL_PENDING) {
+      char msg[64];
+      snprintf(msg, sizeof msg, "bad file descriptor %d: closed while waited on", fd);
+      rill__future_fail_io(f, RILL_EBADF, EBADF, msg, NULL, 0);
+    }
+    rill_future_release(f);
+  }
+}
+
+static void check_fds(rill_loop *loop, const int *fds, size_t n) {
+  struct pollfd p[128];
+  while (n) {
+    size_t k = n < 128 ? n : 128;
+    for (size_t i = 0; i < k; i++) p[i] = (struct pollfd){.fd = fds[i], .events = 0, .revents = 0};
+    if (poll(p, k, 0) >= 0) {
+      for (size_t i = 0; i < k; i++)
+        if (p[i].revents & POLLNVAL) fd_gone(loop, p[i].fd);
+    } else { /* ENOMEM: one at a time */
+      for (size_t i = 0; i < k; i++)
+        if (fcntl(fds[i], F_GETFD) < 0 && errno == EBADF) fd_gone(loop, fds[i]);
+    }
+    fds += k;
+    n -= k;
+  }
+}
+
+int rill__io_check_new_fds(rill_loop *loop) {
+  struct rill__io *io = loop->io;
+  io->gone = 0;
+  size_t n = io->nfresh;
+  io->nfresh = 0;
+  check_fds(loop, io->fresh, n);
+  if (io->fresh_lost) { /* some fds were not noted: every watched one */
+    io->fresh_lost = 0;
+    for (size_t fd = 0; fd < io->cap; fd++) {
+      int f = (int)fd;
+      if ((io->readers[fd] && ev_is_active(&io->readers[fd]->io)) ||
+          (io->writers[fd] && ev_is_active(&io->writers[fd]->io)))
+        check_fds(loop, &f, 1);
+    }
+    for (fd_wait *w = io->waits; w;) {
+      int f = w->io.fd;
+      if (fcntl(f, F_GETFD) < 0 && errno == EBADF) {
+        fd_gone(loop, f); /* disarms every wait on f: start over */
+        w = io->waits;
+      } else {
+        w = w->next;
+      }
+    }
+  }
+  return io->gone;
 }
 
 /* ---------------------------------------------------------------- */
@@ -451,6 +578,7 @@ void rill__io_loop_close(rill_loop *loop) {
   }
   free(io->readers);
   free(io->writers);
+  free(io->fresh);
   free(io);
   loop->io = NULL;
 }

@@ -15,11 +15,30 @@ struct rill__io_obj {
 };
 
 struct rill__fdw;
+struct fd_wait;
 struct rill__io {
   rill__io_obj *objs;
   struct rill__fdw **readers, **writers; /* indexed by fd */
   size_t cap;
+  struct fd_wait *waits; /* the armed one-shot waits (rill_fd_wait) */
+  /* fds of the caller's that got a watcher since the last poll: checked
+   * before it (rill__io_check_new_fds), as libev aborts on a closed one */
+  int *fresh;
+  size_t nfresh, fresh_cap;
+  int fresh_lost; /* an fd could not be noted (ENOMEM): check every watched fd */
+  int nofile;     /* RLIMIT_NOFILE's soft limit, read at the first wait */
+  int gone;       /* fds found closed by the last rill__io_check_new_fds */
 };
+
+/* Before libev polls (rill__ev_run): a caller's fd that was closed after
+ * its watcher started and before libev handed it to the kernel would make
+ * libev's epoll_ctl fail with EBADF, which libev treats as a fatal bug
+ * (an assertion). One poll(2) over those fds finds them: their
+ * add_reader/add_writer watchers stop (their callbacks never run, as with
+ * asyncio's selector), their rill_fd_wait futures fail with RILL_EBADF.
+ * Returns how many fds it found closed (then the poll must not block:
+ * those failures are work, and the watchers were what it waited for). */
+RILL__HIDDEN int rill__io_check_new_fds(rill_loop *loop);
 
 /* A buffer the kernel copies received bytes into (read, recvfrom):
  * page-aligned, freed with free(); NULL on ENOMEM. The kernel's copy to

@@ -350,6 +350,8 @@ static void drain_threadsafe(rill_loop *loop) {
 }
 
 void rill__ev_run(rill_loop *loop, int flags) {
+  if (loop->io && (loop->io->nfresh || loop->io->fresh_lost) && rill__io_check_new_fds(loop))
+    flags = EVRUN_NOWAIT;
   ev_run(loop->ev, flags);
   rill__uring_submit(loop); /* the reads libev's callbacks queued, in one go */
 }

@@ -4,7 +4,9 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <string>
 #include <thread>
+#include <vector>
 
 #include "io_test.h"
 
@@ -212,6 +214,95 @@ TEST_F(Readiness, CancelledTaskStopsItsWait) {
   rill_task_release(t);
 }
 
+// An fd closed after its watcher started and before the loop polled used
+// to abort the process: libev's epoll_ctl got EBADF, which libev asserts
+// on. The loop now checks the iteration's new fds first (one poll(2)).
+TEST_F(Readiness, AWaitWhoseFdIsClosedBeforeThePollFailsWithEbadf) {
+  Pipe p;
+  rill_future *f = rill_fd_wait(loop, p.r, RILL_READABLE);
+  ASSERT_NE(f, nullptr);
+  close(p.r);
+  int fd = p.r;
+  p.r = -1;
+  double t0 = MonoNow();
+  EXPECT_EQ(rill_loop_run_until(loop, f), RILL_EBADF);
+  EXPECT_LT(MonoNow() - t0, 1.0) << "the poll does not block once the wait failed";
+  EXPECT_EQ(rill_future_state(f), RILL_FAILED);
+  EXPECT_EQ(rill_future_error(f), RILL_EBADF);
+  EXPECT_EQ(rill_future_error_errno(f), EBADF);
+  EXPECT_NE(std::string(rill_future_error_message(f)).find(std::to_string(fd)), std::string::npos);
+  rill_future_release(f);
+  EXPECT_EQ(rill_loop_run_once(loop, 0), 0) << "the failed wait keeps nothing alive";
+}
+
+// A wait on an fd that is not open at all: the same failure when the loop
+// polls (the check is not made per wait: it would be a syscall per wait).
+TEST_F(Readiness, AWaitOnAnFdThatIsNotOpenFailsWhenTheLoopPolls) {
+  Pipe p;
+  close(p.r);
+  int fd = p.r;
+  p.r = -1;
+  rill_future *f = rill_fd_wait(loop, fd, RILL_READABLE);
+  ASSERT_NE(f, nullptr);
+  rill_future *g = rill_fd_wait(loop, p.w, RILL_WRITABLE);  // a good one beside it
+  ASSERT_NE(g, nullptr);
+  EXPECT_EQ(rill_loop_run_until(loop, f), RILL_EBADF);
+  EXPECT_EQ(rill_future_error(f), RILL_EBADF);
+  EXPECT_EQ(rill_loop_run_until(loop, g), RILL_OK);
+  int64_t ev = 0;
+  EXPECT_EQ(rill_future_int(g, &ev), RILL_OK);
+  EXPECT_EQ(ev, RILL_WRITABLE);
+  rill_future_release(f);
+  rill_future_release(g);
+}
+
+// add_reader / add_writer, then the fd closed before the poll: the
+// watchers stop quietly (their callbacks never run, as with asyncio's
+// selector loop), the loop does not wait for them, and removing them
+// still reports them and frees their args.
+TEST_F(Readiness, WatchersWhoseFdIsClosedBeforeThePollStopQuietly) {
+  Pipe p;
+  ASSERT_EQ(write(p.w, "x", 1), 1);  // readable now
+  Cb *reader = NewCb([&] { log.push_back("reader"); });
+  Cb *writer = NewCb([&] { log.push_back("writer"); });
+  ASSERT_EQ(rill_fd_add_reader(loop, p.r, CbRun, reader, CbFree), RILL_OK);
+  ASSERT_EQ(rill_fd_add_writer(loop, p.w, CbRun, writer, CbFree), RILL_OK);
+  int r = p.r, w = p.w;
+  close(p.r);
+  close(p.w);
+  p.r = p.w = -1;
+  Run();  // returns: nothing left to wait for
+  EXPECT_TRUE(log.empty());
+  EXPECT_EQ(rill_fd_remove_reader(loop, r), 1);
+  EXPECT_EQ(rill_fd_remove_writer(loop, w), 1);
+  EXPECT_EQ(reader->frees, 1);
+  EXPECT_EQ(writer->frees, 1);
+}
+
+// More new fds in one iteration than one poll(2) takes (128), a few closed.
+TEST_F(Readiness, ManyNewWaitsInOneIterationOnlyTheClosedFail) {
+  std::vector<Pipe> pipes(150);
+  std::vector<rill_future *> waits;
+  for (auto &p : pipes) {
+    ASSERT_GE(p.w, 0);
+    waits.push_back(rill_fd_wait(loop, p.w, RILL_WRITABLE));
+    ASSERT_NE(waits.back(), nullptr);
+  }
+  for (size_t i : {3u, 127u, 128u, 149u}) {
+    close(pipes[i].w);
+    pipes[i].w = -1;
+  }
+  for (size_t i = 0; i < waits.size(); i++) {
+    bool closed = i == 3 || i == 127 || i == 128 || i == 149;
+    EXPECT_EQ(rill_loop_run_until(loop, waits[i]), closed ? RILL_EBADF : RILL_OK) << i;
+    EXPECT_EQ(rill_future_state(waits[i]), closed ? RILL_FAILED : RILL_DONE) << i;
+    if (closed) {
+      EXPECT_EQ(rill_future_error(waits[i]), RILL_EBADF) << i;
+    }
+    rill_future_release(waits[i]);
+  }
+}
+
 TEST_F(Readiness, BadInput) {
   Pipe p;
   rill_loop *closed = ClosedLoopEnvironment::Loop();
@@ -229,6 +320,7 @@ TEST_F(Readiness, BadInput) {
   EXPECT_NULL_WITH(rill_fd_wait(nullptr, p.r, RILL_READABLE), RILL_EINVAL);
   EXPECT_NULL_WITH(rill_fd_wait(closed, p.r, RILL_READABLE), RILL_ECLOSED);
   EXPECT_NULL_WITH(rill_fd_wait(loop, -1, RILL_READABLE), RILL_EBADF);
+  EXPECT_NULL_WITH(rill_fd_wait(loop, 1 << 30, RILL_READABLE), RILL_EBADF);  // past RLIMIT_NOFILE: checked now
   EXPECT_NULL_WITH(rill_fd_wait(loop, p.r, 0), RILL_EINVAL);
   EXPECT_NULL_WITH(rill_fd_wait(loop, p.r, 8), RILL_EINVAL);
 }

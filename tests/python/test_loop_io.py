@@ -97,6 +97,27 @@ class Readers(LoopCase):
 
         self.run_bounded(main())
 
+    def test_fd_closed_right_after_add_reader_does_not_crash(self):
+        # Closed before the loop polled: it used to abort the process
+        # (libev asserts on EBADF from epoll_ctl). As with asyncio's
+        # selector loop, the callbacks never run and removing still works.
+        loop = self.loop
+        calls = []
+
+        async def main():
+            r, w = os.pipe()
+            os.write(w, b"x")
+            loop.add_reader(r, calls.append, "reader")
+            loop.add_writer(w, calls.append, "writer")
+            os.close(r)
+            os.close(w)
+            await aio.sleep(0.02)
+            self.assertEqual(calls, [])
+            self.assertTrue(loop.remove_reader(r))
+            self.assertTrue(loop.remove_writer(w))
+
+        self.run_bounded(main())
+
     def test_reader_takes_an_int_fd_and_keeps_firing(self):
         a, b = self.pair()
         loop = self.loop
