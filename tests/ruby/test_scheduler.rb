@@ -3,6 +3,7 @@
 # to the loop; the loop releases the GVL while it waits. Network tests use
 # 127.0.0.1 only.
 require_relative "helper"
+require "io/wait"
 require "socket"
 require "timeout"
 require "net/http"
@@ -40,6 +41,32 @@ class TestScheduler < Minitest::Test
       lines
     end
     assert_equal ["line 0\n", "line 1\n", "line 2\n"], got
+  end
+
+  # Plain Ruby: two IO objects on one fd (IO.for_fd). One task waits on the
+  # first; another closes the fd through the second before the loop polls
+  # again. The wait fails with Errno::EBADF instead of aborting the process
+  # (libev asserts on a closed fd it has not yet handed to the kernel; the
+  # core checks an iteration's new fds first). (Closing the very IO another
+  # fiber waits on is different: Ruby 3.1 raises IOError in the closer and
+  # keeps the fd open, with the async gem too.)
+  def test_fd_closed_through_another_io_fails_the_wait
+    got = Rill.run do
+      r, w = IO.pipe
+      other = IO.for_fd(r.fileno, autoclose: true)
+      r.autoclose = false
+      reader = Rill.spawn do
+        r.wait_readable
+        :woke
+      rescue Errno::EBADF => e
+        e.class
+      end
+      Rill.spawn { other.close }
+      value = reader.value
+      w.close
+      value
+    end
+    assert_equal Errno::EBADF, got
   end
 
   def test_timeout_interrupts_a_blocked_read
