@@ -52,11 +52,26 @@ inline int ChildCount() {
   return n;
 }
 
-// Snapshot at construction; Check() compares (threads may take a moment
-// to vanish from /proc after pthread_join returned: they are waited for).
+// Threads may take a moment to vanish from /proc after pthread_join
+// returned (under TSan, a previous test's pool threads were seen still
+// there when the next test took its snapshot): the count once it held
+// for three readings 1 ms apart (at most 200 ms).
+inline int SettledThreadCount() {
+  int n = ThreadCount(), same = 0;
+  for (int i = 0; i < 200 && same < 3; i++) {
+    usleep(1000);
+    int m = ThreadCount();
+    same = m == n ? same + 1 : 0;
+    n = m;
+  }
+  return n;
+}
+
+// Snapshot at construction; Check() compares (threads still vanishing
+// are waited for on both sides).
 struct ResourceSnapshot {
   int fds = OpenFdCount();
-  int threads = ThreadCount();
+  int threads = SettledThreadCount();
   int children = ChildCount();
   void ExpectSame(const char *where = "") const {
     for (int i = 0; i < 200 && ThreadCount() != threads; i++) usleep(1000);
